@@ -1,0 +1,10 @@
+"""Stage 1: videos -> BlazePose keypoint sequences in a cache. Entry point: :func:`extract_videos`."""
+
+from musclevision.extract.cache import CacheError, Clip, ClipRecord, KeypointCache
+from musclevision.extract.landmarker import ConfigError, PoseSettings
+from musclevision.extract.runner import ExtractSummary, extract_videos
+
+__all__ = [
+    "CacheError", "Clip", "ClipRecord", "ConfigError", "ExtractSummary", "KeypointCache", "PoseSettings",
+    "extract_videos",
+]  # fmt: skip

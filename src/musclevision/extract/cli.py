@@ -1,0 +1,110 @@
+"""``musclevision-extract``: Hydra front-end of :func:`extract_videos` with a progress bar and a summary.
+
+    musclevision-extract video_root=../shared/data/ucf101-exercise/videos cache_dir=data/cache/ucf101-full workers=2
+
+Exit codes: 0 all videos usable, 1 some videos failed (recorded in the manifest), 2 bad
+options or unusable cache (nothing was done).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from musclevision.extract.cache import CacheError
+from musclevision.extract.landmarker import ConfigError
+from musclevision.extract.pool import ExtractorFatalError
+from musclevision.extract.runner import ExtractSummary, extract_videos
+from musclevision.hydra_app import hydra_entry
+
+console = Console(stderr=True)
+
+
+class ExtractProgress:
+    """A rich bar with videos/s and frames/s, fed by extract_videos' callbacks."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = Progress(
+            TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rates]}"),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console, disable=not enabled,
+        )  # fmt: skip
+        self.task = None
+        self.frames = 0
+
+    def start(self, todo) -> None:
+        self.started = time.perf_counter()
+        self.task = self.bar.add_task("extract", total=len(todo), rates="")
+        self.bar.start()
+
+    def advance(self, record) -> None:
+        self.frames += record.frames_decoded
+        done = self.bar.tasks[0].completed + 1
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        rates = f"{done / elapsed:.2f} videos/s  {self.frames / elapsed:.0f} frames/s"
+        self.bar.update(self.task, advance=1, rates=rates)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def print_summary(summary: ExtractSummary, out: Console) -> None:
+    failed = summary.count("failed") + len(summary.earlier_failures)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row("[bold]keypoint cache", str(summary.cache_dir))
+    grid.add_row(
+        "videos",
+        f"{summary.selected} selected: [green]{summary.count('ok')} ok[/green], {summary.count('partial')} partial, "
+        f"[{'red' if failed else 'green'}]{failed} failed[/], {summary.skipped} already done",
+    )
+    if summary.frames:
+        grid.add_row("frames", f"{summary.frames} decoded, {summary.detected / summary.frames:.1%} with a person")
+        grid.add_row(
+            "time", f"{summary.seconds:.1f} s, {summary.frames / summary.seconds:.0f} frames/s with {summary.workers} workers"
+        )
+    out.print(grid)
+    problems = [r for r in summary.done if r.status == "partial"] + summary.failures
+    if problems:
+        issues = Table(title="videos with problems (full list in manifest.jsonl)", title_justify="left")
+        issues.add_column("video")
+        issues.add_column("status")
+        issues.add_column("reason", overflow="fold")
+        for record in problems[:50]:
+            issues.add_row(record.video_id, record.status, record.error or "")
+        out.print(issues)
+        if len(problems) > 50:
+            out.print(f"... and {len(problems) - 50} more")
+    if summary.earlier_failures:
+        out.print(f"{len(summary.earlier_failures)} failures are from earlier runs; retry them with retry_failed=true")
+
+
+def run(cfg: DictConfig) -> int:
+    options = OmegaConf.to_container(cfg, resolve=True)
+    progress = ExtractProgress(bool(options["progress"]))
+    try:
+        summary = extract_videos(
+            options["video_root"], options["cache_dir"], pose=options["pose"], classes=options["classes"],
+            workers=options["workers"], shard=options["shard"], limit=options["limit"], rebuild=options["rebuild"],
+            retry_failed=options["retry_failed"], on_start=progress.start, on_result=progress.advance,
+        )  # fmt: skip
+    except (ConfigError, FileNotFoundError, CacheError, ExtractorFatalError) as exc:
+        console.print(f"[red]musclevision-extract: {exc}[/red]")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: finished videos are saved; run the same command again to resume[/yellow]")
+        return 130
+    finally:
+        progress.stop()
+    print_summary(summary, Console())
+    return 1 if summary.failures else 0
+
+
+main = hydra_entry("extract", run)
+
+if __name__ == "__main__":
+    sys.exit(main())

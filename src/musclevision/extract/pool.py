@@ -1,0 +1,184 @@
+"""A pool of worker processes, each landmarking whole videos; results stream back as they finish.
+
+- Longest videos are handed out first and at most ``2 x workers`` are in flight, so the pool
+  stays busy to the end and memory holds only a few clips, never the dataset.
+- MediaPipe/LiteRT/ffmpeg write their chatter straight to file descriptor 2; workers point
+  fds 1 and 2 at a log file so the terminal shows progress, while every real error still
+  comes back as the video's recorded reason.
+- A worker that dies (a decoder segfault on a damaged file) breaks the whole executor. The
+  videos that were in flight are then re-run one at a time in a fresh pool: the guilty one
+  is recorded as failed, the innocent ones complete, and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from musclevision.extract.cache import ClipRecord, now_iso
+from musclevision.extract.landmarker import PoseSettings, VideoKeypoints, create_landmarker, extract_video
+from musclevision.extract.sources import VideoSource
+from musclevision.extract.video import VideoError
+
+
+class ExtractorFatalError(RuntimeError):
+    """Something wrong for every video (e.g. the pose model cannot load): stop, record nothing."""
+
+
+@dataclass
+class Outcome:
+    record: ClipRecord
+    keypoints: VideoKeypoints | None  # None when the video failed
+
+
+def redirect_native_output(log_path: Path) -> None:
+    """Send this process's fds 1 and 2 (where C++ libraries log) to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+_settings: PoseSettings | None = None
+
+
+def _init_worker(settings: PoseSettings, log_dir: str | None) -> None:
+    global _settings
+    _settings = settings
+    if log_dir is not None:
+        redirect_native_output(Path(log_dir) / "workers.log")
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def make_record(source: VideoSource, status: str, error: str | None, keypoints: VideoKeypoints | None = None,
+                seconds: float = 0.0) -> ClipRecord:
+    frames = keypoints.frames if keypoints else 0
+    detected = keypoints.detected if keypoints else 0
+    return ClipRecord(
+        video_id=source.video_id,
+        label=source.label,
+        group=source.group,
+        source=str(source.path),
+        status=status,
+        error=error,
+        frames_declared=keypoints.declared_frames if keypoints else -1,
+        frames_decoded=frames,
+        frames_detected=detected,
+        detection_rate=round(detected / frames, 4) if frames else 0.0,
+        fps=keypoints.fps if keypoints else 0.0,
+        width=keypoints.width if keypoints else 0,
+        height=keypoints.height if keypoints else 0,
+        sha256=_sha256(source.path) if source.path.is_file() else "",
+        size=source.size,
+        mtime_ns=source.mtime_ns,
+        seconds=round(seconds, 3),
+        finished=now_iso(),
+    )
+
+
+def process_video(source: VideoSource) -> Outcome:
+    """Worker entry: landmark one video and describe the result. Never raises for bad input."""
+    start = time.perf_counter()
+    try:
+        keypoints = extract_video(source.path, _settings)
+    except VideoError as exc:
+        return Outcome(make_record(source, "failed", str(exc), seconds=time.perf_counter() - start), None)
+    except Exception as exc:  # anything else is still this file's problem, not the batch's
+        error = f"{type(exc).__name__}: {exc}"
+        return Outcome(make_record(source, "failed", error, seconds=time.perf_counter() - start), None)
+    seconds = time.perf_counter() - start
+    if keypoints.detected == 0:
+        error = f"no person detected in any of its {keypoints.frames} frames"
+        return Outcome(make_record(source, "failed", error, keypoints, seconds), None)
+    status = "partial" if keypoints.error else "ok"
+    return Outcome(make_record(source, status, keypoints.error, keypoints, seconds), keypoints)
+
+
+def _check_landmarker() -> None:
+    with create_landmarker(_settings):
+        pass
+
+
+class ExtractorPool:
+    def __init__(self, settings: PoseSettings, workers: int, log_dir: Path | None = None):
+        self.settings = settings
+        self.workers = max(1, int(workers))
+        self.log_dir = str(log_dir) if log_dir is not None else None
+
+    def _executor(self, workers: int) -> ProcessPoolExecutor:
+        # spawn: MediaPipe and decord hold threads; forking a process with threads is unsafe.
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.settings, self.log_dir),
+        )
+
+    def run(self, sources: list[VideoSource]) -> Iterator[Outcome]:
+        """Yield one Outcome per source, in completion order."""
+        if not sources:
+            return
+        pending = sorted(sources, key=lambda s: s.size, reverse=True)  # longest first
+        workers = min(self.workers, len(pending))
+        executor = self._executor(workers)
+        try:
+            try:
+                executor.submit(_check_landmarker).result()
+            except BrokenProcessPool as exc:
+                raise ExtractorFatalError(f"the extractor worker died while loading the pose model: {exc}") from None
+            except Exception as exc:
+                raise ExtractorFatalError(f"the pose landmarker could not be created: {exc}") from None
+            in_flight: dict[Future, VideoSource] = {}
+            while pending or in_flight:
+                while pending and len(in_flight) < 2 * workers:
+                    source = pending.pop(0)
+                    in_flight[executor.submit(process_video, source)] = source
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                broken = []
+                for future in done:
+                    source = in_flight.pop(future)
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        broken.append(source)
+                if broken:
+                    suspects = broken + list(in_flight.values())
+                    in_flight.clear()
+                    executor.shutdown(wait=True, cancel_futures=True)
+                    yield from self._isolate(suspects)
+                    executor = self._executor(workers)
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def _isolate(self, suspects: list[VideoSource]) -> Iterator[Outcome]:
+        """Re-run each video that was in flight when a worker died, alone, to find the culprit."""
+        for source in suspects:
+            with self._executor(1) as executor:
+                try:
+                    yield executor.submit(process_video, source).result()
+                except BrokenProcessPool:
+                    yield crashed_outcome(source, self.log_dir)
+
+
+def crashed_outcome(source: VideoSource, log_dir: str | None) -> Outcome:
+    where = f"; native output is in {Path(log_dir) / 'workers.log'}" if log_dir else ""
+    error = f"the worker process crashed while decoding/landmarking this file (damaged video?){where}"
+    return Outcome(make_record(source, "failed", error), None)
+
+
+def default_workers() -> int:
+    """CPUs this process may use: SLURM's allocation when inside a job, else the affinity mask."""
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK")
+    return int(slurm) if slurm and slurm.isdigit() else len(os.sched_getaffinity(0))
