@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from musclevision.paths import config_dir, project_root
 
@@ -33,3 +33,36 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Calla
         sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
 
     return main
+
+
+def _wandb_offline() -> bool:
+    """Offline unless credentials exist: W&B must never block a run asking for a login."""
+    if os.environ.get("WANDB_MODE") in ("online", "offline"):
+        return os.environ["WANDB_MODE"] == "offline"
+    if os.environ.get("WANDB_API_KEY"):
+        return False
+    netrc = os.path.expanduser("~/.netrc")
+    return not (os.path.isfile(netrc) and "api.wandb.ai" in open(netrc).read())
+
+
+def _run_name() -> str:
+    """The run folder relative to the log dir, e.g. ``train/multiruns/2026-11-25_10-00-00/3``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    out = HydraConfig.get().runtime.output_dir
+    parts = os.path.normpath(out).split(os.sep)
+    return "/".join(parts[-3:] if "runs" in parts[-2:] else parts[-4:])
+
+
+def _sweep_group() -> str | None:
+    """In a multirun, one group per sweep (named after its folder); None for single runs."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    return os.path.basename(os.path.normpath(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
+OmegaConf.register_new_resolver("mv_wandb_offline", _wandb_offline, replace=True)
+OmegaConf.register_new_resolver("mv_run_name", _run_name, replace=True)
+OmegaConf.register_new_resolver("mv_sweep_group", _sweep_group, replace=True)

@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ class ClipRecord:
     finished: str
 
     @classmethod
-    def from_json(cls, data: dict) -> "ClipRecord":
+    def from_json(cls, data: dict) -> ClipRecord:
         return cls(**{f.name: data.get(f.name) for f in fields(cls)})
 
 
@@ -68,7 +68,7 @@ class Clip:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class KeypointCache:
@@ -91,7 +91,7 @@ class KeypointCache:
 
     # -- creation -----------------------------------------------------------------------------
     @classmethod
-    def open_for_writing(cls, path: str | os.PathLike, settings: dict, rebuild: bool = False) -> "KeypointCache":
+    def open_for_writing(cls, path: str | os.PathLike, settings: dict, rebuild: bool = False) -> KeypointCache:
         """Create the cache, or reopen one made with exactly ``settings``; refuse a mismatch."""
         path = Path(path)
         if rebuild and path.exists():

@@ -41,7 +41,7 @@ class PoseSettings:
                 raise ConfigError(f"{name}={value!r} must be a number between 0 and 1")
 
     @classmethod
-    def resolve(cls, **options) -> "PoseSettings":
+    def resolve(cls, **options) -> PoseSettings:
         """Settings with the bundle hash filled in (building the bundle if needed)."""
         settings = cls(**options)
         return cls(**{**asdict(settings), "bundle_sha256": sha256_file(ensure_bundle(settings.model))})
