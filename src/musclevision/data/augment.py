@@ -1,0 +1,95 @@
+"""Training-time augmentation of raw landmark batches (numpy, vectorized over the batch).
+
+It acts on the landmarks as MediaPipe returns them, before the model's own feature step, so
+every feature set (raw, normalized, world) sees the same physical perturbation:
+left/right mirror (with the landmark-pair swap; a mirrored squat is still a squat), small
+in-plane rotation / scale / aspect / translation (camera placement), jitter, whole frames
+lost (no person found) and single landmarks lost (occlusion). Time stretch is applied when
+windows are cut (see windows.py) because it changes which frames are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from musclevision.data.clips import MIRROR
+
+LEFT_HIP, RIGHT_HIP = 23, 24
+
+
+@dataclass
+class AugmentConfig:
+    mirror: float = 0.0  # probability of a left/right flip
+    rotate_deg: float = 0.0  # max |in-plane rotation|
+    scale: float = 0.0  # max relative size change
+    aspect: float = 0.0  # max relative x-vs-y stretch (cameras differ in aspect ratio)
+    translate: float = 0.0  # max shift, in normalized image units
+    noise: float = 0.0  # std of jitter on image x, y, z
+    frame_dropout: float = 0.0  # probability a frame is lost (NaN row)
+    landmark_dropout: float = 0.0  # probability a landmark is lost (visibility 0, at the hip centre)
+    time_stretch: tuple[float, float] = (1.0, 1.0)  # playback speed range, applied by the window sampler
+
+    def __post_init__(self):
+        for name in ("mirror", "frame_dropout", "landmark_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"data.augment.{name}={getattr(self, name)!r} must be a probability in [0, 1]")
+        for name in ("rotate_deg", "scale", "aspect", "translate", "noise"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"data.augment.{name}={getattr(self, name)!r} must be >= 0")
+        low, high = self.time_stretch
+        if not 0 < low <= high:
+            raise ValueError(f"data.augment.time_stretch={list(self.time_stretch)} must be [low, high] with 0 < low <= high")
+
+    @property
+    def enabled(self) -> bool:
+        return any(
+            (self.mirror, self.rotate_deg, self.scale, self.aspect, self.translate, self.noise, self.frame_dropout,
+             self.landmark_dropout, self.time_stretch != (1.0, 1.0))
+        )  # fmt: skip
+
+
+def augment(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator):
+    """Perturb a batch in place-free fashion. image [B,T,33,4], world [B,T,33,3], aspect [B] = width/height."""
+    image, world = image.copy(), world.copy()
+    batch = len(image)
+
+    flip = rng.random(batch) < cfg.mirror
+    if flip.any():
+        image[flip] = image[flip][:, :, MIRROR]
+        world[flip] = world[flip][:, :, MIRROR]
+        image[flip, ..., 0] = 1.0 - image[flip, ..., 0]
+        world[flip, ..., 0] = -world[flip, ..., 0]
+
+    angle = np.deg2rad(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg, batch))
+    scale = 1.0 + rng.uniform(-cfg.scale, cfg.scale, batch)
+    stretch = 1.0 + rng.uniform(-cfg.aspect, cfg.aspect, batch)
+    shift = rng.uniform(-cfg.translate, cfg.translate, (batch, 2))
+    cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    # Rotate in pixel-proportional units (x times aspect) so a rotation stays a rotation, not a shear.
+    a = aspect[:, None, None]
+    x, y = (image[..., 0] - 0.5) * a, image[..., 1] - 0.5
+    s = scale[:, None, None]
+    image[..., 0] = (cos * x - sin * y) * s * stretch[:, None, None] / a + 0.5 + shift[:, 0, None, None]
+    image[..., 1] = (sin * x + cos * y) * s + 0.5 + shift[:, 1, None, None]
+    image[..., 2] *= s
+    wx, wy = world[..., 0].copy(), world[..., 1]
+    world[..., 0] = (cos * wx - sin * wy) * s  # metric: no camera aspect to imitate
+    world[..., 1] = (sin * wx + cos * wy) * s
+    world[..., 2] *= s
+
+    if cfg.noise:
+        image[..., :3] += rng.normal(0.0, cfg.noise, image[..., :3].shape)
+        world += rng.normal(0.0, 2 * cfg.noise, world.shape)  # world torso ~0.5 m vs ~0.25 image units
+    if cfg.landmark_dropout:
+        lost = rng.random(image.shape[:3]) < cfg.landmark_dropout
+        hips = 0.5 * (image[:, :, LEFT_HIP, :3] + image[:, :, RIGHT_HIP, :3])
+        image[..., :3] = np.where(lost[..., None], hips[:, :, None, :], image[..., :3])
+        image[..., 3] = np.where(lost, 0.0, image[..., 3])
+        world = np.where(lost[..., None], 0.0, world)
+    if cfg.frame_dropout:
+        gone = rng.random(image.shape[:2]) < cfg.frame_dropout
+        image[gone] = np.nan
+        world[gone] = np.nan
+    return image.astype(np.float32), world.astype(np.float32)

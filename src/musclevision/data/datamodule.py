@@ -1,0 +1,94 @@
+"""``KeypointDataModule``: a keypoint source -> group-aware splits -> window or clip batches.
+
+``prepare_data`` builds or completes the keypoint cache with the extractor pool (once, on
+one process); ``setup`` loads clips, splits them by group and builds the batch sets.
+
+Evaluation always runs on ``window``-frame windows (the live page's input) and reports
+per-window and per-clip (mean window probability) metrics; a model trained on whole clips
+(the paper) is additionally evaluated on whole clips by a second validation loader.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytorch_lightning as pl
+
+from musclevision.data.augment import AugmentConfig
+from musclevision.data.clips import ClipData
+from musclevision.data.splits import split_clips
+from musclevision.data.windows import ClipSet, FrameStore, WindowSet, batch_loader
+
+log = logging.getLogger(__name__)
+SAMPLING = ("window", "clip")
+
+
+class KeypointDataModule(pl.LightningDataModule):
+    def __init__(self, source, classes: list[str], split: dict | None = None, sampling: str = "window",
+                 window: int = 8, train_stride: int = 1, eval_stride: int = 1, min_detected: int = 4,
+                 batch_size: int = 32, eval_batch_size: int = 512, num_workers: int = 0,
+                 augment: dict | None = None):  # fmt: skip
+        super().__init__()
+        if sampling not in SAMPLING:
+            raise ValueError(f"data.sampling={sampling!r}: use one of {', '.join(SAMPLING)}")
+        if not classes or len(set(classes)) != len(classes):
+            raise ValueError(f"data.classes={classes!r} must be a non-empty list of distinct class names")
+        for name, value in (("window", window), ("train_stride", train_stride), ("eval_stride", eval_stride),
+                            ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"data.{name}={value!r} must be a whole number >= 1")
+        self.source, self.classes = source, list(classes)
+        self.split_cfg = dict(split or {})
+        self.sampling, self.window = sampling, window
+        self.train_stride, self.eval_stride, self.min_detected = train_stride, eval_stride, min_detected
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.augment = AugmentConfig(**{k: tuple(v) if k == "time_stretch" else v for k, v in (augment or {}).items()})
+        self.clips: list[ClipData] = []
+        self.split = None
+        self.stores: dict[str, FrameStore] = {}
+
+    def prepare_data(self) -> None:
+        self.source.prepare(self.classes)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.split is not None:
+            return
+        self.clips = self.source.load(self.classes)
+        self.split = split_clips([c.label for c in self.clips], [c.group for c in self.clips], **self.split_cfg)
+        log.info("split %s: %d train / %d val / %d test clips", self.split.description, len(self.split.train),
+                 len(self.split.val), len(self.split.test))  # fmt: skip
+        for name in ("train", "val", "test"):
+            members = getattr(self.split, name)
+            if members:
+                self.stores[name] = FrameStore([self.clips[i] for i in members], self.classes)
+        if "train" not in self.stores or "val" not in self.stores:
+            raise ValueError(f"split {self.split.description} left no training or no validation clips")
+
+    def side_clips(self, name: str) -> list[ClipData]:
+        """The clips of one side (``train``/``val``/``test``) in loader order (``batch['clip']`` indexes this)."""
+        return self.stores[name].clips if name in self.stores else []
+
+    def windows(self, name: str) -> WindowSet:
+        return WindowSet(self.stores[name], self.window, self.eval_stride, self.min_detected)
+
+    def train_dataloader(self):
+        store = self.stores["train"]
+        if self.sampling == "clip":
+            data = ClipSet(store, self.augment)
+        else:
+            data = WindowSet(store, self.window, self.train_stride, self.min_detected, self.augment)
+        return batch_loader(data, self.batch_size, shuffle=True, num_workers=self.num_workers)
+
+    def _eval_loaders(self, name: str):
+        loaders = [batch_loader(self.windows(name), self.eval_batch_size, shuffle=False)]
+        if self.sampling == "clip":
+            loaders.append(batch_loader(ClipSet(self.stores[name], None), self.batch_size, shuffle=False))
+        return loaders
+
+    def val_dataloader(self):
+        return self._eval_loaders("val")
+
+    def test_dataloader(self):
+        if "test" not in self.stores:
+            raise ValueError(f"split {self.split.description} has no test set (use data.split.protocol=official)")
+        return self._eval_loaders("test")

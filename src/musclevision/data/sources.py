@@ -1,0 +1,84 @@
+"""Where clips come from: the keypoint cache of a video folder, or the synthetic generator.
+
+A source has ``prepare(classes)`` (slow, once: extract what the cache lacks) and
+``load(classes) -> list[ClipData]`` (fast, every process).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from musclevision.data.clips import ClipData
+from musclevision.extract import KeypointCache, extract_videos
+from musclevision.extract.landmarker import PoseSettings
+from musclevision.extract.sources import find_videos
+
+log = logging.getLogger(__name__)
+
+
+class VideoCacheSource:
+    """Keypoints of the videos under ``video_root``, cached in ``cache_dir`` by the extractor pool."""
+
+    def __init__(self, cache_dir: str, video_root: str | None = None, pose: dict | None = None,
+                 workers: int | None = None):  # fmt: skip
+        self.cache_dir, self.video_root = Path(cache_dir), Path(video_root) if video_root else None
+        self.pose, self.workers = dict(pose or {}), workers
+
+    def missing(self, classes: list[str]) -> int:
+        """How many videos of ``classes`` the cache does not cover yet (0 when there is no video folder)."""
+        if self.video_root is None or not self.video_root.is_dir():
+            return 0
+        sources = find_videos(self.video_root, classes=classes)
+        if not (self.cache_dir / "cache.json").is_file():
+            return len(sources)
+        cache = KeypointCache(self.cache_dir)
+        return sum(not cache.is_finished(s.video_id, s.size, s.mtime_ns) for s in sources)
+
+    def prepare(self, classes: list[str]) -> None:
+        todo = self.missing(classes)
+        if todo:
+            log.info("extracting keypoints of %d videos into %s", todo, self.cache_dir)
+            summary = extract_videos(self.video_root, self.cache_dir, pose=self.pose, classes=classes, workers=self.workers)
+            if summary.failures:
+                log.warning("%d videos could not be used: see %s/manifest.jsonl", len(summary.failures), self.cache_dir)
+        elif self.video_root is not None and not self.video_root.is_dir():
+            log.warning("video_root %s not found: using the cache %s as it is", self.video_root, self.cache_dir)
+
+    def load(self, classes: list[str]) -> list[ClipData]:
+        cache = KeypointCache(self.cache_dir)
+        expected = PoseSettings.resolve(**self.pose).cache_key() if self.pose else None
+        if expected is not None and cache.settings != expected:
+            raise ValueError(
+                f"{self.cache_dir} was extracted with {cache.settings}, but data.source.pose asks for {expected}; "
+                "point cache_dir elsewhere or re-extract"
+            )
+        records = cache.videos(labels=classes)
+        found = {r.label for r in records}
+        if set(classes) - found:
+            raise ValueError(
+                f"no clips of {sorted(set(classes) - found)} in {self.cache_dir} (it has {sorted(found) or 'none'}); "
+                "check data.classes or extract those videos"
+            )
+        clips = []
+        for record in records:
+            clip = cache.load(record.video_id)
+            clips.append(ClipData(record.video_id, record.label, record.group, clip.image, clip.world, record.fps,
+                                  record.width, record.height))  # fmt: skip
+        return clips
+
+
+class SyntheticSource:
+    """Generated BlazePose-format exercise sequences: runs anywhere in seconds, no video needed."""
+
+    def __init__(self, groups: int = 12, clips_per_group: int = 3, seed: int = 0, **options):
+        self.groups, self.clips_per_group, self.seed, self.options = groups, clips_per_group, seed, options
+
+    def prepare(self, classes: list[str]) -> None:
+        pass
+
+    def load(self, classes: list[str]) -> list[ClipData]:
+        from musclevision.data.synthetic import synthesize_dataset
+
+        return synthesize_dataset(classes, groups=self.groups, clips_per_group=self.clips_per_group, seed=self.seed,
+                                  **self.options)  # fmt: skip
