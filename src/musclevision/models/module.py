@@ -1,0 +1,95 @@
+"""``ExerciseModule``: the thin LightningModule around :class:`SequenceClassifier`.
+
+It owns the loss, the optimizer/scheduler (Hydra partials) and metric logging. The network
+is rebuilt from the plain ``net`` dict stored in the checkpoint's hyperparameters, so
+``ExerciseModule.load_from_checkpoint(path)`` is all export and evaluation need.
+"""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import nn
+
+from musclevision.models.classifier import build_classifier
+from musclevision.models.metrics import EvalCollector
+
+EVAL_VIEWS = ("window", "wholeclip")  # dataloader 0: windows of the live length; 1: whole clips (clip-trained models)
+
+
+def plain(value):
+    """Config objects -> plain dicts/lists, so checkpoints load with torch.load(weights_only=True)."""
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+
+
+class ExerciseModule(pl.LightningModule):
+    """``optimizer``/``scheduler`` are ``_target_`` dicts (``_partial_: true``), built in configure_optimizers."""
+
+    def __init__(self, net: dict, classes: list[str], window: int, optimizer: dict, scheduler: dict | None = None,
+                 scheduler_interval: str = "epoch", label_smoothing: float = 0.0):  # fmt: skip
+        super().__init__()
+        net, classes, optimizer, scheduler = plain(net), plain(classes), plain(optimizer), plain(scheduler)
+        self.save_hyperparameters(logger=False)
+        self.net = build_classifier(len(classes), **net)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.collectors = {view: EvalCollector(len(classes)) for view in EVAL_VIEWS}
+        self.last_eval: dict = {}  # metrics of the latest validation/test pass, for reports
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.hparams.classes)
+
+    def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(landmarks, world if self.net.features.uses_world else None)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(batch["landmarks"], batch["world"])
+        loss = self.criterion(logits, batch["label"])
+        acc = (logits.argmax(-1) == batch["label"]).float().mean()
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
+        self.log("train/acc", acc, prog_bar=True, batch_size=len(logits))
+        return loss
+
+    def _eval_step(self, stage: str, batch: dict, dataloader_idx: int) -> None:
+        logits = self(batch["landmarks"], batch["world"])
+        view = EVAL_VIEWS[dataloader_idx]
+        self.collectors[view].update(torch.softmax(logits, -1), batch["label"], batch["clip"])
+        if view == "window":
+            loss = self.criterion(logits, batch["label"])
+            self.log(f"{stage}/loss", loss, batch_size=len(logits), add_dataloader_idx=False)
+
+    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("val", batch, dataloader_idx)
+
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("test", batch, dataloader_idx)
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        results = {}
+        if self.collectors["window"]:
+            results.update(self.collectors["window"].compute())
+        if self.collectors["wholeclip"]:
+            results["wholeclip"] = self.collectors["wholeclip"].compute(clip_level=False)["window"]
+        for collector in self.collectors.values():
+            collector.reset()
+        for level, metrics in results.items():
+            self.log(f"{stage}/{level}_acc", metrics["acc"], prog_bar=level != "wholeclip")
+            self.log(f"{stage}/{level}_bacc", metrics["bacc"], prog_bar=level == "window")
+            for name, value in zip(self.classes, metrics["per_class"], strict=True):
+                self.log(f"{stage}/{level}_acc_{name}", value)
+        self.last_eval = {"stage": stage, "epoch": self.current_epoch, "classes": self.classes, **results}
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def configure_optimizers(self):
+        optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
+        if self.hparams.scheduler is None:
+            return optimizer
+        scheduler = instantiate(self.hparams.scheduler)(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}}

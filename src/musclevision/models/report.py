@@ -1,0 +1,71 @@
+"""Write an evaluation (from ``ExerciseModule.last_eval``) as metrics.json + confusion/per-class PNGs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on cluster nodes
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+LEVEL_TITLES = {"window": "per window", "clip": "per clip (mean window probability)", "wholeclip": "whole clip"}
+
+
+def plot_confusion(confusion: list[list[int]], classes: list[str], title: str, path: Path) -> None:
+    matrix = np.asarray(confusion, dtype=float)
+    share = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2.5, 1.0 * len(classes) + 2))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{share[i, j]:.0%}\n({int(matrix[i, j])})", ha="center", va="center", fontsize=8,
+                    color="white" if share[i, j] > 0.6 else "black")  # fmt: skip
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_per_class(levels: dict, classes: list[str], title: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(1.3 * len(classes) + 2, 3.5))
+    width = 0.8 / max(len(levels), 1)
+    for k, (level, metrics) in enumerate(levels.items()):
+        x = np.arange(len(classes)) + (k - (len(levels) - 1) / 2) * width
+        ax.bar(x, metrics["per_class"], width, label=f"{LEVEL_TITLES.get(level, level)} (acc {metrics['acc']:.1%})")
+    ax.set_xticks(range(len(classes)), classes, rotation=20, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(evaluation: dict, out_dir: Path, extra: dict | None = None) -> dict[str, Path]:
+    """Files written, by name. ``evaluation`` = {"stage", "classes", "window": {...}, "clip": {...}, ...}."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    classes, stage = evaluation["classes"], evaluation.get("stage", "eval")
+    levels = {k: v for k, v in evaluation.items() if k in LEVEL_TITLES}
+    files = {"metrics": out_dir / f"{stage}_metrics.json"}
+    files["metrics"].write_text(json.dumps({**evaluation, **(extra or {})}, indent=2))
+    for level, metrics in levels.items():
+        files[f"confusion_{level}"] = out_dir / f"{stage}_confusion_{level}.png"
+        title = f"{stage} {LEVEL_TITLES[level]}: acc {metrics['acc']:.1%}, balanced {metrics['bacc']:.1%}"
+        plot_confusion(metrics["confusion"], classes, title, files[f"confusion_{level}"])
+    files["per_class"] = out_dir / f"{stage}_per_class.png"
+    plot_per_class(levels, classes, f"{stage}: accuracy per class", files["per_class"])
+    return files
+
+
+def summary_line(evaluation: dict) -> str:
+    parts = [f"{level} acc {m['acc']:.1%} (balanced {m['bacc']:.1%}, n={m['count']})"
+             for level, m in evaluation.items() if level in LEVEL_TITLES]  # fmt: skip
+    return f"{evaluation.get('stage', 'eval')}: " + "; ".join(parts)
