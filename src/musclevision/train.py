@@ -1,0 +1,137 @@
+"""``musclevision-train``: instantiate data, model, callbacks, loggers and trainer from Hydra; fit; report.
+
+    musclevision-train experiment=best
+    musclevision-train experiment=paper data.split.fold=2
+    musclevision-train data=synthetic debug=fast_dev_run
+
+The run folder gets checkpoints/, val_metrics.json, confusion and per-class PNGs, csv/ and
+wandb/. The return value (the optimized metric) is what Hydra sweepers such as Optuna read.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from musclevision.hydra_app import hydra_entry
+from musclevision.models.report import summary_line, write_report
+
+log = logging.getLogger("musclevision.train")
+# Lightning's advice to add DataLoader workers does not apply: batches are gathered vectorized.
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+
+
+def instantiate_group(group: DictConfig | None) -> list:
+    """Instantiate every non-null ``_target_`` entry of a config group (callbacks, loggers)."""
+    return [instantiate(entry) for entry in (group or {}).values() if entry is not None and "_target_" in entry]
+
+
+def sweep_tags(cfg: DictConfig) -> list[str]:
+    """Tags for the experiment tracker: the configured ones plus, in a sweep, this job's overrides."""
+    tags = list(cfg.get("tags") or [])
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        tags += [o for o in hydra_cfg.overrides.task if not o.startswith("hydra/")]
+    return tags
+
+
+def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
+    """An explicit ckpt_path, else this run folder's last.ckpt (a requeued SLURM job continues)."""
+    if cfg.get("ckpt_path"):
+        path = Path(cfg.ckpt_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path} does not exist")
+        return str(path)
+    last = output_dir / "checkpoints" / "last.ckpt"
+    return str(last) if last.is_file() else None
+
+
+def report_checkpoint(trainer: pl.Trainer, which: str, output_dir: Path) -> str | None:
+    """The checkpoint the final report evaluates: the run's last.ckpt, or the best by the optimized metric."""
+    if which == "best":
+        best = [cb.best_model_path for cb in trainer.checkpoint_callbacks if cb.monitor and cb.best_model_path]
+        if best:
+            return best[0]
+    last = output_dir / "checkpoints" / "last.ckpt"
+    return str(last) if last.is_file() else None  # None: the weights in memory (= last epoch)
+
+
+def log_to_trackers(loggers: list, cfg: DictConfig, files: dict, evaluation: dict) -> None:
+    for logger in loggers:
+        if isinstance(logger, pl.loggers.WandbLogger):
+            logger.experiment.config.update(OmegaConf.to_container(cfg, resolve=True), allow_val_change=True)
+            for name, path in files.items():
+                if path.suffix == ".png":
+                    logger.log_image(key=f"{evaluation['stage']}/{name}", images=[str(path)])
+            for level in ("window", "clip", "wholeclip"):
+                if level in evaluation:
+                    logger.experiment.summary[f"final/{level}_acc"] = evaluation[level]["acc"]
+                    logger.experiment.summary[f"final/{level}_bacc"] = evaluation[level]["bacc"]
+
+
+def train(cfg: DictConfig) -> dict:
+    """Fit and evaluate one configuration; returns the final evaluation (metrics by level)."""
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    pl.seed_everything(cfg.seed, workers=True)
+    with open_dict(cfg):
+        cfg.tags = sweep_tags(cfg)
+
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    params = sum(p.numel() for p in model.parameters())
+    log.info("model %s with %s parameters, classes %s", cfg.model.net.arch, f"{params:,}", model.classes)
+
+    try:
+        if cfg.get("train", True):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg, output_dir))
+        evaluation: dict = {}
+        if cfg.get("eval_ckpt", "last") in ("last", "best") and not trainer.fast_dev_run:
+            ckpt = report_checkpoint(trainer, cfg.eval_ckpt, output_dir)
+            trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
+            evaluation = {**model.last_eval, "checkpoint": ckpt, "split": datamodule.split.description}
+            files = write_report(evaluation, output_dir, extra={"parameters": params})
+            log_to_trackers(loggers, cfg, files, evaluation)
+            log.info(summary_line(evaluation))
+            log.info("report and checkpoints in %s", output_dir)
+        if cfg.get("test"):
+            trainer.test(model, datamodule=datamodule, ckpt_path=evaluation.get("checkpoint"), verbose=False)
+            test_eval = {**model.last_eval, "split": datamodule.split.description}
+            write_report(test_eval, output_dir)
+            log.info(summary_line(test_eval))
+        return evaluation
+    finally:
+        if any(isinstance(logger, pl.loggers.WandbLogger) for logger in loggers):
+            import wandb
+
+            wandb.finish()  # several runs in one process (multirun) must not share a W&B run
+
+
+def optimized_value(cfg: DictConfig, evaluation: dict) -> float | None:
+    """The number Optuna maximizes, e.g. ``val/window_bacc`` -> evaluation["window"]["bacc"]."""
+    name = cfg.get("optimized_metric")
+    if not name or not evaluation:
+        return None
+    level, metric = name.split("/", 1)[1].rsplit("_", 1)
+    return float(evaluation[level][metric])
+
+
+def run(cfg: DictConfig):
+    return optimized_value(cfg, train(cfg))
+
+
+main = hydra_entry("train", run)
+
+if __name__ == "__main__":
+    main()
