@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from musclevision.paths import config_dir, project_root
+
+# Deprecation chatter from Lightning internals (not our code, nothing for a user to act on).
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Callable[[], None]:

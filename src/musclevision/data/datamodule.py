@@ -64,12 +64,13 @@ class KeypointDataModule(pl.LightningDataModule):
         if "train" not in self.stores or "val" not in self.stores:
             raise ValueError(f"split {self.split.description} left no training or no validation clips")
 
-    def side_clips(self, name: str) -> list[ClipData]:
-        """The clips of one side (``train``/``val``/``test``) in loader order (``batch['clip']`` indexes this)."""
-        return self.stores[name].clips if name in self.stores else []
-
-    def windows(self, name: str) -> WindowSet:
-        return WindowSet(self.stores[name], self.window, self.eval_stride, self.min_detected)
+    def store(self, name: str) -> FrameStore:
+        """Frames of one side: ``train``, ``val``, ``test``, or ``all`` (every loaded clip)."""
+        if name == "all" and "all" not in self.stores:
+            self.stores["all"] = FrameStore(self.clips, self.classes)
+        if name not in self.stores:
+            raise ValueError(f"split {self.split.description} has no {name!r} side")
+        return self.stores[name]
 
     def train_dataloader(self):
         store = self.stores["train"]
@@ -79,16 +80,17 @@ class KeypointDataModule(pl.LightningDataModule):
             data = WindowSet(store, self.window, self.train_stride, self.min_detected, self.augment)
         return batch_loader(data, self.batch_size, shuffle=True, num_workers=self.num_workers)
 
-    def _eval_loaders(self, name: str):
-        loaders = [batch_loader(self.windows(name), self.eval_batch_size, shuffle=False)]
-        if self.sampling == "clip":
-            loaders.append(batch_loader(ClipSet(self.stores[name], None), self.batch_size, shuffle=False))
+    def eval_loaders(self, name: str, whole_clips: bool | None = None) -> list:
+        """Loader 0: every ``window``-frame window; loader 1 (clip-trained models, or on request): whole clips."""
+        store = self.store(name)
+        loaders = [batch_loader(WindowSet(store, self.window, self.eval_stride, self.min_detected), self.eval_batch_size,
+                                shuffle=False)]  # fmt: skip
+        if whole_clips if whole_clips is not None else self.sampling == "clip":
+            loaders.append(batch_loader(ClipSet(store, None), self.batch_size, shuffle=False))
         return loaders
 
     def val_dataloader(self):
-        return self._eval_loaders("val")
+        return self.eval_loaders("val")
 
     def test_dataloader(self):
-        if "test" not in self.stores:
-            raise ValueError(f"split {self.split.description} has no test set (use data.split.protocol=official)")
-        return self._eval_loaders("test")
+        return self.eval_loaders("test")

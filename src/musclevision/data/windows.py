@@ -88,7 +88,7 @@ class WindowSet(_Batches):
         self.window = window
         clips, starts = [], []
         seen = np.concatenate([[0], np.cumsum(store.valid)])  # valid frames before each global index
-        for index, (offset, length) in enumerate(zip(store.offsets, store.lengths)):
+        for index, (offset, length) in enumerate(zip(store.offsets, store.lengths, strict=True)):
             start = np.arange(0, max(length - window, 0) + 1, stride)
             end = np.minimum(start + window, length)
             detected = seen[offset + end] - seen[offset + start]

@@ -17,57 +17,82 @@ from musclevision.data.clips import NUM_LANDMARKS
 
 LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP = 11, 12, 23, 24
 COORDS = ("raw", "normalized", "world")
+# Angle at the middle landmark of each triple: elbows, shoulders, hips, knees, ankles (left, right).
+JOINTS = ((11, 13, 15), (12, 14, 16), (13, 11, 23), (14, 12, 24), (11, 23, 25), (12, 24, 26),
+          (23, 25, 27), (24, 26, 28), (25, 27, 31), (26, 28, 32))  # fmt: skip
+
+
+def centre_and_scale(points: torch.Tensor) -> torch.Tensor:
+    """Hip midpoint to the origin, torso length (shoulder-hip distance in x, y) to one."""
+    hips = 0.5 * (points[..., LEFT_HIP, :] + points[..., RIGHT_HIP, :])
+    shoulders = 0.5 * (points[..., LEFT_SHOULDER, :] + points[..., RIGHT_SHOULDER, :])
+    # In the image plane: z of image landmarks is too noisy to set the scale.
+    torso = torch.linalg.vector_norm((shoulders - hips)[..., :2], dim=-1).clamp(min=1e-3)
+    return (points - hips[..., None, :]) / torso[..., None, None]
+
+
+def joint_cosines(points: torch.Tensor) -> torch.Tensor:
+    """Cosine of the angle at each joint of JOINTS: [..., 33, 3] -> [..., len(JOINTS)]."""
+    a, b, c = (points[..., [j[k] for j in JOINTS], :] for k in range(3))
+    u, v = a - b, c - b
+    return (u * v).sum(-1) / (torch.linalg.vector_norm(u, dim=-1) * torch.linalg.vector_norm(v, dim=-1)).clamp(min=1e-6)
 
 
 class LandmarkFeatures(nn.Module):
     """``(landmarks [B,T,33,4], world [B,T,33,3] | None) -> (features [B,T,F], valid [B,T])``.
 
-    coords:
-      raw         x, y, z, visibility as MediaPipe gives them: the paper's 132 inputs.
-      normalized  centred on the hip midpoint and divided by torso length (shoulder-hip
-                  distance): invariant to where the person stands and how far from the camera.
-      world       MediaPipe's metric world landmarks (hip-centred), divided by torso length.
+    coords (one name or a list, concatenated):
+      raw         x, y, z as MediaPipe gives them (with visibility: the paper's 132 inputs).
+      normalized  image landmarks centred on the hip midpoint and divided by torso length:
+                  invariant to where the person stands and how far from the camera.
+      world       MediaPipe's metric world landmarks (hip-centred, camera-aligned), torso-scaled.
     velocity: append frame-to-frame differences of the coordinates (zero next to a missing frame).
+    visibility: append MediaPipe's per-landmark visibility.
+    angles: append joint-angle cosines (elbows, shoulders, hips, knees, ankles) from the world
+      landmarks ("world", viewpoint-independent) or the normalized image landmarks ("image").
     """
 
-    def __init__(self, coords: str = "raw", velocity: bool = False, visibility: bool = True):
+    def __init__(self, coords: str | list[str] = "raw", velocity: bool = False, visibility: bool = True,
+                 angles: str | None = None):  # fmt: skip
         super().__init__()
-        if coords not in COORDS:
-            raise ValueError(f"features.coords={coords!r}: use one of {', '.join(COORDS)}")
-        self.coords, self.velocity, self.visibility = coords, velocity, visibility
+        self.coords = [coords] if isinstance(coords, str) else list(coords)
+        if not self.coords or any(c not in COORDS for c in self.coords):
+            raise ValueError(f"features.coords={coords!r}: use one or more of {', '.join(COORDS)}")
+        if angles not in (None, "image", "world"):
+            raise ValueError(f"features.angles={angles!r}: use null, image or world")
+        self.velocity, self.visibility, self.angles = velocity, visibility, angles
 
     @property
     def uses_world(self) -> bool:
-        return self.coords == "world"
+        return "world" in self.coords or self.angles == "world"
 
     @property
     def out_features(self) -> int:
-        positions = NUM_LANDMARKS * 3
-        return positions * (2 if self.velocity else 1) + (NUM_LANDMARKS if self.visibility else 0)
+        positions = len(self.coords) * NUM_LANDMARKS * 3
+        return (positions * (2 if self.velocity else 1) + (NUM_LANDMARKS if self.visibility else 0)
+                + (len(JOINTS) if self.angles else 0))  # fmt: skip
 
     def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None):
         valid = ~torch.isnan(landmarks).flatten(2).any(-1)
         if self.uses_world:
             if world is None:
-                raise ValueError("features.coords=world needs the world landmarks input")
+                raise ValueError("these features need the world landmarks input")
             valid = valid & ~torch.isnan(world).flatten(2).any(-1)
-        keep = valid[..., None, None]
-        landmarks = torch.where(keep, landmarks, torch.zeros_like(landmarks))
-        xyz, vis = landmarks[..., :3], landmarks[..., 3]
-        if self.coords != "raw":
-            source = torch.where(keep, world, torch.zeros_like(world)) if self.uses_world else xyz
-            hips = 0.5 * (source[..., LEFT_HIP, :] + source[..., RIGHT_HIP, :])
-            shoulders = 0.5 * (source[..., LEFT_SHOULDER, :] + source[..., RIGHT_SHOULDER, :])
-            # Torso length in the image plane (x, y): z of image landmarks is too noisy to trust.
-            torso = torch.linalg.vector_norm((shoulders - hips)[..., :2], dim=-1).clamp(min=1e-3)
-            xyz = (source - hips[..., None, :]) / torso[..., None, None]
-        parts = [xyz.flatten(2)]
+            world = torch.where(valid[..., None, None], world, torch.zeros_like(world))
+        landmarks = torch.where(valid[..., None, None], landmarks, torch.zeros_like(landmarks))
+        image = landmarks[..., :3]
+        normalized = centre_and_scale(image) if "normalized" in self.coords or self.angles == "image" else None
+        table = {"raw": image, "normalized": normalized, "world": centre_and_scale(world) if "world" in self.coords else None}
+        positions = torch.cat([table[c] for c in self.coords], dim=-1)
+        parts = [positions.flatten(2)]
         if self.velocity:
-            step = xyz[:, 1:] - xyz[:, :-1]
+            step = positions[:, 1:] - positions[:, :-1]
             both = (valid[:, 1:] & valid[:, :-1])[..., None, None]
             step = torch.where(both, step, torch.zeros_like(step))
-            parts.append(torch.cat([torch.zeros_like(step[:, :1]), step], dim=1).flatten(2))
+            parts.append(torch.cat([torch.zeros_like(positions[:, :1]), step], dim=1).flatten(2))
         if self.visibility:
-            parts.append(vis)
+            parts.append(landmarks[..., 3])
+        if self.angles:
+            parts.append(joint_cosines(world if self.angles == "world" else normalized))
         features = torch.cat(parts, dim=-1)
         return torch.where(valid[..., None], features, torch.zeros_like(features)), valid

@@ -36,6 +36,7 @@ class ExerciseModule(pl.LightningModule):
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.collectors = {view: EvalCollector(len(classes)) for view in EVAL_VIEWS}
         self.last_eval: dict = {}  # metrics of the latest validation/test pass, for reports
+        self.run_config: dict = {}  # the full training config, stored in checkpoints for export
 
     @property
     def classes(self) -> list[str]:
@@ -86,6 +87,12 @@ class ExerciseModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["musclevision"] = {"config": self.run_config}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.run_config = checkpoint.get("musclevision", {}).get("config", {})
 
     def configure_optimizers(self):
         optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
