@@ -18,7 +18,7 @@ from omegaconf import DictConfig, open_dict
 
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.module import ExerciseModule
-from musclevision.models.report import summary_line, write_report
+from musclevision.models.report import name_clips, summary_line, worst_clips, write_report
 
 log = logging.getLogger("musclevision.eval")
 
@@ -41,8 +41,11 @@ def evaluate(cfg: DictConfig) -> dict:
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_model_summary=False, enable_checkpointing=False)
     trainer.validate(model, dataloaders=datamodule.eval_loaders(cfg.split, cfg.whole_clips), verbose=False)
     evaluation = {**model.last_eval, "stage": cfg.split, "checkpoint": str(cfg.ckpt_path), "split": datamodule.split.description}
+    name_clips(evaluation, [c.video_id for c in datamodule.store(cfg.split).clips])
     write_report(evaluation, Path(HydraConfig.get().runtime.output_dir))
     log.info(summary_line(evaluation))
+    for line in worst_clips(evaluation):
+        log.info("  worst: %s", line)
     log.info("report in %s", HydraConfig.get().runtime.output_dir)
     return evaluation
 

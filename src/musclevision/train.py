@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from musclevision.hydra_app import hydra_entry
-from musclevision.models.report import summary_line, write_report
+from musclevision.models.report import name_clips, summary_line, write_report
 
 log = logging.getLogger("musclevision.train")
 # Lightning's advice to add DataLoader workers does not apply: batches are gathered vectorized.
@@ -104,13 +104,15 @@ def train(cfg: DictConfig) -> dict:
             ckpt = report_checkpoint(trainer, cfg.eval_ckpt, output_dir)
             trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
             evaluation = {**model.last_eval, "checkpoint": ckpt, "split": datamodule.split.description}
+            name_clips(evaluation, [c.video_id for c in datamodule.store("val").clips])
             files = write_report(evaluation, output_dir, extra={"parameters": params})
             log_to_trackers(loggers, cfg, files, evaluation)
             log.info(summary_line(evaluation))
             log.info("report and checkpoints in %s", output_dir)
         if cfg.get("test"):
             trainer.test(model, datamodule=datamodule, ckpt_path=evaluation.get("checkpoint"), verbose=False)
-            test_eval = {**model.last_eval, "split": datamodule.split.description}
+            test_eval = name_clips({**model.last_eval, "split": datamodule.split.description},
+                                   [c.video_id for c in datamodule.store("test").clips])
             write_report(test_eval, output_dir)
             log.info(summary_line(test_eval))
         return evaluation

@@ -53,6 +53,14 @@ class EvalCollector:
         probs, labels, clips = torch.cat(self.probs), torch.cat(self.labels), torch.cat(self.clips)
         result = {"window": classification_metrics(probs, labels, self.num_classes)}
         if clip_level:
-            clip_probs, clip_labels, _ = clip_probabilities(probs, labels, clips)
+            clip_probs, clip_labels, ids = clip_probabilities(probs, labels, clips)
             result["clip"] = classification_metrics(clip_probs, clip_labels, self.num_classes)
+            correct = (probs.argmax(-1) == labels).float()
+            _, inverse = torch.unique(clips, return_inverse=True)
+            hits = torch.zeros(len(ids)).index_add_(0, inverse, correct)
+            windows = torch.zeros(len(ids)).index_add_(0, inverse, torch.ones_like(correct))
+            result["per_clip"] = {  # which clips go wrong: the first thing to look at after a score
+                "clip": ids.tolist(), "label": clip_labels.tolist(), "predicted": clip_probs.argmax(-1).tolist(),
+                "window_acc": (hits / windows).tolist(), "windows": windows.long().tolist(),
+            }  # fmt: skip
         return result

@@ -17,6 +17,7 @@ from musclevision.models.classifier import build_classifier
 from musclevision.models.metrics import EvalCollector
 
 EVAL_VIEWS = ("window", "wholeclip")  # dataloader 0: windows of the live length; 1: whole clips (clip-trained models)
+EVAL_LEVELS = ("window", "clip", "wholeclip")
 
 
 def plain(value):
@@ -76,6 +77,8 @@ class ExerciseModule(pl.LightningModule):
         for collector in self.collectors.values():
             collector.reset()
         for level, metrics in results.items():
+            if level not in EVAL_LEVELS:
+                continue
             self.log(f"{stage}/{level}_acc", metrics["acc"], prog_bar=level != "wholeclip")
             self.log(f"{stage}/{level}_bacc", metrics["bacc"], prog_bar=level == "window")
             for name, value in zip(self.classes, metrics["per_class"], strict=True):

@@ -49,6 +49,22 @@ def plot_per_class(levels: dict, classes: list[str], title: str, path: Path) -> 
     plt.close(fig)
 
 
+def name_clips(evaluation: dict, clip_ids: list[str]) -> dict:
+    """Replace per-clip indices by video ids (``clip_ids`` in loader order) for a readable report."""
+    per_clip = evaluation.get("per_clip")
+    if per_clip:
+        per_clip["video_id"] = [clip_ids[i] for i in per_clip["clip"]]
+    return evaluation
+
+
+def worst_clips(evaluation: dict, count: int = 10) -> list[str]:
+    per_clip, classes = evaluation.get("per_clip") or {}, evaluation["classes"]
+    order = sorted(range(len(per_clip.get("clip", []))), key=lambda i: per_clip["window_acc"][i])
+    return [f"{per_clip.get('video_id', per_clip['clip'])[i]}: {per_clip['window_acc'][i]:.0%} of "
+            f"{per_clip['windows'][i]} windows right, clip -> {classes[per_clip['predicted'][i]]}"
+            for i in order[:count] if per_clip["window_acc"][i] < 1.0]  # fmt: skip
+
+
 def write_report(evaluation: dict, out_dir: Path, extra: dict | None = None) -> dict[str, Path]:
     """Files written, by name. ``evaluation`` = {"stage", "classes", "window": {...}, "clip": {...}, ...}."""
     out_dir.mkdir(parents=True, exist_ok=True)

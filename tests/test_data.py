@@ -1,0 +1,173 @@
+"""Data stage: group-aware splits, window/clip batches, augmentation, the DataModule on real keypoints."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from musclevision.data import KeypointDataModule
+from musclevision.data.augment import AugmentConfig, augment
+from musclevision.data.clips import LANDMARK_NAMES, MIRROR, ClipData
+from musclevision.data.sources import VideoCacheSource
+from musclevision.data.splits import split_clips
+from musclevision.data.windows import ClipSet, FrameStore, WindowSet
+
+CLASSES = ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
+
+
+def ucf_like(groups=range(8, 26), per_group=3):
+    labels, group_names = [], []
+    for label in CLASSES:
+        for g in groups:
+            for _ in range(per_group):
+                labels.append(label)
+                group_names.append(f"g{g:02d}")
+    return labels, group_names
+
+
+def sides(split, groups):
+    return {name: {groups[i] for i in getattr(split, name)} for name in ("train", "val", "test")}
+
+
+@pytest.mark.parametrize("fold", range(6))
+def test_group_folds_never_put_a_group_on_two_sides(fold):
+    labels, groups = ucf_like()
+    split = split_clips(labels, groups, "group_kfold", folds=6, fold=fold)
+    seen = sides(split, groups)
+    assert not seen["train"] & seen["val"]
+    assert len(seen["val"]) == 3 and not split.test
+    assert sorted(split.train + split.val) == list(range(len(labels)))
+
+
+def test_group_folds_cover_every_group_once():
+    labels, groups = ucf_like()
+    val_groups = [sides(split_clips(labels, groups, folds=6, fold=k), groups)["val"] for k in range(6)]
+    assert sorted(g for fold in val_groups for g in fold) == sorted(set(groups))
+
+
+def test_official_split_uses_its_test_groups_and_folds_inside_the_rest():
+    labels, groups = ucf_like()
+    split = split_clips(labels, groups, "official", folds=5, fold=1, official_split=2)
+    seen = sides(split, groups)
+    assert seen["test"] == {f"g{g:02d}" for g in range(8, 15)}
+    assert not (seen["train"] & seen["val"]) and not (seen["test"] & (seen["train"] | seen["val"]))
+
+
+def test_official_split_refuses_when_its_test_groups_are_withheld():
+    labels, groups = ucf_like()  # groups 01-07 are not in the shared data
+    with pytest.raises(ValueError, match="g01"):
+        split_clips(labels, groups, "official", official_split=1)
+
+
+def test_leaky_split_is_loud_and_really_leaks(caplog):
+    labels, groups = ucf_like()
+    with caplog.at_level(logging.WARNING):
+        split = split_clips(labels, groups, "leaky_random_clips", val_fraction=0.2, seed=3)
+    assert "LEAKY" in caplog.text
+    seen = sides(split, groups)
+    assert seen["train"] & seen["val"]  # the very flaw this protocol exists to reproduce
+
+
+def test_bad_split_options_name_the_option():
+    labels, groups = ucf_like()
+    with pytest.raises(ValueError, match="protocol"):
+        split_clips(labels, groups, "random")
+    with pytest.raises(ValueError, match="fold"):
+        split_clips(labels, groups, folds=6, fold=6)
+
+
+def clip(label, group, frames=20, missing=(), seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.random((frames, 33, 4)).astype(np.float32)
+    image[:, :, 0] = np.arange(frames)[:, None] / 100.0  # x encodes the frame index
+    world = rng.random((frames, 33, 3)).astype(np.float32)
+    image[list(missing)] = np.nan
+    world[list(missing)] = np.nan
+    return ClipData(f"{label}/{group}", label, group, image, world, 25.0, 320, 240)
+
+
+def test_windows_skip_stretches_without_a_person_and_keep_nan_rows():
+    store = FrameStore([clip("Lunges", "g08", 20, missing=range(5, 12))], ["Lunges"])
+    windows = WindowSet(store, window=8, stride=1, min_detected=4)
+    starts = windows.start.astype(int).tolist()
+    assert all(np.sum(~np.isin(np.arange(s, s + 8), range(5, 12))) >= 4 for s in starts)
+    assert 3 not in starts and 0 in starts
+    batch = windows[list(range(len(windows)))]
+    assert batch["landmarks"].shape == (len(windows), 8, 33, 4)
+    nan_rows = np.isnan(batch["landmarks"].numpy()[:, :, 0, 0])
+    expected = np.isin(np.asarray(starts)[:, None] + np.arange(8), range(5, 12))
+    assert np.array_equal(nan_rows, expected)
+
+
+def test_time_stretch_reads_faster_or_slower_but_stays_in_its_clip():
+    store = FrameStore([clip("Lunges", "g08", 30), clip("PushUps", "g09", 12)], ["Lunges", "PushUps"])
+    windows = WindowSet(store, 8, 1, 1, AugmentConfig(time_stretch=(1.5, 1.5)))
+    batch = windows[list(range(len(windows)))]
+    x = batch["landmarks"].numpy()[..., 0, 0]
+    assert not np.isnan(x).any()
+    steps = np.diff(x, axis=1) * 100  # x encodes the frame index
+    assert np.allclose(steps, 1.5, atol=1e-4)
+
+
+def test_clip_batches_pad_with_nan_to_the_longest():
+    store = FrameStore([clip("Lunges", "g08", 9), clip("PushUps", "g09", 14)], ["Lunges", "PushUps"])
+    batch = ClipSet(store, None)[[0, 1]]
+    assert batch["landmarks"].shape == (2, 14, 33, 4)
+    padded = batch["landmarks"].numpy()
+    assert np.isnan(padded[0, 9:]).all() and not np.isnan(padded[0, :9]).any()
+    assert batch["label"].tolist() == [0, 1]
+
+
+def test_mirror_swaps_left_and_right_landmarks():
+    assert LANDMARK_NAMES[MIRROR[LANDMARK_NAMES.index("left_wrist")]] == "right_wrist"
+    assert MIRROR[0] == 0 and sorted(MIRROR) == list(range(33))
+    rng = np.random.default_rng(0)
+    image = rng.random((2, 3, 33, 4)).astype(np.float32)
+    world = rng.random((2, 3, 33, 3)).astype(np.float32)
+    flipped, flipped_world = augment(image, world, np.full(2, 4 / 3), AugmentConfig(mirror=1.0), rng)
+    left, right = LANDMARK_NAMES.index("left_wrist"), LANDMARK_NAMES.index("right_wrist")
+    assert np.allclose(flipped[..., left, 0], 1.0 - image[..., right, 0])
+    assert np.allclose(flipped[..., left, 1:], image[..., right, 1:])
+    assert np.allclose(flipped_world[..., left, 0], -world[..., right, 0])
+
+
+def test_geometric_augmentation_keeps_body_proportions():
+    """Rotation and yaw in pixel-proportional units are rigid: distances in the world frame are kept."""
+    rng = np.random.default_rng(1)
+    image = rng.random((4, 2, 33, 4)).astype(np.float32)
+    world = rng.random((4, 2, 33, 3)).astype(np.float32)
+    cfg = AugmentConfig(rotate_deg=20, yaw_deg=40)
+    _, turned = augment(image, world, np.full(4, 4 / 3), cfg, rng)
+    dist = np.linalg.norm(world[..., 11, :] - world[..., 27, :], axis=-1)
+    assert np.allclose(np.linalg.norm(turned[..., 11, :] - turned[..., 27, :], axis=-1), dist, atol=1e-5)
+
+
+def test_augmentation_options_are_validated():
+    with pytest.raises(ValueError, match="mirror"):
+        AugmentConfig(mirror=1.5)
+    with pytest.raises(ValueError, match="time_stretch"):
+        AugmentConfig(time_stretch=(1.2, 0.8))
+
+
+def test_datamodule_on_real_keypoints(real_cache):
+    dm = KeypointDataModule(VideoCacheSource(str(real_cache)), CLASSES, split={"folds": 2, "fold": 0}, window=8,
+                            batch_size=16, augment={"mirror": 0.5, "frame_dropout": 0.1})  # fmt: skip
+    dm.setup()
+    train_groups = {c.group for c in dm.store("train").clips}
+    val_groups = {c.group for c in dm.store("val").clips}
+    assert train_groups and val_groups and not train_groups & val_groups
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["landmarks"].shape == (16, 8, 33, 4) and batch["world"].shape == (16, 8, 33, 3)
+    frame_ok = ~np.isnan(batch["landmarks"].numpy()).any(axis=(2, 3))
+    assert np.array_equal(frame_ok, ~np.isnan(batch["world"].numpy()).any(axis=(2, 3)))
+    windows, whole = dm.eval_loaders("val", whole_clips=True)
+    assert len(whole.dataset) == len(dm.store("val").clips)
+    assert (frame_ok.sum(1) >= 1).all()
+
+
+def test_datamodule_refuses_classes_the_cache_does_not_have(real_cache):
+    dm = KeypointDataModule(VideoCacheSource(str(real_cache)), ["JumpingJack", "PushUps"])
+    with pytest.raises(ValueError, match="JumpingJack"):
+        dm.setup()

@@ -1,0 +1,149 @@
+"""The sequence models: the paper's parameter count, Keras masking and recurrent dropout, features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from musclevision.models.classifier import build_classifier
+from musclevision.models.features import LandmarkFeatures
+from musclevision.models.rnn import LSTMRecurrence, MaskedRNN, compact
+
+PAPER_NET = {"arch": "lstm", "features": {"coords": "raw", "velocity": False, "visibility": True},
+             "hidden_sizes": [64, 64], "recurrent_dropout": 0.3}  # fmt: skip
+
+
+def landmarks(batch=4, steps=12, seed=0) -> torch.Tensor:
+    return torch.rand(batch, steps, 33, 4, generator=torch.Generator().manual_seed(seed))
+
+
+def test_paper_lstm_has_exactly_83716_parameters_for_4_classes():
+    net = build_classifier(4, **PAPER_NET)
+    assert net.features.out_features == 132
+    assert sum(p.numel() for p in net.parameters()) == 83_716
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru"])
+def test_masked_steps_keep_the_state(arch):
+    """Frames without a person (NaN) must leave the recurrent state untouched, as Keras masking does."""
+    net = build_classifier(3, arch, {"coords": "normalized", "velocity": False}, hidden_sizes=[16, 16]).eval()
+    x = landmarks(1, 10)
+    gap = torch.full((1, 4, 33, 4), float("nan"))
+    with_gap = torch.cat([x[:, :3], gap, x[:, 3:], gap[:, :2]], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(net(x), net(with_gap), atol=1e-6)
+        # and a masked step is not the same as a zero frame: the mask really is honoured
+        assert not torch.allclose(net(x), net(torch.cat([x[:, :3], torch.zeros(1, 4, 33, 4), x[:, 3:]], 1)), atol=1e-4)
+
+
+def test_window_without_any_person_gives_the_initial_state():
+    rnn = MaskedRNN(5, [8, 8]).eval()
+    out = rnn(torch.randn(2, 6, 5), torch.zeros(2, 6, dtype=torch.bool))
+    assert torch.equal(out, torch.zeros(2, 8))
+
+
+def test_compaction_moves_valid_steps_to_the_front_in_order():
+    x = torch.arange(6.0).view(1, 6, 1)
+    valid = torch.tensor([[False, True, False, True, True, False]])
+    packed, lengths = compact(x, valid)
+    assert lengths.tolist() == [3]
+    assert packed[0, :3, 0].tolist() == [1.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru"])
+def test_training_loop_matches_fused_kernel_without_dropout(arch):
+    """The explicit step loop (recurrent dropout) and the fused kernel (eval/export) are the same maths."""
+    net = build_classifier(3, arch, {"coords": "raw"}, hidden_sizes=[12, 12], recurrent_dropout=1e-12)
+    x = landmarks(3, 9)
+    x[0, 2:4] = float("nan")
+    net.train()
+    loop = net(x)
+    loop_grads = torch.autograd.grad(loop.sum(), list(net.parameters()))
+    net.eval()
+    fused = net(x)
+    fused_grads = torch.autograd.grad(fused.sum(), list(net.parameters()))
+    assert torch.allclose(loop, fused, atol=1e-5)
+    for a, b in zip(loop_grads, fused_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_hand_written_lstm_backward_is_exact():
+    steps, batch, hidden = 5, 3, 4
+    gen = torch.Generator().manual_seed(1)
+    x_proj = torch.randn(steps, 4, batch, hidden, dtype=torch.double, generator=gen, requires_grad=True)
+    w_hh = (0.5 * torch.randn(4, hidden, hidden, dtype=torch.double, generator=gen)).requires_grad_()
+    masks = torch.bernoulli(torch.full((4, batch, hidden), 0.7, dtype=torch.double), generator=gen) / 0.7
+    assert torch.autograd.gradcheck(lambda a, b: LSTMRecurrence.apply(a, b, masks), (x_proj, w_hh))
+
+
+def test_recurrent_dropout_is_fixed_per_sequence_and_random_between_calls():
+    rnn = MaskedRNN(6, [32], recurrent_dropout=0.5).train()
+    x = torch.randn(2, 7, 6)
+    valid = torch.ones(2, 7, dtype=torch.bool)
+    torch.manual_seed(0)
+    a = rnn(x, valid)
+    torch.manual_seed(0)
+    b = rnn(x, valid)
+    c = rnn(x, valid)
+    assert torch.equal(a, b)  # seeded: reproducible
+    assert not torch.allclose(a, c)  # a new mask per call: it is really dropping
+    rnn.eval()
+    assert torch.equal(rnn(x, valid), rnn(x, valid))  # no dropout at evaluation
+
+
+def test_normalized_features_ignore_where_the_person_stands_and_their_size():
+    feats = LandmarkFeatures("normalized", velocity=True)
+    x = landmarks(2, 5)
+    moved = x.clone()
+    moved[..., :2] = x[..., :2] * 0.5 + 0.2
+    moved[..., 2] = x[..., 2] * 0.5
+    a, _ = feats(x)
+    b, _ = feats(moved)
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_velocity_is_zero_next_to_a_missing_frame():
+    feats = LandmarkFeatures("raw", velocity=True, visibility=False)
+    x = landmarks(1, 5)
+    x[0, 2] = float("nan")
+    f, valid = feats(x)
+    velocity = f[0, :, 99:]
+    assert valid[0].tolist() == [True, True, False, True, True]
+    assert torch.all(velocity[0] == 0) and torch.all(velocity[3] == 0)  # first frame, frame after the gap
+    assert torch.any(velocity[1] != 0) and torch.any(velocity[4] != 0)
+
+
+def test_world_features_need_the_world_input():
+    feats = LandmarkFeatures(["normalized", "world"], angles="world")
+    with pytest.raises(ValueError, match="world"):
+        feats(landmarks(1, 3))
+    out, _ = feats(landmarks(1, 3), torch.rand(1, 3, 33, 3))
+    assert out.shape == (1, 3, feats.out_features)
+
+
+def test_joint_angles_do_not_change_when_the_body_is_turned():
+    feats = LandmarkFeatures("world", visibility=False, angles="world")
+    world = torch.randn(1, 4, 33, 3)
+    turn = torch.tensor(np.deg2rad(40.0), dtype=torch.float32)
+    rot = torch.tensor([[torch.cos(turn), 0, torch.sin(turn)], [0, 1, 0], [-torch.sin(turn), 0, torch.cos(turn)]])
+    a, _ = feats(landmarks(1, 4), world)
+    b, _ = feats(landmarks(1, 4), world @ rot.T)
+    assert torch.allclose(a[..., -10:], b[..., -10:], atol=1e-5)
+
+
+def test_tcn_ignores_padding_after_the_clip():
+    """Causal convolutions + a masked mean: NaN padding at the end cannot change the prediction."""
+    net = build_classifier(3, "tcn", {"coords": "normalized"}, channels=16, levels=2).eval()
+    x = landmarks(1, 8)
+    padded = torch.cat([x, torch.full((1, 5, 33, 4), float("nan"))], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(net(x), net(padded), atol=1e-6)
+        assert not torch.allclose(net(x), net(x.flip(1)), atol=1e-4)
+
+
+def test_unknown_architecture_and_feature_names_are_refused():
+    with pytest.raises(ValueError, match="arch"):
+        build_classifier(3, "transformer")
+    with pytest.raises(ValueError, match="coords"):
+        LandmarkFeatures("pixels")
