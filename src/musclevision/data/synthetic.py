@@ -309,15 +309,16 @@ def _render(b, label, p, j, rng, fps, width, height, noise, missing_rate):
     vis = 1 / (1 + np.exp(-(logit - occluded)))
     img[..., 3] = vis
     # Measurement noise: worse for unsure and occluded points; depth is the least reliable axis.
-    scale = noise * (1 + 1.5 * (1 - vis) + occluded)
+    # World points are regressed by the model, so their noise is metric (2 m per image unit ~ a typical
+    # filming distance), not growing with the camera distance.
+    scale = noise * (1 + 1.5 * (1 - vis) + 0.6 * occluded)
     img[..., :3] += scale[..., None] * _smooth_noise(rng, (frames, NUM_LANDMARKS, 3)) * [1, 1, 3]
-    metres = hip[..., 2] * width / f  # metres per normalized image unit at the hips
-    world += (scale * metres)[..., None] * _smooth_noise(rng, world.shape) * [1, 1, 2]
+    world += 2.0 * scale[..., None] * _smooth_noise(rng, world.shape) * [1, 1, 2]
     # Missing detections: short bursts, about missing_rate of the frames, never more than half the clip.
     missing, target = np.zeros(frames, bool), min(rng.binomial(frames, missing_rate), frames // 2)
-    while missing.sum() < target:
+    while (left := target - missing.sum()) > 0:
         start = rng.integers(frames)
-        missing[start : start + rng.integers(1, 7)] = True
+        missing[start : start + min(rng.integers(1, 7), left)] = True
     img[missing], world[missing] = np.nan, np.nan
     return img.astype(np.float32), world.astype(np.float32)
 
