@@ -1,0 +1,182 @@
+"""``musclevision-compare SWEEP_DIR``: rank the runs of a sweep from their local run folders (offline).
+
+    musclevision-compare logs/train/multiruns/2026-11-25_10-00-00
+    musclevision-compare logs/train/multiruns/<time> --metric val/clip_bacc
+
+Prints a table sorted by the metric (overrides that differ between runs, window / clip /
+whole-clip accuracy, epochs, checkpoint), a mean over folds when runs differ by
+``data.split.fold`` (cross-validation), writes ``best.json`` (what ``musclevision-export
+sweep_dir=...`` exports) and ``compare.png`` (metric against each swept hyperparameter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+FOLD_KEY = "data.split.fold"
+LEVELS = ("window", "clip", "wholeclip")
+
+
+@dataclass
+class Run:
+    folder: Path
+    overrides: dict[str, str]
+    metrics: dict = field(default_factory=dict)
+    checkpoint: Path | None = None
+
+    def value(self, metric: str) -> float | None:
+        """``val/window_bacc`` -> metrics["window"]["bacc"] (None when the run has no report)."""
+        level, name = metric.split("/", 1)[1].rsplit("_", 1)
+        return self.metrics.get(level, {}).get(name)
+
+
+def read_runs(sweep_dir: Path) -> list[Run]:
+    runs = []
+    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"), key=lambda p: _job_number(p.parent.parent)):
+        folder = overrides_file.parent.parent
+        pairs = [o.lstrip("+~").split("=", 1) for o in yaml.safe_load(overrides_file.read_text()) or []]
+        overrides = {k: v for k, v in (p for p in pairs if len(p) == 2) if not k.startswith("hydra")}
+        report = folder / "val_metrics.json"
+        metrics = json.loads(report.read_text()) if report.is_file() else {}
+        checkpoint = Path(metrics["checkpoint"]) if metrics.get("checkpoint") else None
+        if checkpoint is None or not checkpoint.is_file():
+            checkpoint = next(iter(sorted((folder / "checkpoints").glob("*.ckpt"))), None)
+        runs.append(Run(folder, overrides, metrics, checkpoint))
+    return runs
+
+
+def _job_number(folder: Path) -> int:
+    return int(folder.name) if folder.name.isdigit() else 1 << 30
+
+
+def swept_keys(runs: list[Run]) -> list[str]:
+    keys = sorted({k for r in runs for k in r.overrides})
+    return [k for k in keys if len({r.overrides.get(k) for r in runs}) > 1]
+
+
+def fold_groups(runs: list[Run], keys: list[str], metric: str) -> list[tuple[str, list[Run]]]:
+    """Runs that differ only in the fold, grouped (cross-validation), best mean first."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.value(metric) is not None:
+            label = " ".join(f"{k}={run.overrides.get(k)}" for k in keys if k != FOLD_KEY) or "(all runs)"
+            groups.setdefault(label, []).append(run)
+    return sorted(groups.items(), key=lambda item: -statistics.mean(r.value(metric) for r in item[1]))
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def short_names(keys: list[str]) -> list[str]:
+    """``model.net.dropout`` -> ``dropout`` unless two swept keys would then look alike."""
+    last = [k.split(".")[-1] for k in keys]
+    return [s if last.count(s) == 1 else k for s, k in zip(last, keys)]
+
+
+def run_table(runs: list[Run], keys: list[str], metric: str, sweep_dir: Path) -> Table:
+    table = Table(title=f"runs ranked by {metric} (checkpoints under {sweep_dir})", title_justify="left")
+    columns = [("window", "acc"), ("window", "bacc"), ("clip", "acc"), ("clip", "bacc")]
+    if any("wholeclip" in r.metrics for r in runs):
+        columns.append(("wholeclip", "acc"))
+    for column in ("#", "job", *short_names(keys), *(f"{lv} {k}" for lv, k in columns), "epoch", "checkpoint"):
+        table.add_column(column, overflow="fold")
+    ranked = sorted(runs, key=lambda r: -(r.value(metric) if r.value(metric) is not None else -1))
+    for rank, run in enumerate(ranked, 1):
+        values = [_pct(run.metrics.get(level, {}).get(k)) for level, k in columns]
+        checkpoint = (str(run.checkpoint.relative_to(run.folder)) if run.checkpoint and run.checkpoint.is_relative_to(run.folder)
+                      else str(run.checkpoint) if run.checkpoint else "[red]no report: failed or running[/red]")  # fmt: skip
+        table.add_row(str(rank), run.folder.name, *(run.overrides.get(k, "") for k in keys), *values,
+                      str(run.metrics.get("epoch", "-")), checkpoint)  # fmt: skip
+    return table
+
+
+def fold_table(groups, metric: str) -> Table:
+    table = Table(title=f"mean over folds (cross-validation), by {metric}", title_justify="left")
+    for column in ("configuration", "folds", *(f"{level} acc" for level in LEVELS), f"{metric.split('/')[-1]} mean ± sd"):
+        table.add_column(column, overflow="fold")
+    for label, members in groups:
+        means = [_pct(statistics.mean(vals)) if (vals := [r.metrics[lv]["acc"] for r in members if lv in r.metrics]) else "-"
+                 for lv in LEVELS]  # fmt: skip
+        values = [r.value(metric) for r in members]
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        table.add_row(label, str(len(members)), *means, f"{statistics.mean(values):.1%} ± {spread:.1%}")
+    return table
+
+
+def plot(runs: list[Run], keys: list[str], metric: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [r for r in runs if r.value(metric) is not None]
+    panels = [k for k in keys if k != FOLD_KEY][:6] or keys[:1]
+    if not done or not panels:
+        return
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], panels):
+        labels = sorted({r.overrides.get(key, "") for r in done}, key=lambda v: (_as_float(v) is None, _as_float(v) or 0, v))
+        x = [labels.index(r.overrides.get(key, "")) for r in done]
+        ax.scatter(x, [r.value(metric) for r in done], alpha=0.8)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_xlabel(key)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _as_float(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="musclevision-compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. logs/train/multiruns/<time>")
+    parser.add_argument("--metric", default="val/window_bacc", help="ranking metric (default: val/window_bacc)")
+    args = parser.parse_args(argv)
+    console = Console()
+    runs = read_runs(args.sweep_dir.resolve()) if args.sweep_dir.is_dir() else []
+    if not runs:
+        console.print(f"[red]musclevision-compare: no runs under {args.sweep_dir} (expected <sweep>/<n>/.hydra/)[/red]")
+        return 2
+    if not all(level in LEVELS for level in [args.metric.split("/")[-1].rsplit("_", 1)[0]]):
+        console.print(f"[red]musclevision-compare: --metric {args.metric} must look like val/window_bacc[/red]")
+        return 2
+    keys = swept_keys(runs)
+    console.print(run_table(runs, keys, args.metric, args.sweep_dir.resolve()))
+    if FOLD_KEY in keys:
+        console.print(fold_table(fold_groups(runs, keys, args.metric), args.metric))
+    finished = [r for r in runs if r.value(args.metric) is not None and r.checkpoint]
+    if not finished:
+        console.print("[red]no run finished with a report and a checkpoint[/red]")
+        return 1
+    best = max(finished, key=lambda r: r.value(args.metric))
+    record = {"checkpoint": str(best.checkpoint), "metric": args.metric, "value": best.value(args.metric),
+              "run": str(best.folder), "overrides": best.overrides}  # fmt: skip
+    (args.sweep_dir / "best.json").write_text(json.dumps(record, indent=2) + "\n")
+    plot(runs, keys, args.metric, args.sweep_dir / "compare.png")
+    console.print(f"best: {best.folder} ({args.metric} {best.value(args.metric):.1%})")
+    console.print(f"wrote {args.sweep_dir / 'best.json'} and {args.sweep_dir / 'compare.png'}; export it with")
+    console.print(f"  musclevision-export sweep_dir={args.sweep_dir} name=<name>")
+    if len(finished) < len(runs):
+        console.print(f"[yellow]{len(runs) - len(finished)} runs have no report yet (failed or still running)[/yellow]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
