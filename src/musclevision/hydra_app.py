@@ -19,7 +19,8 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*
 def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Callable[[], None]:
     """A ``main()`` for ``[project.scripts]``: runs ``task`` with Hydra, exits with its int result.
 
-    A non-int result (a metric, for sweepers such as Optuna) means success.
+    A non-int result (a metric, for sweepers such as Optuna) means success; an error in the
+    command line itself exits 2, an error while the task runs exits 1.
     """
 
     def main() -> None:
@@ -32,7 +33,14 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Calla
             outcome["result"] = task(cfg)
             return outcome["result"]
 
-        app()
+        try:
+            app()
+        except SystemExit as exc:
+            # Hydra exits 1 for every error; one raised before the task ran is a bad command line
+            # (unknown key, malformed override), which our scripts report as usage errors: 2.
+            if "result" not in outcome and exc.code == 1:
+                sys.exit(2)
+            raise
         result = outcome.get("result")
         sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 import shutil
-import tempfile
+import time
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +105,7 @@ class KeypointCache:
             payload = {"format_version": FORMAT_VERSION, "extractor": settings, "created": now_iso()}
             _write_atomic(meta, json.dumps(payload, indent=2).encode(), exclusive=True)
         cache = cls(path)
+        cache.remove_stale_temporaries()
         if cache.settings != settings:
             diff = ", ".join(
                 f"{k}: cache has {cache.settings.get(k)!r}, asked {settings.get(k)!r}"
@@ -115,6 +117,16 @@ class KeypointCache:
                 "make clips incomparable: use another cache_dir, or pass rebuild=true to delete and rebuild it."
             )
         return cache
+
+    def remove_stale_temporaries(self, older_than_s: float = 600.0) -> None:
+        """Delete temp files a killed writer left behind (old enough that no live shard still writes them)."""
+        cutoff = time.time() - older_than_s
+        for tmp in self.path.glob("clips/**/*.tmp"):
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+            except FileNotFoundError:
+                pass
 
     # -- reading ------------------------------------------------------------------------------
     def records(self) -> dict[str, ClipRecord]:
@@ -169,10 +181,12 @@ class KeypointCache:
         if image is not None:
             target = self.clip_path(record.video_id)
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".npz.tmp")
+            fd, tmp = _create_temp(target.parent, ".npz.tmp")
             try:
                 with os.fdopen(fd, "wb") as f:
                     np.savez(f, image=image, world=world, timestamps_ms=timestamps_ms)
+                    f.flush()
+                    os.fsync(f.fileno())  # the record appended next must never point at a half-written clip
                 os.replace(tmp, target)
             finally:
                 if os.path.exists(tmp):
@@ -188,8 +202,19 @@ class KeypointCache:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _create_temp(directory: Path, suffix: str) -> tuple[int, str]:
+    """Like ``tempfile.mkstemp`` but with the usual ``0o666 & ~umask`` permissions: mkstemp makes
+    the file 0600 and the rename keeps that, so other users of a shared cache could not read it."""
+    while True:
+        path = os.path.join(directory, f"tmp{secrets.token_hex(6)}{suffix}")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:
+            continue
+
+
 def _write_atomic(path: Path, data: bytes, exclusive: bool = False) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    fd, tmp = _create_temp(path.parent, ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -37,7 +37,7 @@ class PoseSettings:
             raise ConfigError(f"model={self.model!r} is not a pose model variant; use one of {', '.join(VARIANTS)}")
         for name in ("min_pose_detection_confidence", "min_pose_presence_confidence", "min_tracking_confidence"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name}={value!r} must be a number between 0 and 1")
 
     @classmethod

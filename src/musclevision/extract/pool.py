@@ -8,6 +8,8 @@
 - A worker that dies (a decoder segfault on a damaged file) breaks the whole executor. The
   videos that were in flight are then re-run one at a time in a fresh pool: the guilty one
   is recorded as failed, the innocent ones complete, and the batch goes on.
+- Workers exit by themselves when the main process dies (``kill -9`` of it alone, the OOM
+  killer) instead of idling forever with a model in memory.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -50,9 +53,19 @@ def redirect_native_output(log_path: Path) -> None:
 _settings: PoseSettings | None = None
 
 
-def _init_worker(settings: PoseSettings, log_dir: str | None) -> None:
+def _exit_with_parent(parent_pid: int) -> None:
+    """Exit once the main process is gone. A pool worker otherwise waits for work forever when
+    only the main process is killed (``kill -9 <pid>``, the OOM killer): its queue never closes."""
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _init_worker(settings: PoseSettings, log_dir: str | None, parent_pid: int | None = None) -> None:
     global _settings
     _settings = settings
+    if parent_pid is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True, name="exit-with-parent").start()
     if log_dir is not None:
         redirect_native_output(Path(log_dir) / "workers.log")
 
@@ -112,10 +125,14 @@ def _check_landmarker() -> None:
 
 
 class ExtractorPool:
-    def __init__(self, settings: PoseSettings, workers: int, log_dir: Path | None = None):
+    """``task`` is what a worker runs per video (a picklable top-level function, default
+    :func:`process_video`); tests pass one that crashes on purpose to exercise the isolation."""
+
+    def __init__(self, settings: PoseSettings, workers: int, log_dir: Path | None = None, task=process_video):
         self.settings = settings
         self.workers = max(1, int(workers))
         self.log_dir = str(log_dir) if log_dir is not None else None
+        self.task = task
 
     def _executor(self, workers: int) -> ProcessPoolExecutor:
         # spawn: MediaPipe and decord hold threads; forking a process with threads is unsafe.
@@ -123,7 +140,7 @@ class ExtractorPool:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.settings, self.log_dir),
+            initargs=(self.settings, self.log_dir, os.getpid()),
         )
 
     def run(self, sources: list[VideoSource]) -> Iterator[Outcome]:
@@ -142,10 +159,17 @@ class ExtractorPool:
                 raise ExtractorFatalError(f"the pose landmarker could not be created: {exc}") from None
             in_flight: dict[Future, VideoSource] = {}
             while pending or in_flight:
+                pool_broken = False
                 while pending and len(in_flight) < 2 * workers:
-                    source = pending.pop(0)
-                    in_flight[executor.submit(process_video, source)] = source
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    try:
+                        future = executor.submit(self.task, pending[0])
+                    except BrokenProcessPool:
+                        # A worker died after the last wait (typically right after handing back
+                        # a result): its video is among in_flight, whose futures now fail.
+                        pool_broken = True
+                        break
+                    in_flight[future] = pending.pop(0)
+                done = wait(in_flight, return_when=FIRST_COMPLETED)[0] if in_flight else set()
                 broken = []
                 for future in done:
                     source = in_flight.pop(future)
@@ -153,7 +177,7 @@ class ExtractorPool:
                         yield future.result()
                     except BrokenProcessPool:
                         broken.append(source)
-                if broken:
+                if broken or pool_broken:
                     suspects = broken + list(in_flight.values())
                     in_flight.clear()
                     executor.shutdown(wait=True, cancel_futures=True)
@@ -167,7 +191,7 @@ class ExtractorPool:
         for source in suspects:
             with self._executor(1) as executor:
                 try:
-                    yield executor.submit(process_video, source).result()
+                    yield executor.submit(self.task, source).result()
                 except BrokenProcessPool:
                     yield crashed_outcome(source, self.log_dir)
 

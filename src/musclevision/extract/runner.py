@@ -77,7 +77,13 @@ def extract_videos(
     if rebuild and count > 1:
         raise ConfigError("rebuild=true with shard=i/n>1 would let one shard delete the others' work; rebuild once unsharded")
     settings = PoseSettings.resolve(**(pose or {}))
-    sources = take_shard(find_videos(Path(video_root), classes=classes), index, count)
+    found = find_videos(Path(video_root), classes=classes)
+    if not found:
+        raise ConfigError(
+            f"video_root={video_root} holds no videos of the expected layout <root>/<ClassName>/<video>"
+            + (f" for classes {list(classes)}" if classes else "")
+        )
+    sources = take_shard(found, index, count)
     if classes is not None:
         missing = sorted(set(classes) - {s.label for s in sources})
         if missing and count == 1:

@@ -1,0 +1,203 @@
+"""Keypoint extraction throughput: the paper's way vs our pipeline, on the same real clips.
+
+    python benchmarks/bench_extract.py                 # 20 clips, full model (~4 min on 2 cores)
+    python benchmarks/bench_extract.py --clips 4 --variant lite
+
+Methods, each over the same clips, each making a fresh PoseLandmarker (VIDEO mode) per video:
+
+  (a) paper     OpenCV reads every frame, writes it to a JPEG file, re-reads it, BGR->RGB,
+                landmarks it; one process, serial (the paper's per-video frame folders).
+                The paper used legacy ``mp.solutions.pose``, which cannot be installed with
+                numpy 2; the same MediaPipe Tasks PoseLandmarker stands in for it.
+  (b) ours x1   ``extract_videos`` with 1 worker into a temp cache (decord decoding in memory,
+                spawn, model load, cache writes: everything a user waits for).
+  (c) ours x2   the same with 2 workers.
+  (d) bare      the landmarker alone on frames already decoded in memory, one process: the
+                limit per core (decoding is done before the clock starts).
+
+Targets: (c)/(a) >= 2.2, and (c) within 10% of 2 x (d) (the pool scales and adds ~nothing).
+Timings depend on what else runs on the machine: the load average is printed before/after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+# A fixed selection: the c01 clip of groups 09, 13, 17, 21 of each class (2708 frames,
+# 51-267 per clip, some with frames where nobody is found). Interleaved by class so that
+# --clips N still spans the classes.
+CLASSES = ("BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups")
+GROUPS = ("09", "13", "17", "21")
+CLIPS = [f"{c}/v_{c}_g{g}_c01" for g in GROUPS for c in CLASSES]
+
+
+def default_video_root() -> Path:
+    from musclevision.paths import project_root
+
+    data = os.environ.get("MUSCLEVISION_DATA", str(project_root().parent / "shared" / "data"))
+    return Path(data) / "ucf101-exercise" / "videos"
+
+
+@contextmanager
+def native_output_to(log_path: Path):
+    """Point fds 1 and 2 at a log file: MediaPipe/LiteRT write their chatter straight there."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def paper_way(paths: list[Path], settings, scratch: Path) -> tuple[int, int, float]:
+    """(a): OpenCV frames -> JPEG files -> re-read -> landmarker, serial. Returns frames, detected, seconds."""
+    import cv2
+
+    from musclevision.extract.landmarker import create_landmarker, detect
+
+    frames = detected = 0
+    start = time.perf_counter()
+    for path in paths:
+        folder = scratch / path.stem
+        folder.mkdir()
+        cap = cv2.VideoCapture(str(path))
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        count = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            cv2.imwrite(str(folder / f"{count:05d}.jpg"), frame)
+            count += 1
+        cap.release()
+        with create_landmarker(settings) as landmarker:
+            for i in range(count):
+                rgb = cv2.cvtColor(cv2.imread(str(folder / f"{i:05d}.jpg")), cv2.COLOR_BGR2RGB)
+                detected += detect(landmarker, rgb, int(round(i * 1000.0 / fps))) is not None
+        frames += count
+        shutil.rmtree(folder)
+    return frames, detected, time.perf_counter() - start
+
+
+def bare_landmarker(paths: list[Path], settings) -> tuple[int, int, float]:
+    """(d): decode a video into memory (not timed), then time only landmarker creation + detection."""
+    from musclevision.extract.landmarker import create_landmarker, detect, timestamps_ms
+    from musclevision.extract.video import iter_frames, open_video
+
+    frames = detected = 0
+    seconds = 0.0
+    for path in paths:
+        reader, info = open_video(path)
+        decoded = list(iter_frames(reader, info))
+        del reader
+        stamps = timestamps_ms(len(decoded), info.fps)
+        start = time.perf_counter()
+        with create_landmarker(settings) as landmarker:
+            for frame, stamp in zip(decoded, stamps, strict=True):
+                detected += detect(landmarker, frame, stamp) is not None
+        seconds += time.perf_counter() - start
+        frames += len(decoded)
+    return frames, detected, seconds
+
+
+def pipeline(videos: Path, cache_dir: Path, variant: str, workers: int) -> tuple[int, int, float]:
+    """(b)/(c): extract_videos end to end into a fresh temp cache."""
+    from musclevision.extract import extract_videos
+
+    start = time.perf_counter()
+    summary = extract_videos(videos, cache_dir, pose={"model": variant}, workers=workers)
+    seconds = time.perf_counter() - start
+    if summary.count("ok") + summary.count("partial") != summary.selected:
+        raise SystemExit(f"pipeline with {workers} workers failed on: {[(r.video_id, r.error) for r in summary.failures]}")
+    return summary.frames, summary.detected, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=len(CLIPS), help=f"how many of the {len(CLIPS)} clips (default all)")
+    parser.add_argument("--variant", choices=("lite", "full", "heavy"), default="full", help="BlazePose landmark model")
+    parser.add_argument("--video-root", type=Path, default=None, help="UCF101 exercise videos (default ../shared/...)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.clips <= len(CLIPS):
+        parser.error(f"--clips must be between 1 and {len(CLIPS)}")
+    video_root = args.video_root or default_video_root()
+    ids = CLIPS[: args.clips]
+    paths = [video_root / f"{video_id}.avi" for video_id in ids]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        parser.error(f"clips not found: {missing}")
+
+    from musclevision.extract import PoseSettings
+
+    cpus = len(os.sched_getaffinity(0))
+    classes = sorted({video_id.split("/")[0] for video_id in ids})
+    groups = sorted({video_id.split("_g")[1][:2] for video_id in ids})
+    print(f"{len(ids)} clips (c01 of groups {', '.join(groups)} of {', '.join(classes)}), model {args.variant}, "
+          f"{cpus} CPUs, load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
+    rows: dict[str, tuple[int, int, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp:
+        tmp = Path(tmp)
+        videos = tmp / "videos"  # symlinks: the clips are never copied
+        for video_id, path in zip(ids, paths, strict=True):
+            (videos / video_id).parent.mkdir(parents=True, exist_ok=True)
+            (videos / f"{video_id}.avi").symlink_to(path)
+        log = tmp / "mediapipe.log"
+        with native_output_to(log):
+            settings = PoseSettings.resolve(model=args.variant)
+            from musclevision.extract.landmarker import create_landmarker
+
+            with create_landmarker(settings):  # warm-up: model file in the page cache, libraries loaded
+                pass
+        steps = [
+            ("(a) paper: OpenCV -> JPEG -> re-read, serial", lambda: paper_way(paths, settings, tmp)),
+            ("(b) ours: extract_videos, 1 worker", lambda: pipeline(videos, tmp / "cache1", args.variant, 1)),
+            ("(c) ours: extract_videos, 2 workers", lambda: pipeline(videos, tmp / "cache2", args.variant, 2)),
+            ("(d) bare landmarker, frames in memory, 1 process", lambda: bare_landmarker(paths, settings)),
+        ]
+        for name, run in steps:
+            print(f"running {name} ...", flush=True)
+            with native_output_to(log):
+                rows[name] = run()
+
+    base = rows[steps[0][0]]
+    base_fps = base[0] / base[2]
+    width = max(len(name) for name in rows)
+    print(f"\n{'method':<{width}}  {'frames':>6}  {'detected':>8}  {'seconds':>8}  {'frames/s':>8}  {'vs (a)':>6}")
+    fps = {}
+    for name, (frames, detected, seconds) in rows.items():
+        fps[name[:3]] = frames / seconds
+        print(
+            f"{name:<{width}}  {frames:>6}  {detected / max(frames, 1):>8.1%}  {seconds:>8.1f}  {frames / seconds:>8.1f}  "
+            f"{frames / seconds / base_fps:>5.2f}x"
+        )
+    print(f"load average {os.getloadavg()[0]:.1f} at the end (timings are only comparable on an otherwise idle machine)")
+    speedup = fps["(c)"] / fps["(a)"]
+    scaling = fps["(c)"] / (2 * fps["(d)"])
+    print("\ntargets:")
+    print(f"  (c)/(a) = {speedup:.2f}  (target >= 2.2)  {'PASS' if speedup >= 2.2 else 'FAIL'}")
+    print(f"  (c)/(2 x (d)) = {scaling:.2f}  (target: within 10%, >= 0.90)  {'PASS' if scaling >= 0.9 else 'FAIL'}"
+          + ("  [above 1.10: the machine's load probably changed between runs]" if scaling > 1.1 else ""))  # fmt: skip
+    if cpus < 2:
+        print("  note: fewer than 2 CPUs available, (c) cannot scale")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""Extraction stage on real clips and real MediaPipe: what the cache holds, an outside check
+against the paper authors' keypoints, resume, option checking and settings-keyed caches.
+
+The clips come from the session fixture ``real_cache`` (14 real clips, 2 workers, extracted
+once). Tests that need their own extraction use the shortest real clips to stay cheap.
+Helpers here (``run_cli``, ``SHORT_CLIPS`` ...) are shared with ``test_extract_*.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import EXTRA_CLIPS, REFERENCE_CLIPS, SHARED_DATA, link_clips
+from musclevision.data import KeypointCache
+from musclevision.data.clips import LANDMARK_NAMES
+from musclevision.extract import CacheError, ConfigError, extract_videos
+
+ALL_REAL = REFERENCE_CLIPS + EXTRA_CLIPS
+# The shortest real clips (29-51 frames, ~1 s of landmarking each), for tests that extract.
+SHORT_CLIPS = [
+    "PushUps/v_PushUps_g16_c04", "PushUps/v_PushUps_g16_c03", "BenchPress/v_BenchPress_g15_c06",
+    "Lunges/v_Lunges_g20_c02", "Lunges/v_Lunges_g20_c03", "Lunges/v_Lunges_g20_c01", "Lunges/v_Lunges_g20_c04",
+    "BodyWeightSquats/v_BodyWeightSquats_g08_c03", "WallPushups/v_WallPushups_g15_c04",
+]  # fmt: skip
+CLI = Path(sys.executable).parent / "musclevision-extract"
+# Native chatter of MediaPipe/LiteRT/TFLite/absl that must stay in the workers' log file.
+LOG_SPAM = ("XNNPACK", "LiteRT", "W0000", "I0000", "E0000", "Sparsity", "TensorFlow Lite", "INFO: [", "WARNING: [")
+
+
+# -- helpers shared with test_extract_*.py ------------------------------------------------------
+def cli_command(tmp: Path, *overrides: str) -> list[str]:
+    if not CLI.is_file():
+        pytest.fail(f"console script missing: {CLI} (pip install -e . creates it)")
+    # Hydra's run folders go to the test's temp dir, not the checkout's logs/.
+    return [str(CLI), f"paths.log_dir={tmp / 'hydra-logs'}", *overrides]
+
+
+def cli_env() -> dict:
+    return {**os.environ, "COLUMNS": "250", "PYTHONUNBUFFERED": "1"}  # no rich line wrapping
+
+
+def run_cli(tmp: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(cli_command(tmp, *overrides), capture_output=True, text=True, timeout=timeout, env=cli_env())
+
+
+def flat(text: str) -> str:
+    """Output with whitespace runs collapsed (rich tables pad and fold)."""
+    return re.sub(r"\s+", " ", text)
+
+
+def manifest_lines(cache_dir: Path) -> list[dict]:
+    import json
+
+    path = cache_dir / "manifest.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def assert_clip_consistent(cache: KeypointCache, video_id: str):
+    """Shapes, dtypes, NaN pattern and record numbers of one cached clip agree with each other."""
+    clip = cache.load(video_id)
+    record = clip.record
+    t = record.frames_decoded
+    assert clip.image.shape == (t, 33, 4) and clip.image.dtype == np.float32, (video_id, clip.image.shape, clip.image.dtype)
+    assert clip.world.shape == (t, 33, 3) and clip.world.dtype == np.float32, (video_id, clip.world.shape)
+    assert clip.timestamps_ms.shape == (t,) and clip.timestamps_ms.dtype == np.int64
+    assert np.all(np.diff(clip.timestamps_ms) > 0), "MediaPipe timestamps must increase strictly"
+    image_rows = np.isnan(clip.image).reshape(t, -1)
+    world_rows = np.isnan(clip.world).reshape(t, -1)
+    # A frame is all-NaN (no person) or all-finite, in image and world together.
+    assert np.all(image_rows.all(1) | ~image_rows.any(1)), f"{video_id}: partly-NaN image rows"
+    assert np.all(world_rows.all(1) | ~world_rows.any(1)), f"{video_id}: partly-NaN world rows"
+    assert np.array_equal(image_rows.all(1), world_rows.all(1)), f"{video_id}: image and world disagree on no-person frames"
+    detected = int((~image_rows.all(1)).sum())
+    assert record.frames_detected == detected, (video_id, record.frames_detected, detected)
+    assert record.detection_rate == pytest.approx(detected / t, abs=1e-4)
+    return clip
+
+
+# -- what the cache holds -------------------------------------------------------------------
+def test_real_clips_cache_shapes_records_and_reader(real_cache, ucf_videos):
+    cache = KeypointCache(real_cache)
+    assert cache.settings["model"] == "full" and cache.settings["num_poses"] == 1
+    assert cache.settings["min_pose_detection_confidence"] == 0.5 and len(cache.settings["bundle_sha256"]) == 64
+    assert sorted(r.video_id for r in cache.videos()) == sorted(ALL_REAL)
+    assert cache.failures() == [] and set(cache.records()) == set(ALL_REAL)
+    assert [r.video_id for r in cache.videos(labels=["PushUps"])] == sorted(v for v in ALL_REAL if v.startswith("PushUps/"))
+
+    import cv2
+
+    no_person_frames = 0
+    for video_id in ALL_REAL:
+        clip = assert_clip_consistent(cache, video_id)
+        record = clip.record
+        label, name = video_id.split("/")
+        source = ucf_videos / f"{video_id}.avi"
+        assert record.status == "ok" and record.error is None, (video_id, record.status, record.error)
+        assert record.label == label and record.group == "g" + re.search(r"_g(\d\d)_", name).group(1)
+        assert Path(record.source) == source.resolve()
+        assert record.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+        assert record.size == source.stat().st_size
+        assert (record.width, record.height, record.fps) == (320, 240, 25.0)
+        # T = frames decoded = frames the container declares = frames OpenCV decodes by itself.
+        cap = cv2.VideoCapture(str(source))
+        decoded_by_opencv = 0
+        while cap.grab():
+            decoded_by_opencv += 1
+        cap.release()
+        assert record.frames_decoded == record.frames_declared == decoded_by_opencv == len(clip.image), video_id
+        assert np.array_equal(clip.timestamps_ms, np.arange(len(clip.image)) * 40)  # 25 fps
+        found = ~np.isnan(clip.image[:, 0, 0])
+        no_person_frames += int((~found).sum())
+        xy, vis = clip.image[found][..., :2], clip.image[found][..., 3]
+        assert np.nanmedian(xy) > 0.1 and np.nanmedian(xy) < 0.9 and np.all((vis >= 0) & (vis <= 1)), video_id
+        # World landmarks are metres around the hip centre (left_hip 23, right_hip 24).
+        hips = clip.world[found][:, [23, 24]].mean(1)
+        assert np.abs(hips).max() < 0.1 and np.abs(clip.world[found]).max() < 3, video_id
+    assert no_person_frames > 0, "the real subset has BenchPress clips with frames where nobody is found"
+
+    # Files in the cache are readable like any other file the user makes (umask), not 0600.
+    expected_mode = 0o666 & ~_umask()
+    for path in [real_cache / "cache.json", real_cache / "manifest.jsonl", *(real_cache / "clips").rglob("*.npz")]:
+        assert stat.S_IMODE(path.stat().st_mode) == expected_mode, f"{path} has mode {oct(path.stat().st_mode)}"
+    assert not list(real_cache.rglob("*.tmp")), "temp files left behind"
+    with pytest.raises(KeyError, match="not in the cache"):
+        cache.load("PushUps/v_PushUps_g99_c99")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def read_reference(path: Path) -> np.ndarray:
+    """The authors' CSV as [T, 33, 4] (x, y, z, visibility), NaN rows where they found nobody."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    names = [c[: -len(".x")] for c in header[1::4]]
+    assert header[0] == "frame" and names == [n.upper() for n in LANDMARK_NAMES], "landmark order differs"
+    out = np.full((len(body), 33, 4), np.nan)
+    for i, row in enumerate(body):
+        assert int(row[0]) == i
+        values = [v for v in row[1:] if v != ""]
+        if values:
+            out[i] = np.asarray(values, dtype=float).reshape(33, 4)
+    return out
+
+
+def test_keypoints_agree_with_the_paper_authors_reference(real_cache):
+    """Outside check: RGB order, landmark order and normalization are wired like the authors'."""
+    cache = KeypointCache(real_cache)
+    pooled, lines = [], []
+    for video_id in REFERENCE_CLIPS:
+        reference = read_reference(SHARED_DATA / "reference-keypoints" / f"{video_id}.csv")
+        ours = cache.load(video_id).image
+        assert len(ours) == len(reference), f"{video_id}: {len(ours)} frames, reference has {len(reference)}"
+        ours_found, ref_found = ~np.isnan(ours[:, 0, 0]), ~np.isnan(reference[:, 0, 0])
+        both = ours_found & ref_found
+        assert both.sum() >= 0.5 * len(ours), f"{video_id}: only {both.sum()} frames detected by both"
+        diff = np.abs(ours[both][..., :2] - reference[both][..., :2])
+        pooled.append(diff.ravel())
+        rate_ours, rate_ref = ours_found.mean(), ref_found.mean()
+        lines.append(
+            f"{video_id}: MAD x,y {diff.mean():.4f} over {both.sum()} frames; "
+            f"detection {rate_ours:.1%} vs reference {rate_ref:.1%}"
+        )
+        assert abs(rate_ours - rate_ref) <= 0.05, lines[-1]
+    mad = float(np.concatenate(pooled).mean())
+    print("\n".join(lines) + f"\npooled MAD x,y over the six clips: {mad:.4f}")
+    assert mad < 0.015, f"pooled MAD {mad:.4f} >= 0.015:\n" + "\n".join(lines)
+
+
+def test_second_run_does_nothing_and_is_fast(real_cache):
+    manifest = real_cache / "manifest.jsonl"
+    before = (manifest.stat().st_mtime_ns, manifest.read_bytes())
+    start = time.perf_counter()
+    summary = extract_videos(real_cache.parent / "videos", real_cache, workers=2)
+    elapsed = time.perf_counter() - start
+    assert summary.done == [] and summary.skipped == summary.selected == len(ALL_REAL)
+    assert summary.failures == [] and summary.frames == 0
+    assert elapsed < 5, f"a run with nothing to do took {elapsed:.1f} s (no worker should even start)"
+    assert (manifest.stat().st_mtime_ns, manifest.read_bytes()) == before
+
+
+# -- options and settings -------------------------------------------------------------------
+BAD_OPTIONS = [
+    ("workers=0", "workers"),
+    ("pose.model=huge", "model"),
+    ("shard=3/2", "shard"),
+    ("pose.min_pose_detection_confidence=1.5", "min_pose_detection_confidence"),
+    ("pose.min_tracking_confidence=true", "min_tracking_confidence"),
+    ("classes=[Pushups]", "classes"),
+]
+
+
+@pytest.mark.parametrize("override,option", BAD_OPTIONS, ids=[o for o, _ in BAD_OPTIONS])
+def test_cli_refuses_a_bad_option_before_any_work(tmp_path, ucf_videos, override, option):
+    videos = link_clips(ucf_videos, SHORT_CLIPS[:1], tmp_path / "videos")
+    cache_dir = tmp_path / "cache"
+    result = run_cli(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", override, timeout=120)
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    message = flat(result.stderr)
+    assert f"{option}=" in message or f"{option} " in message, message
+    assert "Traceback" not in result.stderr
+    assert not cache_dir.exists(), "a refused run must not create the cache folder"
+
+
+def test_api_refuses_bad_options_with_config_error(tmp_path, ucf_videos):
+    videos = link_clips(ucf_videos, SHORT_CLIPS[:1], tmp_path / "videos")
+    cases = [
+        ({"workers": True}, "workers"), ({"workers": 1.5}, "workers"), ({"workers": "two"}, "workers"),
+        ({"limit": 0}, "limit"), ({"limit": -3}, "limit"), ({"shard": "1/1"}, "shard"), ({"shard": "half"}, "shard"),
+        ({"pose": {"model": "Full"}}, "model"), ({"pose": {"min_pose_presence_confidence": -0.1}}, "presence"),
+        ({"pose": {"min_tracking_confidence": "0.5"}}, "min_tracking_confidence"),
+        ({"classes": "PushUps"}, "classes"), ({"rebuild": True, "shard": "0/2"}, "rebuild"),
+    ]  # fmt: skip
+    for kwargs, option in cases:
+        with pytest.raises(ConfigError, match=option):
+            extract_videos(videos, tmp_path / "cache", **kwargs)
+        assert not (tmp_path / "cache").exists(), kwargs
+
+
+def test_missing_video_root_exits_2_and_writes_nothing(tmp_path):
+    cache_dir = tmp_path / "cache"
+    result = run_cli(tmp_path, f"video_root={tmp_path / 'no-such-folder'}", f"cache_dir={cache_dir}", timeout=120)
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert "video_root=" in flat(result.stderr) and "no-such-folder" in flat(result.stderr)
+    assert not cache_dir.exists()
+
+
+def test_cache_with_other_settings_is_refused_and_rebuild_rebuilds_it(real_cache, tmp_path):
+    manifest_before = (real_cache / "manifest.jsonl").read_bytes()
+    videos = real_cache.parent / "videos"
+    result = run_cli(tmp_path, f"video_root={videos}", f"cache_dir={real_cache}", "pose.min_pose_detection_confidence=0.7")
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    message = flat(result.stderr)
+    assert "other extractor settings" in message and "min_pose_detection_confidence: cache has 0.5, asked 0.7" in message
+    assert "rebuild=true" in message, message
+    assert (real_cache / "manifest.jsonl").read_bytes() == manifest_before, "a refused run changed the cache"
+    with pytest.raises(CacheError, match="model: cache has 'full', asked 'lite'"):
+        extract_videos(videos, real_cache, pose={"model": "lite"}, workers=1)
+
+    # rebuild=true on a copy of the cache (the session one stays as it is): old clips go.
+    copy = tmp_path / "cache"
+    shutil.copytree(real_cache, copy)
+    result = run_cli(tmp_path, f"video_root={videos}", f"cache_dir={copy}", "pose.min_pose_detection_confidence=0.7",
+                     "rebuild=true", "limit=1", "workers=1", "classes=[PushUps]")  # fmt: skip
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    rebuilt = KeypointCache(copy)
+    assert rebuilt.settings["min_pose_detection_confidence"] == 0.7
+    assert list(rebuilt.records()) == ["PushUps/v_PushUps_g08_c01"], list(rebuilt.records())
+    assert len(list((copy / "clips").rglob("*.npz"))) == 1
+    assert_clip_consistent(rebuilt, "PushUps/v_PushUps_g08_c01")
+    # Now the old settings are the mismatch.
+    with pytest.raises(CacheError, match="rebuild=true"):
+        extract_videos(videos, copy, workers=1)

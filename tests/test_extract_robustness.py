@@ -1,0 +1,288 @@
+"""Extraction stage under trouble, through the real ``musclevision-extract`` console script:
+damaged and odd inputs, kill -9 then resume, orphaned workers, SLURM-style shards writing one
+cache concurrently, and a terminal free of MediaPipe's native log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import link_clips
+from musclevision.data import KeypointCache
+from test_extract import (
+    LOG_SPAM,
+    SHORT_CLIPS,
+    assert_clip_consistent,
+    cli_command,
+    cli_env,
+    flat,
+    manifest_lines,
+    run_cli,
+)
+
+GOOD = "PushUps/v_PushUps_g16_c04"  # 29 frames, a person in every one
+
+
+def write_no_person_video(path: Path, frames: int = 40) -> None:
+    """A real MJPG .avi of a plain grey wall with a little sensor noise: decodes fine, nobody in it."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
+    assert writer.isOpened()
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        writer.write(np.clip(128 + rng.normal(0, 3, (240, 320, 3)), 0, 255).astype(np.uint8))
+    writer.release()
+
+
+def assert_no_log_spam(text: str) -> None:
+    leaked = [line for line in text.splitlines() if any(s in line for s in LOG_SPAM)]
+    assert not leaked, "native MediaPipe/LiteRT log lines reached the terminal:\n" + "\n".join(leaked[:10])
+
+
+def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_path, ucf_videos):
+    videos = link_clips(ucf_videos, [GOOD], tmp_path / "videos")
+    bad = tmp_path / "videos" / "Bad"
+    bad.mkdir()
+    (bad / "empty.avi").write_bytes(b"")
+    (bad / "random.avi").write_bytes(np.random.default_rng(1).bytes(200_000))
+    real = (ucf_videos / "Lunges/v_Lunges_g20_c02.avi").read_bytes()  # 47 frames
+    (bad / "truncated.avi").write_bytes(real[: len(real) // 2])
+    (bad / "notes.mp4").write_text("not a video: notes about the squat session\n" * 20)
+    write_no_person_video(bad / "noperson.avi")
+    (bad / "readme.txt").write_text("not a video extension: ignored")
+    cache_dir = tmp_path / "cache"
+
+    result = run_cli(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", "workers=2")
+    out = flat(result.stdout)
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+
+    cache = KeypointCache(cache_dir)
+    records = cache.records()
+    assert set(records) == {GOOD, "Bad/empty", "Bad/random", "Bad/truncated", "Bad/notes", "Bad/noperson"}
+    assert records[GOOD].status == "ok" and records[GOOD].frames_decoded == 29
+    assert_clip_consistent(cache, GOOD)
+    expected = {
+        "Bad/empty": "empty file (0 bytes)",
+        "Bad/random": "not a readable video",
+        "Bad/notes": "not a readable video",
+        "Bad/noperson": "no person detected in any of its 40 frames",
+    }
+    for video_id, reason in expected.items():
+        record = records[video_id]
+        assert record.status == "failed" and reason in record.error, (video_id, record.status, record.error)
+        assert not cache.clip_path(video_id).exists()
+        assert video_id in out and reason in out, f"{video_id} / {reason!r} missing from the CLI summary:\n{result.stdout}"
+    assert records["Bad/noperson"].frames_decoded == 40 and records["Bad/noperson"].frames_detected == 0
+
+    truncated = records["Bad/truncated"]
+    assert truncated.status == "partial" and "truncated" in truncated.error, (truncated.status, truncated.error)
+    assert truncated.frames_declared == 47 and 0 < truncated.frames_decoded < 47, truncated
+    assert f"declares 47 frames but only {truncated.frames_decoded} decode" in truncated.error
+    clip = assert_clip_consistent(cache, "Bad/truncated")  # the frames that exist were kept
+    assert clip.record.frames_detected > 0
+    assert {r.video_id for r in cache.videos()} == {GOOD, "Bad/truncated"}
+    assert {r.video_id for r in cache.failures()} == set(expected)
+    with pytest.raises(KeyError, match="failed to extract: .*empty file"):
+        cache.load("Bad/empty")
+
+    # Summary: counts, frames, detection, wall time; the failures listed; no native log lines.
+    assert "6 selected: 1 ok, 1 partial, 4 failed, 0 already done" in out, result.stdout
+    frames = 29 + truncated.frames_decoded + 40
+    assert f"frames {frames} decoded" in out and "with a person" in out, result.stdout
+    assert " s, " in out and "frames/s with 2 workers" in out, result.stdout
+    assert "videos with problems" in out and "partial" in out
+    assert "6/6" in result.stderr, "the progress bar should end at 6/6 videos"
+    assert_no_log_spam(result.stdout + result.stderr)
+    assert "Sparsity" in (cache_dir / "logs" / "workers.log").read_text(), "the native output belongs in the log"
+
+    # A plain re-run skips everything, still reports the earlier failures (exit 1), writes nothing.
+    lines = len(manifest_lines(cache_dir))
+    again = run_cli(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", "workers=2")
+    assert again.returncode == 1, (again.returncode, again.stdout, again.stderr)
+    assert "6 already done" in flat(again.stdout) and "4 failures are from earlier runs" in flat(again.stdout)
+    assert len(manifest_lines(cache_dir)) == lines
+
+
+def process_group(pgid: int) -> dict[int, str]:
+    """Processes of a process group: ``{pid: state}`` (state Z = a zombie, already dead)."""
+    members = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if int(fields[2]) == pgid:
+            members[int(entry.name)] = fields[0]
+    return members
+
+
+def alive(pids) -> list[int]:
+    states = {}
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        states[pid] = text[text.rindex(")") + 2]
+    return [pid for pid, state in states.items() if state not in "ZX"]
+
+
+def wait_until(condition, timeout: float, step: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    return condition()
+
+
+def valid_manifest_ids(cache_dir: Path) -> list[str]:
+    path = cache_dir / "manifest.jsonl"
+    if not path.exists():
+        return []
+    ids = []
+    for line in path.read_text().splitlines():
+        try:
+            ids.append(json.loads(line)["video_id"])
+        except (json.JSONDecodeError, KeyError):
+            pass
+    return ids
+
+
+def start_cli(tmp: Path, log_name: str, *overrides: str) -> subprocess.Popen:
+    log = open(tmp / log_name, "w")
+    # Its own session = its own process group, so the whole tree can be killed like SLURM/Ctrl-C do.
+    return subprocess.Popen(cli_command(tmp, *overrides), stdout=log, stderr=subprocess.STDOUT, env=cli_env(),
+                            start_new_session=True)  # fmt: skip
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def test_kill_mid_run_then_resume_redoes_only_the_missing_videos(tmp_path, ucf_videos):
+    ids = SHORT_CLIPS[:8]
+    videos = link_clips(ucf_videos, ids, tmp_path / "videos")
+    cache_dir = tmp_path / "cache"
+    args = (f"video_root={videos}", f"cache_dir={cache_dir}", "workers=2", "progress=false")
+    proc = start_cli(tmp_path, "first.log", *args)
+    try:
+        got_one = wait_until(lambda: valid_manifest_ids(cache_dir) or proc.poll() is not None, timeout=240)
+        members = process_group(proc.pid)
+        kill_group(proc)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+    assert got_one and proc.returncode == -signal.SIGKILL, (
+        f"the run ended by itself (rc {proc.returncode}) before it could be killed:\n{(tmp_path / 'first.log').read_text()}"
+    )
+    done_before = valid_manifest_ids(cache_dir)
+    assert 1 <= len(done_before) < len(ids), f"killed with {len(done_before)} of {len(ids)} videos recorded"
+    workers = [pid for pid in members if pid != proc.pid]
+    assert len(workers) >= 2, f"expected worker processes under the CLI at kill time, saw {members}"
+    assert wait_until(lambda: not alive(members), timeout=5), f"processes survived the kill: {alive(members)}"
+    assert not alive(process_group(proc.pid)), "orphaned processes left in the killed process group"
+
+    # What the reader sees right after the kill: only whole, recorded clips.
+    cache = KeypointCache(cache_dir)
+    visible = [r.video_id for r in cache.videos()]
+    assert sorted(visible) == sorted(set(done_before)), (visible, done_before)
+    for video_id in visible:
+        assert_clip_consistent(cache, video_id)
+    for npz in (cache_dir / "clips").rglob("*.npz"):  # renamed into place only when complete
+        with np.load(npz) as data:
+            assert data["image"].shape[1:] == (33, 4)
+    leftovers = [p for p in (cache_dir / "clips").rglob("*") if p.is_file() and p.suffix != ".npz"]
+    assert all(p.name.endswith(".tmp") for p in leftovers), leftovers  # invisible to the reader
+    assert {p.name for p in cache_dir.iterdir()} <= {"cache.json", "manifest.jsonl", "clips", "logs"}
+
+    # Resume: same command, only the missing videos are processed.
+    result = run_cli(tmp_path, *args)
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    out = flat(result.stdout)
+    skipped = len(set(done_before))
+    assert f"{len(ids)} selected: {len(ids) - skipped} ok, 0 partial, 0 failed, {skipped} already done" in out, out
+    final = valid_manifest_ids(cache_dir)
+    assert sorted(final) == sorted(ids), "every video exactly once: finished ones were not redone"
+    assert final[: len(done_before)] == done_before
+    cache = KeypointCache(cache_dir)
+    assert sorted(r.video_id for r in cache.videos()) == sorted(ids)
+    for video_id in ids:
+        assert_clip_consistent(cache, video_id)
+    assert_no_log_spam(result.stdout + result.stderr + (tmp_path / "first.log").read_text())
+
+
+def test_workers_exit_when_only_the_main_process_is_killed(tmp_path, ucf_videos):
+    """kill -9 of the main process alone (the OOM killer, ``kill -9 <pid>``) must not leave idle
+    workers holding a MediaPipe model in memory forever."""
+    videos = link_clips(ucf_videos, SHORT_CLIPS[3:7], tmp_path / "videos")
+    proc = start_cli(tmp_path, "run.log", f"video_root={videos}", f"cache_dir={tmp_path / 'cache'}", "workers=2",
+                     "progress=false")  # fmt: skip
+    try:
+        wait_until(lambda: valid_manifest_ids(tmp_path / "cache") or proc.poll() is not None, timeout=240)
+        workers = [pid for pid in process_group(proc.pid) if pid != proc.pid]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert workers, "no worker processes seen"
+        gone = wait_until(lambda: not alive(workers), timeout=10, step=0.2)
+        assert gone, f"workers {alive(workers)} outlived the main process"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_two_shards_fill_one_cache_concurrently(tmp_path, ucf_videos):
+    ids = SHORT_CLIPS[:6]
+    videos = link_clips(ucf_videos, ids, tmp_path / "videos")
+    cache_dir = tmp_path / "cache"
+    procs = [
+        start_cli(
+            tmp_path,
+            f"shard{i}.log",
+            f"video_root={videos}",
+            f"cache_dir={cache_dir}",
+            f"shard={i}/2",
+            "workers=1",
+            "progress=false",
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    try:
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                kill_group(p)
+    logs = [(tmp_path / f"shard{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], (codes, logs)
+    for log in logs:
+        assert "3 selected: 3 ok" in flat(log), log
+        assert_no_log_spam(log)
+    lines = manifest_lines(cache_dir)
+    assert sorted(line["video_id"] for line in lines) == sorted(ids), "each video recorded exactly once, none lost"
+    cache = KeypointCache(cache_dir)
+    assert sorted(r.video_id for r in cache.videos()) == sorted(ids)
+    for video_id in ids:
+        assert_clip_consistent(cache, video_id)
+    assert sorted(p.name for p in cache_dir.iterdir()) == ["cache.json", "clips", "logs", "manifest.jsonl"]
+    assert not list(cache_dir.rglob("*.tmp"))
+    assert json.loads((cache_dir / "cache.json").read_text())["extractor"] == cache.settings
