@@ -1,0 +1,261 @@
+"""Helpers shared by the web demo tests: tiny models, servers, clips, page polling."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+from musclevision.paths import project_root
+
+ROOT = project_root()
+ARTIFACTS = ROOT / "test-artifacts" / "web"
+CHROMIUM = os.environ.get("MUSCLEVISION_CHROMIUM", "/usr/bin/chromium")
+CLASSES = ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
+
+# Headless Chromium as root without a GPU (WebGL2 comes from SwiftShader), with nothing of its
+# own phoning home; fake-camera flags are added per launch.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+]
+
+
+def fake_camera_args(y4m: Path | None, auto_accept: bool = True) -> list[str]:
+    args = ["--use-fake-device-for-media-stream"]
+    if auto_accept:
+        args.append("--use-fake-ui-for-media-stream")
+    if y4m is not None:
+        args.append(f"--use-file-for-fake-video-capture={y4m}")
+    return args
+
+
+def require_tool(path_or_name: str, what: str) -> str:
+    found = shutil.which(path_or_name)
+    if not found:
+        pytest.fail(f"{what} ({path_or_name}) is not installed: run `make system-deps`", pytrace=False)
+    return found
+
+
+def write_tiny_export(
+    directory: Path,
+    classes=tuple(CLASSES),
+    window: int = 8,
+    variant: str = "full",
+    world: bool = False,
+    favour: str | None = None,
+    name: str = "tiny",
+    bundle_sha256: str | None = None,
+) -> Path:
+    """A tiny ONNX classifier following the export contract + its model card; returns the card path.
+
+    mean over time of the NaN-zeroed landmarks -> linear -> softmax. With ``favour`` the bias
+    makes that class win with probability ~1 whatever the input (to test recognised-exercise
+    mechanics without a trained model); without it all classes stay near 1/K (never recognised).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    k = len(classes)
+    rng = np.random.default_rng(0)
+    nodes, inits = [], []
+    inputs = [helper.make_tensor_value_info("landmarks", TensorProto.FLOAT, ["batch", "time", 33, 4])]
+    if world:
+        inputs.append(helper.make_tensor_value_info("world", TensorProto.FLOAT, ["batch", "time", 33, 3]))
+    inits.append(numpy_helper.from_array(np.zeros((), np.float32), "zero"))
+    inits.append(numpy_helper.from_array(np.array([0, -1], np.int64), "flat"))
+    terms = []
+    for inp, width in [("landmarks", 4)] + ([("world", 3)] if world else []):
+        w = (rng.standard_normal((33 * width, k)) * 0.01).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, f"{inp}_w"))
+        nodes += [
+            helper.make_node("IsNaN", [inp], [f"{inp}_isnan"]),
+            helper.make_node("Where", [f"{inp}_isnan", "zero", inp], [f"{inp}_clean"]),
+            helper.make_node("ReduceMean", [f"{inp}_clean"], [f"{inp}_mean"], axes=[1], keepdims=0),
+            helper.make_node("Reshape", [f"{inp}_mean", "flat"], [f"{inp}_flat"]),
+            helper.make_node("MatMul", [f"{inp}_flat", f"{inp}_w"], [f"{inp}_logits"]),
+        ]
+        terms.append(f"{inp}_logits")
+    bias = np.zeros(k, np.float32)
+    if favour is not None:
+        bias[list(classes).index(favour)] = 20.0
+    inits.append(numpy_helper.from_array(bias, "bias"))
+    if len(terms) == 2:
+        nodes.append(helper.make_node("Add", terms, ["logits_sum"]))
+        terms = ["logits_sum"]
+    nodes += [
+        helper.make_node("Add", [terms[0], "bias"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+    ]
+    output = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k])
+    graph = helper.make_graph(nodes, name, inputs, [output], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    directory.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, directory / f"{name}.onnx")
+    card_inputs = [{"name": "landmarks", "shape": ["batch", "time", 33, 4], "dtype": "float32", "missing": "nan"}]
+    if world:
+        card_inputs.append({"name": "world", "shape": ["batch", "time", 33, 3], "dtype": "float32", "missing": "nan"})
+    card = {
+        "format": "musclevision-model-card/1",
+        "name": name,
+        "onnx": f"{name}.onnx",
+        "classes": list(classes),
+        "window": window,
+        "fps": 25.0,
+        "inputs": card_inputs,
+        "outputs": [{"name": "probabilities", "shape": ["batch", k], "dtype": "float32"}],
+        "pose_model": {
+            "variant": variant,
+            "bundle": f"pose_landmarker_{variant}.task",
+            "bundle_sha256": bundle_sha256 or "",
+            "mediapipe": "1.2.3",
+        },
+        "no_exercise_threshold": 0.6,
+        "training": {"note": "tiny test model"},
+        "metrics": {},
+    }
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps(card, indent=2))
+    return path
+
+
+@contextmanager
+def serve_in_thread(card: Path):
+    """musclevision-serve in this process on a free port; yields the server (``.url``)."""
+    from musclevision.web.serve import load_site, make_server
+
+    server = make_server(load_site(card), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def serve_subprocess(card: Path, timeout: float = 30.0):
+    """The real CLI (`python -m musclevision.web.serve --port 0`); yields the URL it prints."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "musclevision.web.serve", "--port", "0", "--export", str(card)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        lines, deadline, url = [], time.monotonic() + timeout, None
+        while url is None:
+            line = proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"musclevision-serve exited ({proc.wait()}): {''.join(lines)}{proc.stderr.read()}")
+            lines.append(line)
+            match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+            url = match.group(1) if match else None
+            if time.monotonic() > deadline:
+                raise AssertionError(f"musclevision-serve printed no URL within {timeout}s: {''.join(lines)}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def convert_clip(ffmpeg: str, source: Path, target: Path, seconds: float | None = None) -> Path:
+    """A real clip as .y4m (fake webcam; Chromium loops it) or .webm (file input), in a temp dir."""
+    if not source.is_file():
+        pytest.fail(f"test clip {source} is missing (the shared UCF101 exercise clips)", pytrace=False)
+    cmd = [ffmpeg, "-v", "error", "-y", "-i", str(source), "-an"]
+    if seconds:
+        cmd += ["-t", str(seconds)]
+    if target.suffix == ".y4m":
+        cmd += ["-pix_fmt", "yuv420p", "-r", "25"]
+    else:
+        cmd += ["-c:v", "libvpx", "-b:v", "1M", "-deadline", "realtime", "-cpu-used", "8"]
+    subprocess.run(cmd + [str(target)], check=True, timeout=120)
+    return target
+
+
+def own_origin_only(urls: list[str]) -> list[str]:
+    """The URLs that are not on 127.0.0.1 (data: and same-origin blob: URLs are local)."""
+    bad = []
+    for url in urls:
+        parsed = urlparse(url)
+        if parsed.scheme == "data":
+            continue
+        if parsed.scheme == "blob":
+            parsed = urlparse(url[len("blob:") :])
+        if parsed.hostname != "127.0.0.1":
+            bad.append(url)
+    return bad
+
+
+def record_requests(page) -> list[str]:
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    page.on("websocket", lambda ws: urls.append(ws.url))
+    return urls
+
+
+def watch_errors(page) -> list[str]:
+    """Uncaught exceptions, the page's own error reports, and Content-Security-Policy refusals
+    (a request the CSP blocks is never made, so it would not show up in record_requests)."""
+    errors: list[str] = []
+
+    def on_console(msg):
+        text = msg.text
+        if (msg.type == "error" and "[musclevision]" in text) or "Content Security Policy" in text:
+            errors.append(text)
+
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.on("console", on_console)
+    return errors
+
+
+def stats(page) -> dict:
+    return page.evaluate("() => window.musclevision.snapshot()")
+
+
+def wait_for(page, predicate_js: str, timeout_s: float, what: str) -> dict:
+    """Poll ``predicate_js`` (a JS function of the stats snapshot) until true; fail naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    snap = None
+    while time.monotonic() < deadline:
+        snap = page.evaluate("() => window.musclevision ? window.musclevision.snapshot() : null")
+        if snap is not None and page.evaluate(f"(s) => ({predicate_js})(s)", snap):
+            return snap
+        time.sleep(0.25)
+    brief = {k: snap.get(k) for k in ("ready", "state", "error", "sourceError", "frames", "fps", "label")} if snap else None
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; page stats: {brief}")
+
+
+def wait_ready(page, timeout_s: float = 60) -> dict:
+    snap = wait_for(page, "(s) => s.ready || s.error", timeout_s, "the page to load its models")
+    assert not snap["error"], f"page failed to start: {snap['error']}"
+    return snap
