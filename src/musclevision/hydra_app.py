@@ -30,6 +30,7 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Calla
 
         @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)
         def app(cfg: DictConfig):
+            outcome["started"] = True
             outcome["result"] = task(cfg)
             return outcome["result"]
 
@@ -38,7 +39,7 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Calla
         except SystemExit as exc:
             # Hydra exits 1 for every error; one raised before the task ran is a bad command line
             # (unknown key, malformed override), which our scripts report as usage errors: 2.
-            if "result" not in outcome and exc.code == 1:
+            if "started" not in outcome and exc.code == 1:
                 sys.exit(2)
             raise
         result = outcome.get("result")

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -74,12 +75,21 @@ def log_to_trackers(loggers: list, cfg: DictConfig, files: dict, evaluation: dic
                 if level in evaluation:
                     logger.experiment.summary[f"final/{level}_acc"] = evaluation[level]["acc"]
                     logger.experiment.summary[f"final/{level}_bacc"] = evaluation[level]["bacc"]
+            if evaluation.get("checkpoint"):
+                # Logged by hand: WandbLogger(log_model=True) refuses offline mode, artifacts do not.
+                import wandb
+
+                artifact = wandb.Artifact(f"model-{logger.experiment.id}", type="model", metadata=evaluation.get("window"))
+                artifact.add_file(evaluation["checkpoint"])
+                logger.experiment.log_artifact(artifact, aliases=["reported", "latest"])
 
 
 def train(cfg: DictConfig) -> dict:
     """Fit and evaluate one configuration; returns the final evaluation (metrics by level)."""
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(int(cfg.torch_threads))
     with open_dict(cfg):
         cfg.tags = sweep_tags(cfg)
 

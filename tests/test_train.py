@@ -1,0 +1,143 @@
+"""Training, evaluation and export through the real console scripts (synthetic data for speed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from helpers import SMALL_SYNTHETIC, assert_ok, run_cli
+from musclevision.export.onnx_model import onnx_probabilities
+from musclevision.models import ExerciseModule
+from musclevision.paths import project_root
+
+EXPERIMENTS = sorted(p.stem for p in (project_root() / "experiments").glob("*.yaml"))
+
+
+def test_every_experiment_is_listed():
+    assert {"paper", "paper_leaky", "best", "quickstart"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_fast_dev_run_of_every_experiment(experiment, tmp_path):
+    done = run_cli("train", f"experiment={experiment}", *SMALL_SYNTHETIC, "debug=fast_dev_run", f"hydra.run.dir={tmp_path}")
+    assert_ok(done)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """Two real epochs on synthetic data with W&B (offline) and CSV logging."""
+    run = tmp_path_factory.mktemp("train") / "run"
+    done = run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=2", f"hydra.run.dir={run}", "tags=[test]")
+    assert_ok(done)
+    return run
+
+
+def test_training_writes_report_checkpoints_and_logs(trained_run):
+    metrics = json.loads((trained_run / "val_metrics.json").read_text())
+    assert {"window", "clip", "per_clip"} <= set(metrics)
+    assert metrics["window"]["count"] > 0 and 0.0 <= metrics["window"]["acc"] <= 1.0
+    assert len(metrics["window"]["confusion"]) == 5
+    for png in ("val_confusion_window.png", "val_confusion_clip.png", "val_per_class.png"):
+        assert (trained_run / png).stat().st_size > 5_000
+    assert (trained_run / "checkpoints" / "last.ckpt").is_file()
+    assert list((trained_run / "checkpoints").glob("best_epoch_*.ckpt"))
+    rows = (trained_run / "csv" / "metrics.csv").read_text().splitlines()
+    assert "val/window_bacc" in rows[0] and len(rows) > 3
+
+
+def test_wandb_offline_run_files_are_written(trained_run):
+    runs = list((trained_run / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    assert list(runs[0].glob("run-*.wandb")), "no W&B event file"
+    assert list((runs[0] / "files").glob("media/images/**/*.png")), "plots were not logged to W&B"
+
+
+def test_checkpoint_rebuilds_the_model_and_keeps_the_run_config(trained_run):
+    model = ExerciseModule.load_from_checkpoint(trained_run / "checkpoints" / "last.ckpt", map_location="cpu")
+    assert model.classes == ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
+    assert model.run_config["data"]["source"]["_target_"].endswith("SyntheticSource")
+    checkpoint = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)  # safe to load
+    assert checkpoint["epoch"] == 1
+
+
+def test_resume_from_checkpoint_continues_training(trained_run, tmp_path):
+    done = run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=3", "logger=csv", f"hydra.run.dir={tmp_path}",
+                   f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}")  # fmt: skip
+    assert_ok(done)
+    epochs = {line.split(",")[0] for line in (tmp_path / "csv" / "metrics.csv").read_text().splitlines()[1:]}
+    assert "2" in epochs and "0" not in epochs  # only the third epoch was trained
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+
+
+def test_a_run_folder_with_last_ckpt_resumes_by_itself(trained_run, tmp_path):
+    """What a requeued SLURM job does: same run folder, training continues from its last.ckpt."""
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes((trained_run / "checkpoints" / "last.ckpt").read_bytes())
+    done = run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=3", "logger=csv", f"hydra.run.dir={tmp_path}")
+    assert_ok(done)
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+
+
+def test_missing_ckpt_path_is_a_clear_error(tmp_path):
+    done = run_cli("train", *SMALL_SYNTHETIC, "logger=csv", f"hydra.run.dir={tmp_path}", "ckpt_path=/nope/last.ckpt")
+    assert done.returncode != 0 and "ckpt_path=/nope/last.ckpt does not exist" in done.stderr
+
+
+def test_bad_config_values_name_the_option(tmp_path):
+    done = run_cli("train", *SMALL_SYNTHETIC, "data.sampling=frames", f"hydra.run.dir={tmp_path}", "logger=csv")
+    assert done.returncode != 0 and "data.sampling='frames'" in done.stderr
+    done = run_cli("train", *SMALL_SYNTHETIC, "data.windw=8", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 2 and "windw" in done.stderr
+
+
+def test_overfit_a_few_batches(tmp_path):
+    done = run_cli("train", *SMALL_SYNTHETIC, "debug=overfit", "trainer.max_epochs=40", f"hydra.run.dir={tmp_path}")
+    assert_ok(done)
+    rows = [line.split(",") for line in (tmp_path / "csv" / "metrics.csv").read_text().splitlines()]
+    column = rows[0].index("train/acc")
+    accs = [float(r[column]) for r in rows[1:] if len(r) > column and r[column]]
+    assert np.mean(accs[-3:]) > 0.95, accs[-5:]
+
+
+def test_eval_cli_reports_window_clip_and_whole_clip(trained_run, tmp_path):
+    done = run_cli("eval", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", *SMALL_SYNTHETIC[:5],
+                   "split=all", f"hydra.run.dir={tmp_path}")  # fmt: skip
+    assert_ok(done)
+    metrics = json.loads((tmp_path / "all_metrics.json").read_text())
+    assert {"window", "clip", "wholeclip"} <= set(metrics)
+    assert metrics["clip"]["count"] == 5 * 4 * 2  # every synthetic clip
+    assert (tmp_path / "all_confusion_wholeclip.png").is_file()
+
+
+def test_export_writes_a_checked_onnx_and_model_card(trained_run, tmp_path):
+    done = run_cli("export", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "name=unit", f"out_dir={tmp_path}",
+                   f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
+    assert_ok(done)
+    card = json.loads((tmp_path / "unit.json").read_text())
+    assert card["classes"] == ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
+    assert card["window"] == 8 and card["inputs"][0]["name"] == "landmarks" and card["opset"] == 17
+    assert card["pose_model"]["variant"] == "full" and len(card["pose_model"]["bundle_sha256"]) == 64
+    assert max(case["max_abs_diff"] for case in card["parity"].values()) <= 1e-5
+    graph = onnx.load(tmp_path / "unit.onnx")
+    assert graph.opset_import[0].version == 17
+    dims = [d.dim_param or d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "time", 33, 4]
+    # dynamic axes for real: any batch, any history length, NaN rows for frames without a person
+    x = np.random.default_rng(0).random((3, 20, 33, 4)).astype(np.float32)
+    x[1, 5:9] = np.nan
+    probs = onnx_probabilities(tmp_path / "unit.onnx", x)
+    assert probs.shape == (3, 5) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_export_refuses_a_bad_name_and_a_missing_checkpoint(trained_run, tmp_path):
+    done = run_cli("export", "ckpt_path=/nope.ckpt", "name=x", f"out_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'log'}")
+    assert done.returncode == 2 and "/nope.ckpt" in done.stderr
+    done = run_cli("export", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "name=../evil", f"out_dir={tmp_path}",
+                   f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
+    assert done.returncode == 2 and "plain file name" in done.stderr
+    assert not list(tmp_path.glob("*.onnx"))
