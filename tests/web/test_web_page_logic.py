@@ -251,6 +251,30 @@ def test_frame_window_keeps_the_last_frames_oldest_first(page):
     assert result["world"][1:] == [4.5, 5.5]
 
 
+def test_frame_window_resamples_to_the_training_frame_rate(page):
+    """At 15 processed frames/s, a 25 fps model still gets poses 40 ms apart (interpolated), as in training."""
+    result = run(
+        page,
+        """
+        const w = new C.FrameWindow(4, false, 25);
+        const img = (v) => new Float32Array(132).fill(v);
+        const states = [];
+        // x = the frame time in ms; one frame (at 200 ms) has no person
+        for (const t of [0, 66.7, 133.3, 200, 266.7, 333.3]) {
+          w.push(t === 200 ? null : img(t), null, t);
+          states.push(w.full);
+        }
+        const out = w.ordered({image: new Float32Array(4 * 132)});
+        return {full: states, slots: [0, 1, 2, 3].map((k) => out.image[k * 132]), present: w.presentCount()};
+        """,
+    )
+    assert result["full"] == [False, False, True, True, True, True]  # needs 3 x 40 ms of history
+    # slots at 213.3, 253.3, 293.3, 333.3 ms: the first two touch the frame without a person
+    assert math.isnan(result["slots"][0]) and math.isnan(result["slots"][1])
+    assert result["slots"][2] == pytest.approx(293.3, abs=0.05) and result["slots"][3] == pytest.approx(333.3, abs=0.01)
+    assert result["present"] == 2
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

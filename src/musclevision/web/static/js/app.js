@@ -398,7 +398,7 @@ async function processFrame() {
   } else if (noPersonSince === null) {
     noPersonSince = t1;
   }
-  frames.push(det ? det.image : null, det ? det.world : null);
+  frames.push(det ? det.image : null, det ? det.world : null, t0);
 
   if (classifier && frames.full) {
     const c0 = performance.now();
@@ -704,7 +704,7 @@ async function main() {
   S.card = card;
   S.classes = [...card.classes];
   S.threshold = config.threshold ?? card.no_exercise_threshold ?? 0.6;
-  frames = new FrameWindow(card.window, usesWorld(card));
+  frames = new FrameWindow(card.window, usesWorld(card), card.fps);
   buildClassViews();
   if (config.exercise !== "auto") {
     if (S.classes.includes(config.exercise)) S.mode = config.exercise;

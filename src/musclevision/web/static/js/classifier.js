@@ -36,56 +36,86 @@ export function usesWorld(card) {
   return card.inputs.some((i) => i.name === "world");
 }
 
-/** The last `size` processed frames (image and world landmarks), NaN rows for frames without a person. */
+/**
+ * The classifier's input window: `size` frames, oldest first, NaN rows for frames without a person.
+ *
+ * With `fps` (the card's training frame rate) and frame timestamps, the window is resampled in
+ * time: slot k holds the pose at t_newest - (size-1-k)/fps, linearly interpolated between the
+ * two processed frames around it (NaN if either has no person), as the training windows are
+ * cut (data/windows.py). So a page that manages 15 or 40 frames/s still shows the model motion
+ * at the speed it learned. Without `fps` it is simply the last `size` processed frames.
+ */
 export class FrameWindow {
-  constructor(size, withWorld = false) {
+  constructor(size, withWorld = false, fps = null) {
     this.size = size;
     this.withWorld = withWorld;
-    this.image = new Float32Array(size * IMAGE_SIZE);
-    this.world = withWorld ? new Float32Array(size * WORLD_SIZE) : null;
+    this.stepMs = fps > 0 ? 1000 / fps : null;
     this.clear();
   }
 
   clear() {
-    this.next = 0; // ring position of the oldest frame once full
+    this.history = []; // {t, image, world}, oldest first
     this.count = 0;
-    this.image.fill(NaN);
-    if (this.world) this.world.fill(NaN);
+  }
+
+  get spanMs() {
+    return this.stepMs === null ? 0 : (this.size - 1) * this.stepMs;
   }
 
   get full() {
-    return this.count >= this.size;
+    if (this.stepMs === null) return this.history.length >= this.size;
+    const h = this.history;
+    return h.length >= 2 && h[h.length - 1].t - h[0].t >= this.spanMs;
   }
 
-  /** image: Float32Array(132) or null (no person); world: Float32Array(99) or null. */
-  push(image, world) {
-    const i = this.next;
-    if (image) this.image.set(image, i * IMAGE_SIZE);
-    else this.image.fill(NaN, i * IMAGE_SIZE, (i + 1) * IMAGE_SIZE);
-    if (this.world) {
-      if (image && world) this.world.set(world, i * WORLD_SIZE);
-      else this.world.fill(NaN, i * WORLD_SIZE, (i + 1) * WORLD_SIZE);
-    }
-    this.next = (i + 1) % this.size;
+  /** image: Float32Array(132) or null (no person); world: Float32Array(99) or null; t: milliseconds. */
+  push(image, world, t = null) {
+    const time = t ?? (this.history.length ? this.history[this.history.length - 1].t + (this.stepMs ?? 1) : 0);
+    this.history.push({ t: time, image: image || null, world: image && world ? world : null });
     this.count += 1;
+    // Keep what the next window can need: the frames inside its span plus one before it.
+    if (this.stepMs === null) {
+      if (this.history.length > this.size) this.history.shift();
+    } else {
+      while (this.history.length > 2 && this.history[1].t <= time - this.spanMs) this.history.shift();
+    }
   }
 
-  /** How many of the buffered frames have a person. */
+  /** The frame rows of slot times, oldest first: [{a, b, w}] = interpolate frames a and b with weight w on b. */
+  slots() {
+    const h = this.history;
+    if (this.stepMs === null) return h.map((_, i) => ({ a: i, b: i, w: 0 }));
+    const newest = h[h.length - 1].t;
+    const out = [];
+    let j = 0;
+    for (let k = 0; k < this.size; k++) {
+      const t = newest - (this.size - 1 - k) * this.stepMs;
+      while (j < h.length - 2 && h[j + 1].t <= t) j++;
+      if (t <= h[j].t) out.push({ a: j, b: j, w: 0 });
+      else if (t >= h[j + 1].t) out.push({ a: j + 1, b: j + 1, w: 0 });
+      else out.push({ a: j, b: j + 1, w: (t - h[j].t) / (h[j + 1].t - h[j].t) });
+    }
+    return out;
+  }
+
+  /** How many slots of the current window have a person. */
   presentCount() {
-    let n = 0;
-    for (let i = 0; i < Math.min(this.count, this.size); i++) if (!Number.isNaN(this.image[i * IMAGE_SIZE])) n++;
-    return n;
+    return this.slots().filter(({ a, b, w }) => this.history[a].image && (w === 0 || this.history[b].image)).length;
   }
 
-  /** Frames oldest first, as flat arrays ready for the tensors (written into `out` buffers). */
+  /** Fill `out.image` [size*132] (and `out.world`) with the window, oldest first. */
   ordered(out) {
-    const copy = (ring, target, stride) => {
-      const head = this.next * stride;
-      target.set(ring.subarray(head), 0);
-      target.set(ring.subarray(0, head), ring.length - head);
+    const fill = (key, target, stride) => {
+      this.slots().forEach(({ a, b, w }, k) => {
+        const fa = this.history[a][key], fb = this.history[b][key];
+        const row = target.subarray(k * stride, (k + 1) * stride);
+        if (!fa || (w > 0 && !fb)) row.fill(NaN);
+        else if (w === 0) row.set(fa);
+        else for (let i = 0; i < stride; i++) row[i] = fa[i] + w * (fb[i] - fa[i]);
+      });
     };
-    copy(this.image, out.image, IMAGE_SIZE);
-    if (this.world) copy(this.world, out.world, WORLD_SIZE);
+    fill("image", out.image, IMAGE_SIZE);
+    if (this.withWorld) fill("world", out.world, WORLD_SIZE);
     return out;
   }
 }
