@@ -11,7 +11,7 @@ from musclevision.models.features import LandmarkFeatures
 from musclevision.models.rnn import LSTMRecurrence, MaskedRNN, compact
 
 PAPER_NET = {"arch": "lstm", "features": {"coords": "raw", "velocity": False, "visibility": True},
-             "hidden_sizes": [64, 64], "recurrent_dropout": 0.3}  # fmt: skip
+             "hidden_size": 64, "num_layers": 2, "recurrent_dropout": 0.3}  # fmt: skip
 
 
 def landmarks(batch=4, steps=12, seed=0) -> torch.Tensor:
@@ -27,7 +27,7 @@ def test_paper_lstm_has_exactly_83716_parameters_for_4_classes():
 @pytest.mark.parametrize("arch", ["lstm", "gru"])
 def test_masked_steps_keep_the_state(arch):
     """Frames without a person (NaN) must leave the recurrent state untouched, as Keras masking does."""
-    net = build_classifier(3, arch, {"coords": "normalized", "velocity": False}, hidden_sizes=[16, 16]).eval()
+    net = build_classifier(3, arch, {"coords": "normalized", "velocity": False}, hidden_size=16).eval()
     x = landmarks(1, 10)
     gap = torch.full((1, 4, 33, 4), float("nan"))
     with_gap = torch.cat([x[:, :3], gap, x[:, 3:], gap[:, :2]], dim=1)
@@ -38,7 +38,7 @@ def test_masked_steps_keep_the_state(arch):
 
 
 def test_window_without_any_person_gives_the_initial_state():
-    rnn = MaskedRNN(5, [8, 8]).eval()
+    rnn = MaskedRNN(5, 8).eval()
     out = rnn(torch.randn(2, 6, 5), torch.zeros(2, 6, dtype=torch.bool))
     assert torch.equal(out, torch.zeros(2, 8))
 
@@ -54,7 +54,7 @@ def test_compaction_moves_valid_steps_to_the_front_in_order():
 @pytest.mark.parametrize("arch", ["lstm", "gru"])
 def test_training_loop_matches_fused_kernel_without_dropout(arch):
     """The explicit step loop (recurrent dropout) and the fused kernel (eval/export) are the same maths."""
-    net = build_classifier(3, arch, {"coords": "raw"}, hidden_sizes=[12, 12], recurrent_dropout=1e-12)
+    net = build_classifier(3, arch, {"coords": "raw"}, hidden_size=12, recurrent_dropout=1e-12)
     x = landmarks(3, 9)
     x[0, 2:4] = float("nan")
     net.train()
@@ -78,7 +78,7 @@ def test_hand_written_lstm_backward_is_exact():
 
 
 def test_recurrent_dropout_is_fixed_per_sequence_and_random_between_calls():
-    rnn = MaskedRNN(6, [32], recurrent_dropout=0.5).train()
+    rnn = MaskedRNN(6, 32, num_layers=1, recurrent_dropout=0.5).train()
     x = torch.randn(2, 7, 6)
     valid = torch.ones(2, 7, dtype=torch.bool)
     torch.manual_seed(0)
@@ -134,7 +134,7 @@ def test_joint_angles_do_not_change_when_the_body_is_turned():
 
 def test_tcn_ignores_padding_after_the_clip():
     """Causal convolutions + a masked mean: NaN padding at the end cannot change the prediction."""
-    net = build_classifier(3, "tcn", {"coords": "normalized"}, channels=16, levels=2).eval()
+    net = build_classifier(3, "tcn", {"coords": "normalized"}, hidden_size=16, levels=2).eval()
     x = landmarks(1, 8)
     padded = torch.cat([x, torch.full((1, 5, 33, 4), float("nan"))], dim=1)
     with torch.no_grad():

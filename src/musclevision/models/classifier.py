@@ -27,7 +27,7 @@ class SequenceClassifier(nn.Module):
 
 
 def build_classifier(num_classes: int, arch: str = "lstm", features: dict | None = None, **backbone) -> SequenceClassifier:
-    """Build from plain config values, e.g. ``build_classifier(4, "lstm", {"coords": "raw"}, hidden_sizes=[64, 64])``."""
+    """Build from plain config values, e.g. ``build_classifier(4, "lstm", {"coords": "raw"}, hidden_size=64)``."""
     feats = LandmarkFeatures(**(features or {}))
     if arch in ("lstm", "gru"):
         net = MaskedRNN(feats.out_features, cell=arch, **backbone)

@@ -26,14 +26,15 @@ def plain(value):
 
 
 class ExerciseModule(pl.LightningModule):
-    """``optimizer``/``scheduler`` are ``_target_`` dicts (``_partial_: true``), built in configure_optimizers."""
+    """``net`` holds the architecture (``arch``, ``features``, layers, dropout); ``hidden_size`` its width (the
+    sweep knob); ``optimizer``/``scheduler`` are ``_target_`` dicts (``_partial_: true``) built in configure_optimizers."""
 
     def __init__(self, net: dict, classes: list[str], window: int, optimizer: dict, scheduler: dict | None = None,
-                 scheduler_interval: str = "epoch", label_smoothing: float = 0.0):  # fmt: skip
+                 hidden_size: int = 64, scheduler_interval: str = "epoch", label_smoothing: float = 0.0):  # fmt: skip
         super().__init__()
         net, classes, optimizer, scheduler = plain(net), plain(classes), plain(optimizer), plain(scheduler)
         self.save_hyperparameters(logger=False)
-        self.net = build_classifier(len(classes), **net)
+        self.net = build_classifier(len(classes), hidden_size=hidden_size, **net)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.collectors = {view: EvalCollector(len(classes)) for view in EVAL_VIEWS}
         self.last_eval: dict = {}  # metrics of the latest validation/test pass, for reports

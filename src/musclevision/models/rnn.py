@@ -41,15 +41,17 @@ def last_valid(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 class MaskedRNN(nn.Module):
-    def __init__(self, input_size: int, hidden_sizes=(64, 64), cell: str = "lstm", recurrent_dropout: float = 0.0,
-                 dropout: float = 0.0):  # fmt: skip
+    def __init__(self, input_size: int, hidden_size: int = 64, num_layers: int = 2, cell: str = "lstm",
+                 recurrent_dropout: float = 0.0, dropout: float = 0.0):  # fmt: skip
         super().__init__()
         if cell not in GATES:
             raise ValueError(f"cell={cell!r}: use one of {', '.join(GATES)}")
         if not 0.0 <= recurrent_dropout < 1.0 or not 0.0 <= dropout < 1.0:
             raise ValueError("dropout and recurrent_dropout must be in [0, 1)")
         self.cell, self.recurrent_dropout = cell, recurrent_dropout
-        self.hidden_sizes = list(hidden_sizes)
+        if hidden_size < 1 or num_layers < 1:
+            raise ValueError(f"hidden_size={hidden_size} and num_layers={num_layers} must be >= 1")
+        self.hidden_sizes = [hidden_size] * num_layers
         self.dropout = nn.Dropout(dropout)
         gates = GATES[cell]
         self.w_ih, self.w_hh, self.b_ih, self.b_hh = (nn.ParameterList() for _ in range(4))

@@ -26,11 +26,11 @@ class CausalBlock(nn.Module):
 
 
 class TemporalConvNet(nn.Module):
-    def __init__(self, input_size: int, channels: int = 64, levels: int = 3, kernel_size: int = 3, dropout: float = 0.1):
+    def __init__(self, input_size: int, hidden_size: int = 64, levels: int = 3, kernel_size: int = 3, dropout: float = 0.1):
         super().__init__()
-        self.inp = nn.Conv1d(input_size + 1, channels, 1)
-        self.blocks = nn.Sequential(*(CausalBlock(channels, kernel_size, 2**i, dropout) for i in range(levels)))
-        self.channels = channels
+        self.inp = nn.Conv1d(input_size + 1, hidden_size, 1)
+        self.blocks = nn.Sequential(*(CausalBlock(hidden_size, kernel_size, 2**i, dropout) for i in range(levels)))
+        self.channels = hidden_size
 
     @property
     def out_features(self) -> int:
