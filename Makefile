@@ -1,5 +1,5 @@
 # MuscleVision. Two commands do everything on a fresh machine (Debian, Python 3.11, Node 20):
-#   make demo   set up, then run the main job (see README)
+#   make demo   set up, then run the main job: train on synthetic keypoints, evaluate, export
 #   make test   set up, then run the whole test suite (what CI runs via .ci/run)
 # Set-up is idempotent: .venv (torch 2.13.0 CPU first, then the package), node_modules
 # (pinned npm packages), assets/ (pose .task bundles + the page's vendored JS/wasm).
@@ -8,10 +8,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
 export MUSCLEVISION_ROOT := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+FOLDS := 0,1,2,3,4,5
 
-.PHONY: setup demo test system-deps lint clean-setup
+.PHONY: setup demo test system-deps serve default-model crossval bench cluster-up cluster-down lint clean-setup
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,14 +37,51 @@ system-deps:
 	@command -v chromium >/dev/null && command -v ffmpeg >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium ffmpeg; }
 
+# The main job: the whole stack on synthetic keypoints (no video needed, about a minute).
 demo: setup
-	$(PY) -m musclevision.demo
+	rm -rf logs/quickstart
+	$(BIN)/musclevision-train experiment=quickstart hydra.run.dir=logs/quickstart
+	$(BIN)/musclevision-export ckpt_path=logs/quickstart/checkpoints/last.ckpt name=quickstart hydra.run.dir=logs/quickstart/export
+	@echo
+	@echo "Done: report, plots and checkpoints in logs/quickstart/, model in exports/quickstart.onnx."
+	@echo "Real data: musclevision-train experiment=best   (extracts ../shared clips on first use)"
+	@echo "Live page with the model trained on the real clips: make serve   (http://127.0.0.1:8000)"
 
 test: setup system-deps
 	$(PY) -m pytest
 
+serve: setup
+	$(BIN)/musclevision-serve
+
+# Regenerate exports/best.{onnx,json}: 6-fold cross-validation of experiment=best (the card's
+# metrics), then the same recipe on every group, exported. Extracts the shared clips if needed.
+default-model: setup
+	$(BIN)/musclevision-train -m experiment=best data.split.fold=$(FOLDS) logger=csv hydra.sweep.dir=logs/default-model/cv
+	$(BIN)/musclevision-compare logs/default-model/cv
+	$(BIN)/musclevision-train experiment=best_deploy logger=csv hydra.run.dir=logs/default-model/final
+	$(BIN)/musclevision-export ckpt_path=logs/default-model/final/checkpoints/last.ckpt name=best \
+	  metrics_file=logs/default-model/cv/crossval.json hydra.run.dir=logs/default-model/export
+
+# README accuracy table: paper and best, six held-out group folds each.
+crossval: setup
+	for exp in paper best; do \
+	  $(BIN)/musclevision-train -m experiment=$$exp data.split.fold=$(FOLDS) logger=csv hydra.sweep.dir=logs/crossval/$$exp; \
+	  $(BIN)/musclevision-compare logs/crossval/$$exp --metric val/window_bacc; \
+	done
+
+bench: setup system-deps
+	$(PY) benchmarks/bench_extract.py
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_page.py
+
+cluster-up:
+	slurm/dev-cluster/start.sh
+
+cluster-down:
+	slurm/dev-cluster/stop.sh
+
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
 
 clean-setup:
 	rm -rf $(VENV) node_modules assets

@@ -16,6 +16,15 @@ from musclevision.paths import config_dir, project_root
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
+_started = False
+
+
+def mark_task_started() -> None:
+    """Called when work begins (the task, or a launcher submitting jobs): later exits are not usage errors."""
+    global _started
+    _started = True
+
+
 def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Callable[[], None]:
     """A ``main()`` for ``[project.scripts]``: runs ``task`` with Hydra, exits with its int result.
 
@@ -30,7 +39,7 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Calla
 
         @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)
         def app(cfg: DictConfig):
-            outcome["started"] = True
+            mark_task_started()
             outcome["result"] = task(cfg)
             return outcome["result"]
 
@@ -39,7 +48,7 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Calla
         except SystemExit as exc:
             # Hydra exits 1 for every error; one raised before the task ran is a bad command line
             # (unknown key, malformed override), which our scripts report as usage errors: 2.
-            if "started" not in outcome and exc.code == 1:
+            if not _started and exc.code == 1:
                 sys.exit(2)
             raise
         result = outcome.get("result")

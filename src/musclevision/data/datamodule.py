@@ -62,7 +62,7 @@ class KeypointDataModule(pl.LightningDataModule):
             members = getattr(self.split, name)
             if members:
                 self.stores[name] = FrameStore([self.clips[i] for i in members], self.classes)
-        if "train" not in self.stores or "val" not in self.stores:
+        if "train" not in self.stores or ("val" not in self.stores and self.split_cfg.get("protocol") != "none"):
             raise ValueError(f"split {self.split.description} left no training or no validation clips")
 
     def store(self, name: str) -> FrameStore:
@@ -91,7 +91,7 @@ class KeypointDataModule(pl.LightningDataModule):
         return loaders
 
     def val_dataloader(self):
-        return self.eval_loaders("val")
+        return self.eval_loaders("val") if "val" in self.stores else []  # protocol none: no validation
 
     def test_dataloader(self):
         return self.eval_loaders("test")

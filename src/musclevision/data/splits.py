@@ -9,6 +9,8 @@ Protocols:
   official             UCF101 split ``official_split`` (1: test groups 1-7, 2: 8-14, 3: 15-21) is the
                        test set (its groups must be present); validation folds inside the rest.
   leaky_random_clips   the paper's random clip split (val_fraction of clips per class). Not honest.
+  none                 train on everything, validate on nothing: the deployed model, whose expected
+                       accuracy is the cross-validated estimate of the same recipe.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 log = logging.getLogger(__name__)
-PROTOCOLS = ("group_kfold", "official", "leaky_random_clips")
+PROTOCOLS = ("group_kfold", "official", "leaky_random_clips", "none")
 OFFICIAL_TEST_GROUPS = {1: range(1, 8), 2: range(8, 15), 3: range(15, 22)}
 
 
@@ -48,6 +50,8 @@ def split_clips(labels: list[str], groups: list[str], protocol: str = "group_kfo
     if protocol not in PROTOCOLS:
         raise ValueError(f"data.split.protocol={protocol!r}: use one of {', '.join(PROTOCOLS)}")
     indices = np.arange(len(labels))
+    if protocol == "none":
+        return Split(indices.tolist(), [], [], "none: every clip trains, nothing held out")
     if protocol == "leaky_random_clips":
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"data.split.val_fraction={val_fraction!r} must be between 0 and 1")

@@ -41,7 +41,7 @@ def joint_cosines(points: torch.Tensor) -> torch.Tensor:
 class LandmarkFeatures(nn.Module):
     """``(landmarks [B,T,33,4], world [B,T,33,3] | None) -> (features [B,T,F], valid [B,T])``.
 
-    coords (one name or a list, concatenated):
+    coords (one name, a list, or names joined by "+", concatenated):
       raw         x, y, z as MediaPipe gives them (with visibility: the paper's 132 inputs).
       normalized  image landmarks centred on the hip midpoint and divided by torso length:
                   invariant to where the person stands and how far from the camera.
@@ -55,7 +55,7 @@ class LandmarkFeatures(nn.Module):
     def __init__(self, coords: str | list[str] = "raw", velocity: bool = False, visibility: bool = True,
                  angles: str | None = None):  # fmt: skip
         super().__init__()
-        self.coords = [coords] if isinstance(coords, str) else list(coords)
+        self.coords = coords.split("+") if isinstance(coords, str) else list(coords)  # "normalized+world" == [normalized, world]
         if not self.coords or any(c not in COORDS for c in self.coords):
             raise ValueError(f"features.coords={coords!r}: use one or more of {', '.join(COORDS)}")
         if angles not in (None, "image", "world"):

@@ -5,8 +5,9 @@
 
 Prints a table sorted by the metric (overrides that differ between runs, window / clip /
 whole-clip accuracy, epochs, checkpoint), a mean over folds when runs differ by
-``data.split.fold`` (cross-validation), writes ``best.json`` (what ``musclevision-export
-sweep_dir=...`` exports) and ``compare.png`` (metric against each swept hyperparameter).
+``data.split.fold`` (cross-validation, also written to ``crossval.json``), writes
+``best.json`` (what ``musclevision-export sweep_dir=...`` exports) and ``compare.png``
+(metric against each swept hyperparameter).
 """
 
 from __future__ import annotations
@@ -71,6 +72,23 @@ def fold_groups(runs: list[Run], keys: list[str], metric: str) -> list[tuple[str
             label = " ".join(f"{k}={run.overrides.get(k)}" for k in keys if k != FOLD_KEY) or "(all runs)"
             groups.setdefault(label, []).append(run)
     return sorted(groups.items(), key=lambda item: -statistics.mean(r.value(metric) for r in item[1]))
+
+
+def crossval_summary(label: str, members: list[Run]) -> dict:
+    """Mean and spread over folds of one configuration: what a model card reports as expected accuracy."""
+    summary = {"kind": "cross-validation over held-out group folds", "configuration": label, "folds": len(members)}
+    for level in LEVELS:
+        for name in ("acc", "bacc"):
+            values = [r.metrics[level][name] for r in members if level in r.metrics]
+            if values:
+                summary.setdefault(level, {})[name] = statistics.mean(values)
+                summary[level][f"{name}_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    summary["per_fold"] = [
+        {"fold": r.overrides.get(FOLD_KEY), "run": str(r.folder)}
+        | {f"{level}_acc": r.metrics[level]["acc"] for level in LEVELS if level in r.metrics}
+        for r in members
+    ]
+    return summary
 
 
 def _pct(value) -> str:
@@ -150,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", default="val/window_bacc", help="ranking metric (default: val/window_bacc)")
     args = parser.parse_args(argv)
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # logs and pipes: wide rows rather than wrapped cells
     runs = read_runs(args.sweep_dir.resolve()) if args.sweep_dir.is_dir() else []
     if not runs:
         console.print(f"[red]musclevision-compare: no runs under {args.sweep_dir} (expected <sweep>/<n>/.hydra/)[/red]")
@@ -160,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     keys = swept_keys(runs)
     console.print(run_table(runs, keys, args.metric, args.sweep_dir.resolve()))
     if FOLD_KEY in keys:
-        console.print(fold_table(fold_groups(runs, keys, args.metric), args.metric))
+        groups = fold_groups(runs, keys, args.metric)
+        console.print(fold_table(groups, args.metric))
+        (args.sweep_dir / "crossval.json").write_text(json.dumps(crossval_summary(*groups[0]), indent=2) + "\n")
+        console.print(f"wrote {args.sweep_dir / 'crossval.json'} (best configuration's mean over folds)")
     finished = [r for r in runs if r.value(args.metric) is not None and r.checkpoint]
     if not finished:
         console.print("[red]no run finished with a report and a checkpoint[/red]")

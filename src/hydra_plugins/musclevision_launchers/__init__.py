@@ -1,4 +1,4 @@
-"""hydra-submitit-launcher launchers that await every job and report failures clearly.
+"""hydra-submitit-launcher launchers that await every job and report failures clearly (MuscleVision).
 
 The stock launcher waits for the jobs in order and re-raises the first failure: one bad job
 hides the others, and the message is a page of submitit internals. These launchers submit
@@ -13,17 +13,15 @@ import logging
 from pathlib import Path
 
 from hydra.core.singleton import Singleton
-from hydra.core.utils import filter_overrides
-from hydra_plugins.hydra_submitit_launcher import submitit_launcher
+from hydra.core.utils import JobStatus, filter_overrides
+from hydra_plugins.hydra_submitit_launcher import submitit_launcher  # Hydra only loads plugins from hydra_plugins.*
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
+from musclevision.hydra_app import mark_task_started
+
 log = logging.getLogger(__name__)
 EXECUTOR_INIT_KEYS = {"max_num_timeout"}  # passed when the executor is built, prefixed by the cluster name
-
-
-class SweepJobsFailed(RuntimeError):
-    pass
 
 
 def last_error_line(exc: Exception) -> str:
@@ -46,25 +44,30 @@ class _ReportingLauncher:
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         numbers = [initial_job_idx + i for i in range(len(job_overrides))]
         args = [(list(o), "hydra.sweep.dir", n, f"job_id_for_{n}", Singleton.get_state()) for n, o in zip(numbers, job_overrides)]
+        mark_task_started()  # from here on, an exit 1 is a failed job, not a bad command line
         jobs = executor.map_array(self, *zip(*args))
         log.info("submitted %d %s jobs to %s (logs in %s)", len(jobs), cluster, self.config.hydra.sweep.dir, folder)
         for number, job, overrides in zip(numbers, jobs, job_overrides):
             log.info("  #%d  id %s  %s", number, job.job_id, " ".join(filter_overrides(overrides)))
         results, failures = [], []
         for number, job, overrides in zip(numbers, jobs, job_overrides):
+            where = f"job #{number} (id {job.job_id}: {' '.join(filter_overrides(overrides)) or 'no overrides'})"
             try:
-                results.append(job.results()[0])
-            except Exception as exc:  # FailedJobError (raised inside) / UncompletedJobError (killed, timed out)
-                failures.append(f"job #{number} (id {job.job_id}: {' '.join(filter_overrides(overrides)) or 'no overrides'}) "
-                                f"failed: {last_error_line(exc)}\n      log: {job.paths.stderr}")  # fmt: skip
+                result = job.results()[0]
+            except Exception as exc:  # the job died (killed, cancelled, out of time): UncompletedJobError & co
+                failures.append(f"{where} failed: {last_error_line(exc)}\n      log: {job.paths.stderr}")
+                continue
+            if result.status == JobStatus.FAILED:  # the task raised; Hydra caught it inside the job
+                error = result._return_value
+                reason = f"{type(error).__name__}: {last_error_line(error)}"
+                failures.append(f"{where} failed: {reason}\n      log: {job.paths.stderr}")
+            results.append(result)
         if failures:
-            raise SweepJobsFailed(f"{len(failures)} of {len(jobs)} sweep jobs failed:\n  " + "\n  ".join(failures))
+            # A clear list and exit 1, rather than an exception Hydra would print as a long traceback.
+            log.error("%d of %d sweep jobs failed:\n  %s", len(failures), len(jobs), "\n  ".join(failures))
+            raise SystemExit(1)
         return results
 
 
 class SlurmLauncher(_ReportingLauncher, submitit_launcher.SlurmLauncher):
-    pass
-
-
-class LocalLauncher(_ReportingLauncher, submitit_launcher.LocalLauncher):
     pass

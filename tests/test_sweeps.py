@@ -1,0 +1,174 @@
+"""Sweeps for real: a single-node SLURM cluster (slurm/dev-cluster), hydra-submitit-launcher job
+arrays, a failing and a killed job, a preempted (requeued) job that resumes, the sharded extraction
+array, an Optuna search with the local launcher, and musclevision-compare on the results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import EXTRA_CLIPS, link_clips
+from helpers import SMALL_SYNTHETIC, assert_ok, run_cli
+from musclevision.paths import project_root
+
+DEV_CLUSTER = project_root() / "slurm" / "dev-cluster"
+STATE_DIR = Path(os.environ.get("MUSCLEVISION_SLURM_DIR", "/tmp/musclevision-slurm"))
+# The dev cluster has one partition "dev" and no GPUs: the T4 launcher with those two values changed.
+ON_DEV_CLUSTER = ["hydra/launcher=slurm_t4", "hydra.launcher.partition=dev", "hydra.launcher.gres=null",
+                  "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null", "hydra.launcher.timeout_min=10"]  # fmt: skip
+QUICK = [*SMALL_SYNTHETIC, "trainer.max_epochs=1", "logger=csv", "callbacks.progress_bar=null"]
+
+
+@pytest.fixture(scope="module")
+def slurm_env():
+    if os.geteuid() != 0:
+        pytest.fail("the SLURM tests start daemons and need root (CI runs as root)")
+    started = subprocess.run([str(DEV_CLUSTER / "start.sh")], capture_output=True, text=True, timeout=600)
+    assert started.returncode == 0, f"dev cluster did not start:\n{started.stdout}\n{started.stderr}"
+    env = {"SLURM_CONF": str(STATE_DIR / "slurm.conf")}
+    yield env
+    stopped = subprocess.run([str(DEV_CLUSTER / "stop.sh")], capture_output=True, text=True, timeout=300)
+    assert stopped.returncode == 0, stopped.stderr
+
+
+def slurm(*args: str, env: dict) -> str:
+    return subprocess.run(list(args), capture_output=True, text=True, env={**os.environ, **env}, check=True).stdout
+
+
+def job_ids(sweep: Path) -> list[str]:
+    """SLURM ids of a sweep's jobs (``15_0``, ``15_1`` for an array; ``26`` for a lone job)."""
+    return sorted(p.parent.name for p in (sweep / ".submitit").glob("*/*_log.out"))
+
+
+def states(ids: list[str], env: dict) -> dict[str, str]:
+    out = slurm("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(ids), env=env)
+    return {line.split("|")[0]: line.split("|")[1] for line in out.splitlines() if line}
+
+
+@pytest.fixture(scope="module")
+def slurm_sweep(slurm_env, tmp_path_factory) -> Path:
+    sweep = tmp_path_factory.mktemp("sweep") / "slurm"
+    done = run_cli("train", "-m", *ON_DEV_CLUSTER, *QUICK, "model.hidden_size=16,32", f"hydra.sweep.dir={sweep}",
+                   env=slurm_env, timeout=400)  # fmt: skip
+    assert_ok(done)
+    return sweep
+
+
+def test_a_sweep_runs_as_slurm_array_jobs(slurm_sweep, slurm_env):
+    for job in ("0", "1"):
+        assert (slurm_sweep / job / "val_metrics.json").is_file()
+        assert (slurm_sweep / job / "checkpoints" / "last.ckpt").is_file()
+    ids = job_ids(slurm_sweep)
+    assert len(ids) == 2 and ids[0].split("_")[0] == ids[1].split("_")[0]  # one array, two tasks
+    assert states(ids, slurm_env) == {ids[0]: "COMPLETED", ids[1]: "COMPLETED"}
+    hidden = {json.loads((slurm_sweep / j / "val_metrics.json").read_text())["parameters"] for j in ("0", "1")}
+    assert len(hidden) == 2  # the two jobs really trained different widths
+
+
+def test_compare_ranks_the_sweep_and_records_the_best(slurm_sweep):
+    done = subprocess.run([str(Path(sys.executable).parent / "musclevision-compare"), str(slurm_sweep)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert_ok(done)
+    assert "hidden_size" in done.stdout and "window" in done.stdout
+    best = json.loads((slurm_sweep / "best.json").read_text())
+    assert Path(best["checkpoint"]).is_file() and best["metric"] == "val/window_bacc"
+    assert (slurm_sweep / "compare.png").stat().st_size > 5_000
+    export = run_cli("export", f"sweep_dir={slurm_sweep}", "name=swept", f"out_dir={slurm_sweep / 'exports'}",
+                     f"hydra.run.dir={slurm_sweep / 'export-log'}")  # fmt: skip
+    assert_ok(export)
+    assert (slurm_sweep / "exports" / "swept.onnx").is_file()
+
+
+def test_a_failing_job_ends_the_sweep_with_a_clear_error(slurm_env, tmp_path):
+    start = time.monotonic()
+    done = run_cli("train", "-m", *ON_DEV_CLUSTER, *QUICK, "data.window=8,0", f"hydra.sweep.dir={tmp_path}",
+                   env=slurm_env, timeout=300)  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and time.monotonic() - start < 240
+    assert "1 of 2 sweep jobs failed" in output and "Traceback" not in output
+    assert "job #1" in output and "data.window=0 must be a whole number" in output
+    assert "_log.err" in output  # the log to read is named
+    assert (tmp_path / "0" / "val_metrics.json").is_file()  # the healthy job still finished
+
+
+def test_a_killed_job_ends_the_sweep_instead_of_hanging(slurm_env, tmp_path):
+    sweep = subprocess.Popen(
+        [str(Path(sys.executable).parent / "musclevision-train"), "-m", *ON_DEV_CLUSTER, *QUICK, "trainer.max_epochs=500",
+         "model.hidden_size=16", f"hydra.sweep.dir={tmp_path}"],
+        cwd=project_root(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **slurm_env, "WANDB_MODE": "offline"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "0" / "checkpoints" / "last.ckpt").is_file():  # running and past its first epoch
+            assert sweep.poll() is None and time.monotonic() < deadline, "the job never started training"
+            time.sleep(1)
+        slurm("scancel", job_ids(tmp_path)[0], env=slurm_env)
+        stdout, stderr = sweep.communicate(timeout=180)
+    finally:
+        sweep.kill()
+    output = stdout + stderr
+    assert sweep.returncode == 1
+    assert "1 of 1 sweep jobs failed" in output and "job #0" in output and "CANCELLED" in output
+
+
+def test_a_preempted_job_is_requeued_and_resumes_from_its_last_checkpoint(slurm_env, tmp_path):
+    epochs = 25
+    sweep = subprocess.Popen(
+        [str(Path(sys.executable).parent / "musclevision-train"), "-m", *ON_DEV_CLUSTER, *QUICK, f"trainer.max_epochs={epochs}",
+         "data.source.groups=8", "model.hidden_size=64", f"hydra.sweep.dir={tmp_path}"],
+        cwd=project_root(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **slurm_env, "WANDB_MODE": "offline"},
+    )  # fmt: skip
+    try:
+        last = tmp_path / "0" / "checkpoints" / "last.ckpt"
+        deadline = time.monotonic() + 180
+        while not last.is_file():
+            assert sweep.poll() is None and time.monotonic() < deadline, "the job never wrote last.ckpt"
+            time.sleep(0.5)
+        # What a preemption does on a cluster with PreemptMode=REQUEUE: kill the job and queue it again.
+        slurm("scontrol", "requeue", job_ids(tmp_path)[0], env=slurm_env)
+        _, stderr = sweep.communicate(timeout=300)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0, stderr[-3000:]
+    log = (tmp_path / "0" / "train.log").read_text() + "".join(p.read_text() for p in (tmp_path / ".submitit").glob("*/*.err"))
+    assert "Restoring states from the checkpoint path" in log, "the requeued job started from scratch"
+    report = json.loads((tmp_path / "0" / "val_metrics.json").read_text())
+    assert report["epoch"] == epochs
+
+
+def test_sharded_extraction_array_on_the_cluster(slurm_env, ucf_videos, tmp_path):
+    videos = link_clips(ucf_videos, EXTRA_CLIPS[:4], tmp_path / "videos")
+    cache = tmp_path / "cache"
+    done = subprocess.run(
+        ["sbatch", "--wait", "--array=0-1", "--cpus-per-task=1", f"--output={tmp_path}/extract-%a.log",
+         str(project_root() / "slurm" / "extract_array.sbatch"), f"video_root={videos}", f"cache_dir={cache}"],
+        capture_output=True, text=True, cwd=project_root(), timeout=300,
+        env={**os.environ, **slurm_env, "MUSCLEVISION_BIN": str(Path(sys.executable).parent)},
+    )  # fmt: skip
+    logs = "".join(p.read_text() for p in tmp_path.glob("extract-*.log"))
+    assert done.returncode == 0, done.stderr + logs
+    records = [json.loads(line) for line in (cache / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(r["video_id"] for r in records) == sorted(EXTRA_CLIPS[:4])
+    assert all(r["status"] == "ok" for r in records)
+
+
+def test_optuna_search_with_the_local_launcher(tmp_path):
+    trials = ["hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=2"]
+    done = run_cli("train", "hparams_search=optuna", *QUICK, *trials, f"hydra.sweep.dir={tmp_path}", "hydra/launcher=local",
+                   timeout=600)  # fmt: skip
+    assert_ok(done)
+    results = (tmp_path / "optimization_results.yaml").read_text()
+    assert "best_params" in results and "best_value" in results
+    assert len([p for p in tmp_path.iterdir() if p.name.isdigit() and (p / "val_metrics.json").is_file()]) == 3
+    compare = subprocess.run([str(Path(sys.executable).parent / "musclevision-compare"), str(tmp_path)],
+                             capture_output=True, text=True)  # fmt: skip
+    assert_ok(compare)
+    assert json.loads((tmp_path / "best.json").read_text())["value"] > 0
