@@ -17,6 +17,11 @@ import numpy as np
 from musclevision.data.clips import MIRROR
 
 LEFT_HIP, RIGHT_HIP = 23, 24
+BODY_PARTS = {
+    "face": range(0, 11), "left arm": (11, 13, 15, 17, 19, 21), "right arm": (12, 14, 16, 18, 20, 22),
+    "left leg": (25, 27, 29, 31), "right leg": (26, 28, 30, 32), "both arms": range(13, 23),
+}  # fmt: skip
+PART_MASKS = np.array([np.isin(np.arange(33), list(ids)) for ids in BODY_PARTS.values()])
 
 
 @dataclass
@@ -30,10 +35,11 @@ class AugmentConfig:
     noise: float = 0.0  # std of jitter on image x, y, z
     frame_dropout: float = 0.0  # probability a frame is lost (NaN row)
     landmark_dropout: float = 0.0  # probability a landmark is lost (visibility 0, at the hip centre)
+    part_dropout: float = 0.0  # probability a whole body part (an arm, a leg, the face) is lost for a window
     time_stretch: tuple[float, float] = (1.0, 1.0)  # playback speed range, applied by the window sampler
 
     def __post_init__(self):
-        for name in ("mirror", "frame_dropout", "landmark_dropout"):
+        for name in ("mirror", "frame_dropout", "landmark_dropout", "part_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.augment.{name}={getattr(self, name)!r} must be a probability in [0, 1]")
         for name in ("rotate_deg", "yaw_deg", "scale", "aspect", "translate", "noise"):
@@ -47,7 +53,7 @@ class AugmentConfig:
     def enabled(self) -> bool:
         return any(
             (self.mirror, self.rotate_deg, self.yaw_deg, self.scale, self.aspect, self.translate, self.noise, self.frame_dropout,
-             self.landmark_dropout, self.time_stretch != (1.0, 1.0))
+             self.landmark_dropout, self.part_dropout, self.time_stretch != (1.0, 1.0))
         )  # fmt: skip
 
 
@@ -102,8 +108,13 @@ def augment(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, cfg: Augme
     if cfg.noise:
         image[..., :3] += rng.normal(0.0, cfg.noise, image[..., :3].shape)
         world += rng.normal(0.0, 2 * cfg.noise, world.shape)  # world torso ~0.5 m vs ~0.25 image units
-    if cfg.landmark_dropout:
+    if cfg.landmark_dropout or cfg.part_dropout:
         lost = rng.random(image.shape[:3]) < cfg.landmark_dropout
+        # A whole part hidden for the whole window (a person half out of frame, a bench, a wall):
+        # the model must not lean on one part alone, e.g. the arms of an unusual squat style.
+        part = rng.integers(len(BODY_PARTS), size=batch)
+        hidden = (rng.random(batch) < cfg.part_dropout)[:, None] & PART_MASKS[part]  # [B, 33]
+        lost |= hidden[:, None, :]
         hips = 0.5 * (image[:, :, LEFT_HIP, :3] + image[:, :, RIGHT_HIP, :3])
         image[..., :3] = np.where(lost[..., None], hips[:, :, None, :], image[..., :3])
         image[..., 3] = np.where(lost, 0.0, image[..., 3])
