@@ -31,22 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from musclevision.paths import project_root
+from musclevision.web.headless import CHROMIUM_ARGS, fake_camera_args
 from musclevision.web.serve import ServeError, load_site, make_server
 
 DEFAULT_CLIP = "BodyWeightSquats/v_BodyWeightSquats_g10_c02.avi"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--mute-audio",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
 TARGET_ORT_WEB_MS = 1.0
 TARGET_FPS_RATIO = 0.95
 
@@ -206,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(
-                    executable_path=args.chromium, args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={y4m}"]
+                    executable_path=args.chromium, args=CHROMIUM_ARGS + fake_camera_args(Path(y4m))
                 )
                 version = browser.version
                 for r in range(args.rounds):

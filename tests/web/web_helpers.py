@@ -18,37 +18,12 @@ import numpy as np
 import pytest
 
 from musclevision.paths import project_root
+from musclevision.web.headless import CHROMIUM_ARGS, fake_camera_args  # noqa: F401 (re-exported for the tests)
 
 ROOT = project_root()
 ARTIFACTS = ROOT / "test-artifacts" / "web"
 CHROMIUM = os.environ.get("MUSCLEVISION_CHROMIUM", "/usr/bin/chromium")
 CLASSES = ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
-
-# Headless Chromium as root without a GPU (WebGL2 comes from SwiftShader), with nothing of its
-# own phoning home; fake-camera flags are added per launch.
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--mute-audio",
-]
-
-
-def fake_camera_args(y4m: Path | None, auto_accept: bool = True) -> list[str]:
-    args = ["--use-fake-device-for-media-stream"]
-    if auto_accept:
-        args.append("--use-fake-ui-for-media-stream")
-    if y4m is not None:
-        args.append(f"--use-file-for-fake-video-capture={y4m}")
-    return args
-
 
 def require_tool(path_or_name: str, what: str) -> str:
     found = shutil.which(path_or_name)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from musclevision.extract.cache import ClipRecord, now_iso
 from musclevision.extract.landmarker import PoseSettings, VideoKeypoints, create_landmarker, extract_video
+from musclevision.extract.pose_bundle import sha256_file
 from musclevision.extract.sources import VideoSource
 from musclevision.extract.video import VideoError
 
@@ -70,11 +70,6 @@ def _init_worker(settings: PoseSettings, log_dir: str | None, parent_pid: int | 
         redirect_native_output(Path(log_dir) / "workers.log")
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def make_record(source: VideoSource, status: str, error: str | None, keypoints: VideoKeypoints | None = None,
                 seconds: float = 0.0) -> ClipRecord:
     frames = keypoints.frames if keypoints else 0
@@ -93,7 +88,7 @@ def make_record(source: VideoSource, status: str, error: str | None, keypoints: 
         fps=keypoints.fps if keypoints else 0.0,
         width=keypoints.width if keypoints else 0,
         height=keypoints.height if keypoints else 0,
-        sha256=_sha256(source.path) if source.path.is_file() else "",
+        sha256=sha256_file(source.path) if source.path.is_file() else "",
         size=source.size,
         mtime_ns=source.mtime_ns,
         seconds=round(seconds, 3),

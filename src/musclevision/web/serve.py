@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import email.utils
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from musclevision.extract.pose_bundle import sha256_file
 from musclevision.paths import PACKAGE_DIR, assets_dir, project_root
 
 CARD_FORMAT = "musclevision-model-card/1"
@@ -96,14 +96,6 @@ def _vendor_files() -> list[str]:
     from musclevision.web.assets import VENDOR_FILES
 
     return [f"{package.split('/')[-1]}/{name}" for package, files in VENDOR_FILES.items() for name in files]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _plain_name(value, what: str, card_path: Path) -> str:
@@ -214,7 +206,7 @@ def load_site(
     warnings = []
     expected = card["pose_model"].get("bundle_sha256")
     if check_bundle_hash and expected:
-        actual = _sha256(bundle_path)
+        actual = sha256_file(bundle_path)
         if actual != expected:
             warnings.append(
                 f"{bundle_path} (sha256 {actual[:12]}...) is not the bundle the model was trained with "
