@@ -141,3 +141,17 @@ def test_export_refuses_a_bad_name_and_a_missing_checkpoint(trained_run, tmp_pat
                    f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
     assert done.returncode == 2 and "plain file name" in done.stderr
     assert not list(tmp_path.glob("*.onnx"))
+
+
+@pytest.mark.parametrize("experiment", ["best", "paper"])
+def test_experiments_train_on_real_keypoints(experiment, real_cache, tmp_path):
+    """The real-data path end to end: cached BlazePose keypoints of shared clips, group folds, a report."""
+    done = run_cli("train", f"experiment={experiment}", f"data.source.cache_dir={real_cache}", "data.source.video_root=null",
+                   "data.split.folds=2", "trainer.max_epochs=2", "logger=csv", f"hydra.run.dir={tmp_path}")  # fmt: skip
+    assert_ok(done)
+    metrics = json.loads((tmp_path / "val_metrics.json").read_text())
+    assert metrics["window"]["count"] > 100 and len(metrics["classes"]) == (5 if experiment == "best" else 3)
+    if experiment == "paper":  # trained on whole clips: also judged on whole clips
+        assert metrics["wholeclip"]["count"] == metrics["clip"]["count"] > 0
+    groups = {line for line in (tmp_path / "train.log").read_text().splitlines() if "val groups" in line}
+    assert groups, "the split was not logged"
