@@ -12,14 +12,17 @@ BIN := $(VENV)/bin
 export MUSCLEVISION_ROOT := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 FOLDS := 0,1,2,3,4,5
+# This machine's pip config lists local wheel folders; pip warns once per package about the
+# missing ones. Keep every other line (and pip's exit status, via pipefail).
+PIP_QUIET := { grep -v "^WARNING: Location 'file://" || true; }
 
 .PHONY: setup demo test system-deps serve default-model crossval bench cluster-up cluster-down lint clean-setup
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, from the pinned CPU wheel: left to the resolver it would pull a CUDA build.
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet torch==2.13.0 2>&1 | $(PIP_QUIET)
+	$(PY) -m pip install --quiet -e '.[dev]' 2>&1 | $(PIP_QUIET)
 	touch $@
 
 node_modules/.package-lock.json: package-lock.json

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import warnings
@@ -12,8 +13,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from musclevision.paths import config_dir, project_root
 
-# Deprecation chatter from Lightning internals (not our code, nothing for a user to act on).
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+# Output is for people: drop library chatter nobody can act on, keep real warnings and errors.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning internals
+warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system.*")  # we launch via submitit
+
+
+class _DropAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdverts())
 
 
 _started = False
@@ -35,6 +45,7 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Calla
     def main() -> None:
         # configs/paths resolves every location from this, so commands work from any cwd.
         os.environ.setdefault("MUSCLEVISION_ROOT", str(project_root()))
+        os.environ.setdefault("WANDB_SILENT", "true")  # train.py prints the one line that matters (where, how to sync)
         outcome: dict[str, object] = {}
 
         @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)

@@ -127,10 +127,15 @@ def train(cfg: DictConfig) -> dict:
             log.info(summary_line(test_eval))
         return evaluation
     finally:
-        if any(isinstance(logger, pl.loggers.WandbLogger) for logger in loggers):
-            import wandb
+        for logger in loggers:
+            if isinstance(logger, pl.loggers.WandbLogger):
+                import wandb
 
-            wandb.finish()  # several runs in one process (multirun) must not share a W&B run
+                run_dir = Path(logger.experiment.dir).parent
+                offline = getattr(logger, "offline", False)
+                wandb.finish()  # several runs in one process (multirun) must not share a W&B run
+                log.info("W&B run %s in %s%s", logger.experiment.id, run_dir,
+                         f"; upload it with: wandb sync {run_dir}" if offline else "")  # fmt: skip
 
 
 def optimized_value(cfg: DictConfig, evaluation: dict) -> float | None:
