@@ -72,7 +72,13 @@ crossval: setup
 	  $(BIN)/musclevision-compare logs/crossval/$$exp --metric val/window_bacc; \
 	done
 
-bench: setup system-deps
+# The paper's extraction used legacy mp.solutions.pose, which needs numpy<2: its own small venv.
+.venv-legacy/.installed:
+	$(PYTHON) -m venv .venv-legacy
+	.venv-legacy/bin/python -m pip install --quiet mediapipe==0.10.21 numpy==1.26.4 2>&1 | $(PIP_QUIET)
+	touch $@
+
+bench: setup system-deps .venv-legacy/.installed
 	$(PY) benchmarks/bench_extract.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_page.py

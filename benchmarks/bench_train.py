@@ -20,6 +20,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -40,14 +42,13 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"training failed:\n{done.stderr[-3000:]}")
         metrics = json.loads((Path(out) / "val_metrics.json").read_text())
-        epochs = {int(row.split(",")[0]) for row in (Path(out) / "csv" / "metrics.csv").read_text().splitlines()[1:]
-                  if row.split(",")[0].isdigit()}  # fmt: skip
+        epochs = torch.load(Path(out) / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] + 1
         log = (Path(out) / "train.log").read_text().splitlines()
         stamps = [datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f") for line in log if line.startswith("[")]
         fit_and_eval = (stamps[-1] - stamps[0]).total_seconds()  # from "model ..." to the final report line
     rows = [
         ("experiment", args.experiment),
-        ("epochs", str(max(epochs) + 1 if epochs else "?")),
+        ("epochs", str(epochs)),
         ("wall time, whole command", f"{wall:.1f} s"),
         ("  of which data + fit + report", f"{fit_and_eval:.1f} s"),
         ("paper (T4 GPU)", "400.0 s"),

@@ -12,7 +12,7 @@ from musclevision.data.augment import AugmentConfig, augment
 from musclevision.data.clips import LANDMARK_NAMES, MIRROR, ClipData
 from musclevision.data.sources import VideoCacheSource
 from musclevision.data.splits import split_clips
-from musclevision.data.windows import ClipSet, FrameStore, WindowSet
+from musclevision.data.windows import BucketBatchSampler, ClipSet, FrameStore, WindowSet
 
 CLASSES = ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
 
@@ -171,3 +171,14 @@ def test_datamodule_refuses_classes_the_cache_does_not_have(real_cache):
     dm = KeypointDataModule(VideoCacheSource(str(real_cache)), ["JumpingJack", "PushUps"])
     with pytest.raises(ValueError, match="JumpingJack"):
         dm.setup()
+
+
+def test_length_buckets_cover_every_clip_once_with_less_padding():
+    lengths = np.random.default_rng(0).integers(30, 300, 203)
+    sampler = BucketBatchSampler(lengths, 32)
+    first, second = list(sampler), list(sampler)
+    assert sorted(i for batch in first for i in batch) == list(range(203)) and len(first) == len(sampler) == 7
+    assert first != second  # a new shuffle every epoch
+    padded = sum(len(b) * lengths[b].max() for b in first)
+    random_batches = np.array_split(np.random.default_rng(1).permutation(203), 7)
+    assert padded < 0.8 * sum(len(b) * lengths[b].max() for b in random_batches)

@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from musclevision.hydra_app import hydra_entry
+from musclevision.models.metrics import report_value
 from musclevision.models.report import name_clips, summary_line, write_report
 
 log = logging.getLogger("musclevision.train")
@@ -131,24 +132,16 @@ def train(cfg: DictConfig) -> dict:
             if isinstance(logger, pl.loggers.WandbLogger):
                 import wandb
 
-                run_dir = Path(logger.experiment.dir).parent
-                offline = getattr(logger, "offline", False)
+                run_id, run_dir = logger.experiment.id, Path(logger.experiment.dir).parent
                 wandb.finish()  # several runs in one process (multirun) must not share a W&B run
-                log.info("W&B run %s in %s%s", logger.experiment.id, run_dir,
-                         f"; upload it with: wandb sync {run_dir}" if offline else "")  # fmt: skip
-
-
-def optimized_value(cfg: DictConfig, evaluation: dict) -> float | None:
-    """The number Optuna maximizes, e.g. ``val/window_bacc`` -> evaluation["window"]["bacc"]."""
-    name = cfg.get("optimized_metric")
-    if not name or not evaluation:
-        return None
-    level, metric = name.split("/", 1)[1].rsplit("_", 1)
-    return float(evaluation[level][metric])
+                log.info("W&B run %s in %s%s", run_id, run_dir,
+                         f"; upload it with: wandb sync {run_dir}" if logger.offline else "")  # fmt: skip
 
 
 def run(cfg: DictConfig):
-    return optimized_value(cfg, train(cfg))
+    """The task Hydra runs; its return value (the optimized metric) is what sweepers such as Optuna read."""
+    evaluation = train(cfg)
+    return report_value(evaluation, cfg.optimized_metric) if cfg.get("optimized_metric") and evaluation else None
 
 
 main = hydra_entry("train", run)

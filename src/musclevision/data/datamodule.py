@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 from musclevision.data.augment import AugmentConfig
 from musclevision.data.clips import ClipData
 from musclevision.data.splits import split_clips
-from musclevision.data.windows import ClipSet, FrameStore, WindowSet, batch_loader
+from musclevision.data.windows import BucketBatchSampler, ClipSet, FrameStore, WindowSet, batch_loader
 
 log = logging.getLogger(__name__)
 SAMPLING = ("window", "clip")
@@ -27,7 +27,7 @@ class KeypointDataModule(pl.LightningDataModule):
     def __init__(self, source, classes: list[str], split: dict | None = None, sampling: str = "window",
                  window: int = 8, train_stride: int = 1, eval_stride: int = 1, min_detected: int = 4,
                  batch_size: int = 32, eval_batch_size: int = 512, num_workers: int = 0,
-                 augment: dict | None = None, shuffle: bool = True):  # fmt: skip
+                 augment: dict | None = None, shuffle: bool = True, bucket_by_length: bool = True):  # fmt: skip
         super().__init__()
         if sampling not in SAMPLING:
             raise ValueError(f"data.sampling={sampling!r}: use one of {', '.join(SAMPLING)}")
@@ -42,7 +42,7 @@ class KeypointDataModule(pl.LightningDataModule):
         self.sampling, self.window = sampling, window
         self.train_stride, self.eval_stride, self.min_detected = train_stride, eval_stride, min_detected
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
-        self.shuffle = shuffle
+        self.shuffle, self.bucket_by_length = shuffle, bucket_by_length
         self.augment = AugmentConfig(**{k: tuple(v) if k == "time_stretch" else v for k, v in (augment or {}).items()})
         self.clips: list[ClipData] = []
         self.split = None
@@ -77,8 +77,9 @@ class KeypointDataModule(pl.LightningDataModule):
         store = self.stores["train"]
         if self.sampling == "clip":
             data = ClipSet(store, self.augment)
-        else:
-            data = WindowSet(store, self.window, self.train_stride, self.min_detected, self.augment)
+            buckets = BucketBatchSampler(store.lengths, self.batch_size) if self.bucket_by_length and self.shuffle else None
+            return batch_loader(data, self.batch_size, self.shuffle, self.num_workers, batches=buckets)
+        data = WindowSet(store, self.window, self.train_stride, self.min_detected, self.augment)
         return batch_loader(data, self.batch_size, shuffle=self.shuffle, num_workers=self.num_workers)
 
     def eval_loaders(self, name: str, whole_clips: bool | None = None) -> list:

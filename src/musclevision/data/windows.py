@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from musclevision.data.augment import AugmentConfig, augment
 from musclevision.data.clips import ClipData
@@ -129,9 +129,36 @@ class ClipSet(_Batches):
         return self._batch(clip, positions, rng)
 
 
-def batch_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int = 0) -> DataLoader:
-    sampler = (RandomSampler if shuffle else SequentialSampler)(dataset)
+class BucketBatchSampler(Sampler):
+    """Random batches of clips of similar length, in random order.
+
+    A padded batch costs as many recurrent steps as its longest clip; random batches of whole
+    UCF101 clips nearly always contain a ~300-frame one. Shuffling, then sorting within pools of
+    ``pool`` batches before cutting them, keeps batches random but about halves the steps.
+    """
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, pool: int = 8):
+        self.lengths, self.batch_size, self.pool = np.asarray(lengths), batch_size, pool
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.lengths)).numpy()
+        size = self.batch_size * self.pool
+        batches = []
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        for index in torch.randperm(len(batches)).tolist():
+            yield batches[index]
+
+
+def batch_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int = 0,
+                 batches: Sampler | None = None) -> DataLoader:  # fmt: skip
+    """Batches of indices (``batches``, or plain random/sequential ones) into a batch-indexed dataset."""
+    sampler = batches or BatchSampler((RandomSampler if shuffle else SequentialSampler)(dataset), batch_size, drop_last=False)
     return DataLoader(
-        dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None,
-        num_workers=num_workers, persistent_workers=num_workers > 0,
+        dataset, sampler=sampler, batch_size=None, num_workers=num_workers, persistent_workers=num_workers > 0,
     )  # fmt: skip

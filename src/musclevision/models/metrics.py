@@ -22,6 +22,13 @@ def classification_metrics(probs: torch.Tensor, labels: torch.Tensor, num_classe
     }
 
 
+def report_value(report: dict, metric: str) -> float | None:
+    """A logged metric name read from an evaluation report: ``val/window_bacc`` -> report["window"]["bacc"]."""
+    level, name = metric.split("/", 1)[-1].rsplit("_", 1)
+    value = report.get(level, {}).get(name)
+    return None if value is None else float(value)
+
+
 def clip_probabilities(probs: torch.Tensor, labels: torch.Tensor, clips: torch.Tensor):
     """Mean window probability per clip -> (clip probs [N,C], clip labels [N], clip ids [N])."""
     ids, inverse = torch.unique(clips, return_inverse=True)

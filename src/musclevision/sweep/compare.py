@@ -23,6 +23,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from musclevision.models.metrics import report_value
+
 FOLD_KEY = "data.split.fold"
 LEVELS = ("window", "clip", "wholeclip")
 
@@ -36,8 +38,7 @@ class Run:
 
     def value(self, metric: str) -> float | None:
         """``val/window_bacc`` -> metrics["window"]["bacc"] (None when the run has no report)."""
-        level, name = metric.split("/", 1)[1].rsplit("_", 1)
-        return self.metrics.get(level, {}).get(name)
+        return report_value(self.metrics, metric)
 
 
 def read_runs(sweep_dir: Path) -> list[Run]:
