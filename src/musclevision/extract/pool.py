@@ -147,7 +147,11 @@ class ExtractorPool:
         executor = self._executor(workers)
         try:
             try:
-                executor.submit(_check_landmarker).result()
+                # One check per worker, submitted together: every process starts, imports MediaPipe and
+                # loads the model at once, instead of the second one starting only after the first
+                # finished its check (seconds of a 2-core machine standing half idle).
+                for check in [executor.submit(_check_landmarker) for _ in range(workers)]:
+                    check.result()
             except BrokenProcessPool as exc:
                 raise ExtractorFatalError(f"the extractor worker died while loading the pose model: {exc}") from None
             except Exception as exc:
