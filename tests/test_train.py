@@ -22,10 +22,13 @@ def test_every_experiment_is_listed():
     assert {"paper", "paper_leaky", "best", "quickstart"} <= set(EXPERIMENTS)
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_fast_dev_run_of_every_experiment(experiment, tmp_path):
-    done = run_cli("train", f"experiment={experiment}", *SMALL_SYNTHETIC, "debug=fast_dev_run", f"hydra.run.dir={tmp_path}")
+def test_fast_dev_run_of_every_experiment(tmp_path):
+    """One batch of each stage for every recipe in experiments/, as one local multirun (one process)."""
+    done = run_cli("train", "-m", f"experiment={','.join(EXPERIMENTS)}", *SMALL_SYNTHETIC, "debug=fast_dev_run",
+                   f"hydra.sweep.dir={tmp_path}")  # fmt: skip
     assert_ok(done)
+    ran = sorted((tmp_path / d.name / ".hydra" / "overrides.yaml").read_text() for d in tmp_path.iterdir() if d.name.isdigit())
+    assert len(ran) == len(EXPERIMENTS) and all(any(f"experiment={e}" in r for r in ran) for e in EXPERIMENTS)
 
 
 @pytest.fixture(scope="module")
