@@ -12,6 +12,7 @@ import os
 import resource
 import signal
 import time
+from pathlib import Path
 
 from conftest import link_clips
 from musclevision.extract import KeypointCache, PoseSettings
@@ -28,24 +29,37 @@ CLIPS = [
     "Lunges/v_Lunges_g20_c02", "Lunges/v_Lunges_g20_c03",
 ]  # fmt: skip
 CRASH_ID = "Lunges/v_Lunges_g20_c03"
+# The smallest clip, handed out last: its worker dies once only (a one-off, like the OOM killer),
+# so it must be retried and succeed, not be blamed.
+FLAKY_ID = "PushUps/v_PushUps_g16_c04"
+
+
+def segfault() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file
+    os.kill(os.getpid(), signal.SIGSEGV)
 
 
 def crash_on_one_video(source):
-    """Like process_video, but the worker segfaults on CRASH_ID (no core file)."""
+    """Like process_video, but the worker segfaults on CRASH_ID always and on FLAKY_ID once."""
     if source.video_id == CRASH_ID:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        os.kill(os.getpid(), signal.SIGSEGV)
+        segfault()
+    if source.video_id == FLAKY_ID:
+        marker = Path(os.environ["MV_TEST_CRASHED_ONCE"])
+        if not marker.exists():
+            marker.touch()
+            segfault()
     return process_video(source)
 
 
-def test_a_crashing_worker_is_isolated_and_the_batch_goes_on(tmp_path, ucf_videos):
+def test_a_crashing_worker_is_isolated_and_the_batch_goes_on(tmp_path, ucf_videos, monkeypatch):
     from test_extract import SHORT_CLIPS, assert_clip_consistent
 
     assert CLIPS == SHORT_CLIPS[:5]
     videos = link_clips(ucf_videos, CLIPS, tmp_path / "videos")
     sources = find_videos(videos)
     order = [s.video_id for s in sorted(sources, key=lambda s: s.size, reverse=True)]
-    assert order.index(CRASH_ID) == 2, order  # the scenario described above
+    assert order.index(CRASH_ID) == 2 and order[-1] == FLAKY_ID, order  # the scenario described above
+    monkeypatch.setenv("MV_TEST_CRASHED_ONCE", str(tmp_path / "crashed-once"))  # spawned workers inherit it
     cache = KeypointCache.open_for_writing(tmp_path / "cache", PoseSettings.resolve().cache_key())
     pool = ExtractorPool(PoseSettings.resolve(), workers=2, log_dir=tmp_path / "cache" / "logs", task=crash_on_one_video)
 
@@ -65,8 +79,9 @@ def test_a_crashing_worker_is_isolated_and_the_batch_goes_on(tmp_path, ucf_video
     by_id = {o.record.video_id: o.record for o in outcomes}
     crashed = by_id[CRASH_ID]
     assert crashed.status == "failed" and "worker process crashed" in crashed.error, crashed
-    assert "workers.log" in crashed.error
+    assert "2 times out of 2" in crashed.error and "workers.log" in crashed.error
+    assert (tmp_path / "crashed-once").exists(), "the flaky video's worker should have died once"
     for video_id in set(CLIPS) - {CRASH_ID}:
-        assert by_id[video_id].status == "ok", by_id[video_id]
+        assert by_id[video_id].status == "ok", f"{video_id}: {by_id[video_id].error}"
         assert_clip_consistent(cache, video_id)
     assert [r.video_id for r in cache.failures()] == [CRASH_ID]

@@ -137,9 +137,11 @@ def test_export_writes_a_checked_onnx_and_model_card(trained_run, tmp_path):
     assert probs.shape == (3, 5) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
 
 
-def test_export_refuses_a_bad_name_and_a_missing_checkpoint(trained_run, tmp_path):
+def test_export_and_eval_refuse_a_bad_name_and_a_missing_checkpoint(trained_run, tmp_path):
     done = run_cli("export", "ckpt_path=/nope.ckpt", "name=x", f"out_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'log'}")
-    assert done.returncode == 2 and "/nope.ckpt" in done.stderr
+    assert done.returncode == 2 and "musclevision-export: error: checkpoint /nope.ckpt does not exist" in done.stderr, done
+    done = run_cli("eval", "ckpt_path=/nope.ckpt", f"hydra.run.dir={tmp_path / 'log'}")
+    assert done.returncode == 2 and "/nope.ckpt" in done.stderr, done
     done = run_cli("export", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "name=../evil", f"out_dir={tmp_path}",
                    f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
     assert done.returncode == 2 and "plain file name" in done.stderr

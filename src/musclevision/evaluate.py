@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from musclevision.hydra_app import hydra_entry
+from musclevision.hydra_app import hydra_entry, report_error
 from musclevision.models.module import ExerciseModule
 from musclevision.models.report import name_clips, summary_line, worst_clips, write_report
 
@@ -54,8 +54,7 @@ def run(cfg: DictConfig) -> int:
     try:
         evaluate(cfg)
     except (FileNotFoundError, ValueError) as exc:
-        log.error("musclevision-eval: %s", exc)
-        return 2
+        return report_error("musclevision-eval", exc)
     return 0
 
 

@@ -35,6 +35,12 @@ def mark_task_started() -> None:
     _started = True
 
 
+def report_error(tool: str, exc: BaseException) -> int:
+    """Print a task's expected error (bad path, bad value) on stderr, where scripts look for it; exit code 2."""
+    print(f"{tool}: error: {exc}", file=sys.stderr)
+    return 2
+
+
 def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Callable[[], None]:
     """A ``main()`` for ``[project.scripts]``: runs ``task`` with Hydra, exits with its int result.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +11,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from musclevision.export.exporter import export_checkpoint
-from musclevision.hydra_app import hydra_entry
+from musclevision.hydra_app import hydra_entry, report_error
 from musclevision.models.module import ExerciseModule
-
-log = logging.getLogger("musclevision.export")
 
 
 def resolve_checkpoint(cfg: DictConfig) -> Path:
@@ -57,8 +54,7 @@ def run(cfg: DictConfig) -> int:
             tolerance=cfg.tolerance, metrics_file=cfg.metrics_file,
         )  # fmt: skip
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        log.error("musclevision-export: %s", exc)
-        return 2
+        return report_error("musclevision-export", exc)
     print(f"{onnx_path}\n{card_path}\nserve it: musclevision-serve --export {card_path}")
     return 0
 

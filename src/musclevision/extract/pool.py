@@ -7,7 +7,7 @@
   comes back as the video's recorded reason.
 - A worker that dies (a decoder segfault on a damaged file) breaks the whole executor. The
   videos that were in flight are then re-run one at a time in a fresh pool: the guilty one
-  is recorded as failed, the innocent ones complete, and the batch goes on.
+  (it crashes again) is recorded as failed, the innocent ones complete, the batch goes on.
 - Workers exit by themselves when the main process dies (``kill -9`` of it alone, the OOM
   killer) instead of idling forever with a model in memory.
 """
@@ -185,19 +185,29 @@ class ExtractorPool:
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
 
-    def _isolate(self, suspects: list[VideoSource]) -> Iterator[Outcome]:
-        """Re-run each video that was in flight when a worker died, alone, to find the culprit."""
+    def _isolate(self, suspects: list[VideoSource], attempts: int = 2) -> Iterator[Outcome]:
+        """Re-run each video that was in flight when a worker died, alone, to find the culprit.
+        A video is blamed only when it kills a fresh worker every time: a one-off death (a
+        signal, the OOM killer, a rare decoder race) must not mark a good video failed."""
         for source in suspects:
-            with self._executor(1) as executor:
-                try:
-                    yield executor.submit(self.task, source).result()
-                except BrokenProcessPool:
-                    yield crashed_outcome(source, self.log_dir)
+            for _ in range(attempts):
+                with self._executor(1) as executor:
+                    try:
+                        outcome = executor.submit(self.task, source).result()
+                        break
+                    except BrokenProcessPool:
+                        continue
+            else:
+                outcome = crashed_outcome(source, self.log_dir, attempts)
+            yield outcome
 
 
-def crashed_outcome(source: VideoSource, log_dir: str | None) -> Outcome:
+def crashed_outcome(source: VideoSource, log_dir: str | None, attempts: int) -> Outcome:
     where = f"; native output is in {Path(log_dir) / 'workers.log'}" if log_dir else ""
-    error = f"the worker process crashed while decoding/landmarking this file (damaged video?){where}"
+    error = (
+        f"the worker process crashed while decoding/landmarking this file, {attempts} times out of {attempts}"
+        f" (damaged video?){where}"
+    )
     return Outcome(make_record(source, "failed", error), None)
 
 
