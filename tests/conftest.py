@@ -7,25 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers import EXTRA_CLIPS, REFERENCE_CLIPS, SHARED_DATA, link_clips
 from musclevision.paths import project_root
 
 os.environ.setdefault("MUSCLEVISION_ROOT", str(project_root()))
 os.environ.setdefault("WANDB_MODE", "offline")  # tests never talk to a W&B server
 os.environ.setdefault("WANDB_SILENT", "true")
-
-SHARED_DATA = Path(os.environ.get("MUSCLEVISION_DATA", project_root().parent / "shared" / "data")) / "ucf101-exercise"
-# A small real subset: the six clips with the paper authors' reference keypoints, plus two
-# clips (two groups) of every class, so data/model tests see all classes and several groups.
-REFERENCE_CLIPS = [
-    "BodyWeightSquats/v_BodyWeightSquats_g10_c01", "BodyWeightSquats/v_BodyWeightSquats_g11_c01",
-    "BodyWeightSquats/v_BodyWeightSquats_g12_c01", "PushUps/v_PushUps_g12_c01", "PushUps/v_PushUps_g13_c01",
-    "PushUps/v_PushUps_g14_c01",
-]  # fmt: skip
-EXTRA_CLIPS = [
-    "BenchPress/v_BenchPress_g08_c01", "BenchPress/v_BenchPress_g11_c02", "Lunges/v_Lunges_g08_c01",
-    "Lunges/v_Lunges_g12_c02", "WallPushups/v_WallPushups_g08_c01", "WallPushups/v_WallPushups_g13_c02",
-    "BodyWeightSquats/v_BodyWeightSquats_g08_c01", "PushUps/v_PushUps_g08_c01",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -34,16 +21,6 @@ def ucf_videos() -> Path:
     if not videos.is_dir():
         pytest.fail(f"real test data missing: {videos} (CI runs with ../shared beside the checkout)")
     return videos
-
-
-def link_clips(videos: Path, ids: list[str], root: Path) -> Path:
-    """A video folder of symlinks to chosen shared clips (referenced by path, never copied)."""
-    for video_id in ids:
-        target = root / f"{video_id}.avi"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
-            target.symlink_to(videos / f"{video_id}.avi")
-    return root
 
 
 @pytest.fixture(scope="session")

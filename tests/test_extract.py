@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EXTRA_CLIPS, REFERENCE_CLIPS, SHARED_DATA, link_clips
+from helpers import EXTRA_CLIPS, REFERENCE_CLIPS, SHARED_DATA, link_clips
 from musclevision.data import KeypointCache
 from musclevision.data.clips import LANDMARK_NAMES
 from musclevision.extract import CacheError, ConfigError, extract_videos

@@ -14,7 +14,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import link_clips
+from helpers import link_clips
 from musclevision.extract import KeypointCache, PoseSettings
 from musclevision.extract.pool import ExtractorPool, process_video
 from musclevision.extract.sources import find_videos

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import link_clips
+from helpers import link_clips
 from musclevision.data import KeypointCache
 from test_extract import (
     LOG_SPAM,

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXTRA_CLIPS, link_clips
-from helpers import SMALL_SYNTHETIC, assert_ok, run_cli
+from helpers import EXTRA_CLIPS, SMALL_SYNTHETIC, assert_ok, link_clips, run_cli
 from musclevision.paths import project_root
 
 DEV_CLUSTER = project_root() / "slurm" / "dev-cluster"
