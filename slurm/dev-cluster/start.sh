@@ -330,13 +330,19 @@ GRANT ALL ON $DB_NAME.* TO '$DB_USER'@'localhost';
 EOF
 
 # --- slurmdbd ---------------------------------------------------------------
-if ! daemon_pid slurmdbd >/dev/null; then
-    rm -f -- "$(pid_file_of slurmdbd)"
-    log="$(log_file_of slurmdbd)"
-    MYSQL_UNIX_PORT="$MARIADB_SOCKET" slurmdbd >>"$log" 2>&1 || die "slurmdbd failed to start" "$log"
-    wait_until "$TIMEOUT" daemon_pid slurmdbd || die "slurmdbd did not write its pid file" "$log"
-    note_started slurmdbd
-fi
+# start_slurm_daemon NAME CMD...: start a daemon that forks and writes its pid file, unless it
+# already runs (a stale pid file from a crash is removed first).
+start_slurm_daemon() {
+    local name="$1" log
+    shift
+    daemon_pid "$name" >/dev/null && return 0
+    rm -f -- "$(pid_file_of "$name")"
+    log="$(log_file_of "$name")"
+    "$@" >>"$log" 2>&1 || die "$name failed to start" "$log"
+    wait_until "$TIMEOUT" daemon_pid "$name" || die "$name did not write its pid file" "$log"
+    note_started "$name"
+}
+MYSQL_UNIX_PORT="$MARIADB_SOCKET" start_slurm_daemon slurmdbd slurmdbd
 wait_for_daemon slurmdbd "$TIMEOUT" sacctmgr -n -P list cluster ||
     die "slurmdbd does not answer sacctmgr" "$(log_file_of slurmdbd)"
 
@@ -357,24 +363,12 @@ for u in root ${SUDO_USER:-}; do
 done
 
 # --- slurmctld --------------------------------------------------------------
-if ! daemon_pid slurmctld >/dev/null; then
-    rm -f -- "$(pid_file_of slurmctld)"
-    log="$(log_file_of slurmctld)"
-    slurmctld -f "$SLURM_CONF_FILE" >>"$log" 2>&1 || die "slurmctld failed to start" "$log"
-    wait_until "$TIMEOUT" daemon_pid slurmctld || die "slurmctld did not write its pid file" "$log"
-    note_started slurmctld
-fi
+start_slurm_daemon slurmctld slurmctld -f "$SLURM_CONF_FILE"
 wait_for_daemon slurmctld "$TIMEOUT" scontrol ping ||
     die "slurmctld does not answer 'scontrol ping'" "$(log_file_of slurmctld)"
 
 # --- slurmd -----------------------------------------------------------------
-if ! daemon_pid slurmd >/dev/null; then
-    rm -f -- "$(pid_file_of slurmd)"
-    log="$(log_file_of slurmd)"
-    slurmd -f "$SLURM_CONF_FILE" >>"$log" 2>&1 || die "slurmd failed to start" "$log"
-    wait_until "$TIMEOUT" daemon_pid slurmd || die "slurmd did not write its pid file" "$log"
-    note_started slurmd
-fi
+start_slurm_daemon slurmd slurmd -f "$SLURM_CONF_FILE"
 if ! wait_for_daemon slurmd 20 node_usable; then
     daemon_pid slurmd >/dev/null || die "slurmd died after starting" "$(log_file_of slurmd)"
     # A node drained by an earlier crash (e.g. "Kill task failed") stays
