@@ -122,6 +122,10 @@ def test_clip_batches_pad_with_nan_to_the_longest():
 
 def test_mirror_swaps_left_and_right_landmarks():
     assert LANDMARK_NAMES[MIRROR[LANDMARK_NAMES.index("left_wrist")]] == "right_wrist"
+    assert LANDMARK_NAMES[MIRROR[LANDMARK_NAMES.index("mouth_left")]] == "mouth_right"
+    # the documented BlazePose pairs, all of them
+    pairs = [(1, 4), (2, 5), (3, 6), (7, 8), (9, 10)] + [(i, i + 1) for i in range(11, 33, 2)]
+    assert all(MIRROR[a] == b and MIRROR[b] == a for a, b in pairs)
     assert MIRROR[0] == 0 and sorted(MIRROR) == list(range(33))
     rng = np.random.default_rng(0)
     image = rng.random((2, 3, 33, 4)).astype(np.float32)

@@ -15,10 +15,10 @@ LANDMARK_NAMES = (
     "left_heel", "right_heel", "left_foot_index", "right_foot_index",
 )  # fmt: skip
 NUM_LANDMARKS = len(LANDMARK_NAMES)
-# Index of each landmark's mirror twin (left <-> right); the nose maps to itself.
+# Index of each landmark's mirror twin (left <-> right, wherever the side is in the name:
+# "left_eye" and "mouth_left"); the nose maps to itself.
 MIRROR = tuple(
-    LANDMARK_NAMES.index(n.replace("left_", "right_") if n.startswith("left_") else n.replace("right_", "left_"))
-    for n in LANDMARK_NAMES
+    LANDMARK_NAMES.index(n.replace("left", "@").replace("right", "left").replace("@", "right")) for n in LANDMARK_NAMES
 )
 
 
