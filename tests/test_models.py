@@ -147,3 +147,22 @@ def test_unknown_architecture_and_feature_names_are_refused():
         build_classifier(3, "transformer")
     with pytest.raises(ValueError, match="coords"):
         LandmarkFeatures("pixels")
+
+
+def test_clip_metrics_average_window_probabilities_and_count_clips_without_a_window_as_wrong():
+    from musclevision.models.metrics import EvalCollector
+
+    collector = EvalCollector(num_classes=3)
+    # clip 0 (label 0): windows say 0 (0.9) and 1 (0.6) -> mean favours 0, right; clip 2 (label 1): right.
+    # clip 1 (label 0) has no usable window: it must still count, as a miss.
+    probs = torch.tensor([[0.9, 0.1, 0.0], [0.4, 0.6, 0.0], [0.1, 0.8, 0.1]])
+    collector.update(probs, torch.tensor([0, 0, 1]), torch.tensor([0, 0, 2]))
+    result = collector.compute(clip_labels=torch.tensor([0, 0, 1]))
+    assert result["window"]["acc"] == pytest.approx(2 / 3) and result["window"]["count"] == 3
+    clip = result["clip"]
+    assert clip["count"] == 3 and clip["undecided"] == 1
+    assert clip["acc"] == pytest.approx(2 / 3)
+    assert clip["per_class"] == pytest.approx([0.5, 1.0, None])  # class 2 has no clip: no number, not 0
+    assert clip["bacc"] == pytest.approx(0.75)  # mean over the classes present
+    assert clip["confusion"] == [[1, 0, 0], [0, 1, 0], [0, 0, 0]]  # the undecided clip is in no cell
+    assert result["per_clip"]["predicted"] == [0, 1, None]

@@ -10,15 +10,27 @@ import torch
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix
 
 
-def classification_metrics(probs: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
-    """accuracy, balanced accuracy (mean per-class recall), per-class accuracy and confusion matrix."""
+def classification_metrics(probs: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                           decided: torch.Tensor | None = None) -> dict:  # fmt: skip
+    """accuracy, balanced accuracy (mean recall over the classes present), per-class accuracy
+    (None for a class with no examples: neither a 0 nor a 1 would be true) and confusion matrix.
+
+    ``decided`` (bool [N]) marks the rows that got a prediction; an undecided one (a clip without
+    a single usable window) counts as wrong, as on the live page, instead of vanishing.
+    """
     preds = probs.argmax(-1)
+    if decided is not None:
+        preds = torch.where(decided, preds, num_classes)  # an extra "no decision" class, never a label
+    with_none = num_classes + 1
+    recall = multiclass_accuracy(preds, labels, with_none, average="none")[:num_classes]
+    present = torch.bincount(labels, minlength=num_classes)[:num_classes] > 0
     return {
-        "acc": multiclass_accuracy(preds, labels, num_classes, average="micro").item(),
-        "bacc": multiclass_accuracy(preds, labels, num_classes, average="macro").item(),
-        "per_class": multiclass_accuracy(preds, labels, num_classes, average="none").tolist(),
-        "confusion": multiclass_confusion_matrix(preds, labels, num_classes).tolist(),
+        "acc": multiclass_accuracy(preds, labels, with_none, average="micro").item(),
+        "bacc": recall[present].mean().item(),
+        "per_class": [value if here else None for value, here in zip(recall.tolist(), present.tolist(), strict=True)],
+        "confusion": multiclass_confusion_matrix(preds, labels, with_none)[:num_classes, :num_classes].tolist(),
         "count": int(len(labels)),
+        "undecided": int((preds == num_classes).sum()),
     }
 
 
@@ -56,18 +68,33 @@ class EvalCollector:
     def __bool__(self) -> bool:
         return bool(self.probs)
 
-    def compute(self, clip_level: bool = True) -> dict:
+    def compute(self, clip_level: bool = True, clip_labels: torch.Tensor | None = None) -> dict:
+        """``clip_labels``: the label of every clip in the evaluated split, indexed by clip id, so
+        that clips without a usable window count (as wrong) in the clip-level numbers."""
         probs, labels, clips = torch.cat(self.probs), torch.cat(self.labels), torch.cat(self.clips)
         result = {"window": classification_metrics(probs, labels, self.num_classes)}
-        if clip_level:
-            clip_probs, clip_labels, ids = clip_probabilities(probs, labels, clips)
-            result["clip"] = classification_metrics(clip_probs, clip_labels, self.num_classes)
-            correct = (probs.argmax(-1) == labels).float()
-            _, inverse = torch.unique(clips, return_inverse=True)
-            hits = torch.zeros(len(ids)).index_add_(0, inverse, correct)
-            windows = torch.zeros(len(ids)).index_add_(0, inverse, torch.ones_like(correct))
-            result["per_clip"] = {  # which clips go wrong: the first thing to look at after a score
-                "clip": ids.tolist(), "label": clip_labels.tolist(), "predicted": clip_probs.argmax(-1).tolist(),
-                "window_acc": (hits / windows).tolist(), "windows": windows.long().tolist(),
-            }  # fmt: skip
+        if not clip_level:
+            return result
+        clip_probs, clip_label, ids = clip_probabilities(probs, labels, clips)
+        correct = (probs.argmax(-1) == labels).float()
+        _, inverse = torch.unique(clips, return_inverse=True)
+        hits = torch.zeros(len(ids)).index_add_(0, inverse, correct)
+        windows = torch.zeros(len(ids)).index_add_(0, inverse, torch.ones_like(correct))
+        decided = torch.ones(len(ids), dtype=torch.bool)
+        if clip_labels is not None:
+            missing = torch.ones(len(clip_labels), dtype=torch.bool)
+            missing[ids] = False
+            ids = torch.cat([ids, torch.nonzero(missing).flatten()])
+            extra = int(missing.sum())
+            clip_probs = torch.cat([clip_probs, torch.zeros(extra, self.num_classes, dtype=clip_probs.dtype)])
+            clip_label = torch.cat([clip_label, clip_labels[missing].to(clip_label.dtype)])
+            decided = torch.cat([decided, torch.zeros(extra, dtype=torch.bool)])
+            hits, windows = torch.cat([hits, torch.zeros(extra)]), torch.cat([windows, torch.zeros(extra)])
+        result["clip"] = classification_metrics(clip_probs, clip_label, self.num_classes, decided)
+        predicted = clip_probs.argmax(-1).tolist()
+        result["per_clip"] = {  # which clips go wrong: the first thing to look at after a score
+            "clip": ids.tolist(), "label": clip_label.tolist(),
+            "predicted": [p if d else None for p, d in zip(predicted, decided.tolist(), strict=True)],
+            "window_acc": (hits / windows.clamp(min=1)).tolist(), "windows": windows.long().tolist(),
+        }  # fmt: skip
         return result

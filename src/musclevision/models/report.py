@@ -38,7 +38,8 @@ def plot_per_class(levels: dict, classes: list[str], title: str, path: Path) -> 
     width = 0.8 / max(len(levels), 1)
     for k, (level, metrics) in enumerate(levels.items()):
         x = np.arange(len(classes)) + (k - (len(levels) - 1) / 2) * width
-        ax.bar(x, metrics["per_class"], width, label=f"{LEVEL_TITLES.get(level, level)} (acc {metrics['acc']:.1%})")
+        values = [np.nan if v is None else v for v in metrics["per_class"]]  # None: no example of that class
+        ax.bar(x, values, width, label=f"{LEVEL_TITLES.get(level, level)} (acc {metrics['acc']:.1%})")
     ax.set_xticks(range(len(classes)), classes, rotation=20, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy")
@@ -59,10 +60,18 @@ def name_clips(evaluation: dict, clip_ids: list[str]) -> dict:
 
 def worst_clips(evaluation: dict, count: int = 10) -> list[str]:
     per_clip, classes = evaluation.get("per_clip") or {}, evaluation["classes"]
-    order = sorted(range(len(per_clip.get("clip", []))), key=lambda i: per_clip["window_acc"][i])
-    return [f"{per_clip.get('video_id', per_clip['clip'])[i]}: {per_clip['window_acc'][i]:.0%} of "
-            f"{per_clip['windows'][i]} windows right, clip -> {classes[per_clip['predicted'][i]]}"
-            for i in order[:count] if per_clip["window_acc"][i] < 1.0]  # fmt: skip
+    names = per_clip.get("video_id", per_clip.get("clip", []))
+    order = sorted(range(len(names)), key=lambda i: per_clip["window_acc"][i])
+    lines = []
+    for i in order[:count]:
+        if per_clip["window_acc"][i] == 1.0:
+            break
+        if per_clip["predicted"][i] is None:
+            lines.append(f"{names[i]}: no usable window (too few frames with a person), counted wrong")
+        else:
+            lines.append(f"{names[i]}: {per_clip['window_acc'][i]:.0%} of {per_clip['windows'][i]} windows right, "
+                         f"clip -> {classes[per_clip['predicted'][i]]}")  # fmt: skip
+    return lines
 
 
 def write_report(evaluation: dict, out_dir: Path, extra: dict | None = None) -> dict[str, Path]:
