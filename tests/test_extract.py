@@ -195,6 +195,26 @@ def test_second_run_does_nothing_and_is_fast(real_cache):
     assert (manifest.stat().st_mtime_ns, manifest.read_bytes()) == before
 
 
+def test_a_copied_or_touched_video_is_not_new_but_a_changed_one_is(tmp_path):
+    from musclevision.extract import PoseSettings
+    from musclevision.extract.pool import make_record
+    from musclevision.extract.sources import find_videos
+
+    video = tmp_path / "videos" / "Squat" / "v_Squat_g01_c01.avi"
+    video.parent.mkdir(parents=True)
+    video.write_bytes(b"a" * 1000)
+    (source,) = find_videos(tmp_path / "videos")
+    cache = KeypointCache.open_for_writing(tmp_path / "cache", PoseSettings.resolve().cache_key())
+    cache.write(make_record(source, "failed", "no person detected"))
+    assert cache.is_finished(source.video_id, source.size, source.mtime_ns, path=video)
+    os.utime(video, ns=(source.mtime_ns + 10**9, source.mtime_ns + 10**9))  # copied again, same bytes
+    (touched,) = find_videos(tmp_path / "videos")
+    assert cache.is_finished(touched.video_id, touched.size, touched.mtime_ns, path=video)
+    video.write_bytes(b"b" * 1000)  # same size, other content
+    (changed,) = find_videos(tmp_path / "videos")
+    assert not cache.is_finished(changed.video_id, changed.size, changed.mtime_ns, path=video)
+
+
 # -- options and settings -------------------------------------------------------------------
 BAD_OPTIONS = [
     ("workers=0", "workers"),

@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from rich.console import Console
+
 from musclevision.data.clips import ClipData
 from musclevision.extract import KeypointCache, extract_videos
+from musclevision.extract.cli import ExtractProgress, print_summary
 from musclevision.extract.landmarker import PoseSettings
 from musclevision.extract.sources import find_videos
 
@@ -33,13 +36,19 @@ class VideoCacheSource:
         if not (self.cache_dir / "cache.json").is_file():
             return len(sources)
         cache = KeypointCache(self.cache_dir)
-        return sum(not cache.is_finished(s.video_id, s.size, s.mtime_ns) for s in sources)
+        return sum(not cache.is_finished(s.video_id, s.size, s.mtime_ns, path=s.path) for s in sources)
 
     def prepare(self, classes: list[str]) -> None:
         todo = self.missing(classes)
         if todo:
-            log.info("extracting keypoints of %d videos into %s", todo, self.cache_dir)
-            summary = extract_videos(self.video_root, self.cache_dir, pose=self.pose, classes=classes, workers=self.workers)
+            log.info("extracting keypoints of %d videos from %s into %s", todo, self.video_root, self.cache_dir)
+            progress = ExtractProgress(enabled=True)
+            try:
+                summary = extract_videos(self.video_root, self.cache_dir, pose=self.pose, classes=classes,
+                                         workers=self.workers, on_start=progress.start, on_result=progress.advance)  # fmt: skip
+            finally:
+                progress.stop()
+            print_summary(summary, Console(stderr=True))
             if summary.failures:
                 log.warning("%d videos could not be used: see %s/manifest.jsonl", len(summary.failures), self.cache_dir)
         elif self.video_root is not None and not self.video_root.is_dir():

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from musclevision.extract.pose_bundle import sha256_file
+
 FORMAT_VERSION = 1
 STATUSES = ("ok", "partial", "failed")
 
@@ -95,6 +97,8 @@ class KeypointCache:
     def open_for_writing(cls, path: str | os.PathLike, settings: dict, rebuild: bool = False) -> KeypointCache:
         """Create the cache, or reopen one made with exactly ``settings``; refuse a mismatch."""
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise CacheError(f"cache_dir={path} is a file, not a folder; choose a folder for the keypoint cache")
         if rebuild and path.exists():
             if not (path / "cache.json").is_file() and any(path.iterdir()):
                 raise CacheError(f"cache_dir={path} is a non-empty folder that is not a keypoint cache; refusing to delete it")
@@ -168,10 +172,14 @@ class KeypointCache:
             return Clip(record, data["image"], data["world"], data["timestamps_ms"])
 
     # -- writing ------------------------------------------------------------------------------
-    def is_finished(self, video_id: str, size: int, mtime_ns: int, retry_failed: bool = False) -> bool:
-        """True when this exact source file (same size and mtime) was already processed."""
+    def is_finished(self, video_id: str, size: int, mtime_ns: int, retry_failed: bool = False,
+                    path: Path | None = None) -> bool:  # fmt: skip
+        """True when this exact source file (same size and mtime, or same content: a copied or
+        touched file is not a new video) was already processed."""
         record = self.records().get(video_id)
-        if record is None or (record.size, record.mtime_ns) != (size, mtime_ns):
+        if record is None or record.size != size:
+            return False
+        if record.mtime_ns != mtime_ns and (path is None or not record.sha256 or sha256_file(path) != record.sha256):
             return False
         if record.status == "failed":
             return not retry_failed

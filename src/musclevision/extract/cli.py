@@ -101,7 +101,11 @@ def run(cfg: DictConfig) -> int:
     finally:
         progress.stop()
     print_summary(summary, Console())
-    return 1 if summary.failures else 0
+    # Exit 1 when any selected video is unusable (now or in an earlier run) or was only partly decoded.
+    partial = summary.count("partial")
+    if partial:
+        console.print(f"[red]{partial} videos are only partly usable (listed above: truncated or damaged)[/red]")
+    return 1 if summary.failures or partial else 0
 
 
 main = hydra_entry("extract", run)

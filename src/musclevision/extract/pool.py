@@ -109,6 +109,8 @@ def process_video(source: VideoSource) -> Outcome:
     seconds = time.perf_counter() - start
     if keypoints.detected == 0:
         error = f"no person detected in any of its {keypoints.frames} frames"
+        if keypoints.error:  # truncated: say that first, it is the likelier cause
+            error = f"{keypoints.error}; {error}"
         return Outcome(make_record(source, "failed", error, keypoints, seconds), None)
     status = "partial" if keypoints.error else "ok"
     return Outcome(make_record(source, status, keypoints.error, keypoints, seconds), keypoints)

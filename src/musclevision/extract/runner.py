@@ -94,7 +94,7 @@ def extract_videos(
     summary = ExtractSummary(cache.path, selected=len(sources), workers=workers)
     todo = []
     for source in sources:
-        if cache.is_finished(source.video_id, source.size, source.mtime_ns, retry_failed):
+        if cache.is_finished(source.video_id, source.size, source.mtime_ns, retry_failed, source.path):
             summary.skipped += 1
             record = cache.records()[source.video_id]
             if record.status == "failed":
