@@ -93,7 +93,10 @@ def test_missing_ckpt_path_is_a_clear_error(tmp_path):
 
 def test_bad_config_values_name_the_option(tmp_path):
     done = run_cli("train", *SMALL_SYNTHETIC, "data.sampling=frames", f"hydra.run.dir={tmp_path}", "logger=csv")
-    assert done.returncode != 0 and "data.sampling='frames'" in done.stderr
+    assert done.returncode == 2 and "musclevision-train: error: data.sampling='frames'" in done.stderr, done
+    assert "Traceback" not in done.stderr and "Error in call to target" not in done.stderr
+    done = run_cli("train", *SMALL_SYNTHETIC, "train=false", f"hydra.run.dir={tmp_path}", "logger=csv")
+    assert done.returncode == 2 and "train=false" in done.stderr and "ckpt_path=" in done.stderr, done
     done = run_cli("train", *SMALL_SYNTHETIC, "data.windw=8", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 2 and "windw" in done.stderr
 
@@ -115,6 +118,18 @@ def test_eval_cli_reports_window_clip_and_whole_clip(trained_run, tmp_path):
     assert {"window", "clip", "wholeclip"} <= set(metrics)
     assert metrics["clip"]["count"] == 5 * 4 * 2  # every synthetic clip
     assert (tmp_path / "all_confusion_wholeclip.png").is_file()
+
+
+def test_eval_on_val_uses_the_checkpoints_own_split(trained_run, tmp_path):
+    trained = json.loads((trained_run / "val_metrics.json").read_text())
+    # fold=1 on the command line must not turn the checkpoint's training groups into "val"
+    done = run_cli("eval", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", *SMALL_SYNTHETIC[:5],
+                   "data.split.fold=1", f"hydra.run.dir={tmp_path}")  # fmt: skip
+    assert_ok(done)
+    metrics = json.loads((tmp_path / "val_metrics.json").read_text())
+    assert metrics["split"] == trained["split"] and metrics["window"]["acc"] == pytest.approx(trained["window"]["acc"])
+    done = run_cli("eval", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "split=tset", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 2 and "split='tset'" in done.stderr, done
 
 
 def test_export_writes_a_checked_onnx_and_model_card(trained_run, tmp_path):
@@ -139,7 +154,7 @@ def test_export_writes_a_checked_onnx_and_model_card(trained_run, tmp_path):
 
 def test_export_and_eval_refuse_a_bad_name_and_a_missing_checkpoint(trained_run, tmp_path):
     done = run_cli("export", "ckpt_path=/nope.ckpt", "name=x", f"out_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'log'}")
-    assert done.returncode == 2 and "musclevision-export: error: checkpoint /nope.ckpt does not exist" in done.stderr, done
+    assert done.returncode == 2 and "musclevision-export: error: ckpt_path=/nope.ckpt does not exist" in done.stderr, done
     done = run_cli("eval", "ckpt_path=/nope.ckpt", f"hydra.run.dir={tmp_path / 'log'}")
     assert done.returncode == 2 and "/nope.ckpt" in done.stderr, done
     done = run_cli("export", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "name=../evil", f"out_dir={tmp_path}",

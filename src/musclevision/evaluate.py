@@ -13,33 +13,47 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
+from musclevision.extract.cache import CacheError
 from musclevision.hydra_app import hydra_entry, report_error
-from musclevision.models.module import ExerciseModule
+from musclevision.models.module import load_checkpoint
 from musclevision.models.report import name_clips, summary_line, worst_clips, write_report
 
 log = logging.getLogger("musclevision.eval")
 
 
-def load_module(ckpt_path: str) -> ExerciseModule:
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
-    return ExerciseModule.load_from_checkpoint(path, map_location="cpu")
-
-
 def evaluate(cfg: DictConfig) -> dict:
-    model = load_module(cfg.ckpt_path)
+    if cfg.split not in ("val", "test", "all"):
+        raise ValueError(f"split={cfg.split!r}: use val, test or all")
+    model = load_checkpoint(cfg.ckpt_path)
+    trained_split = model.run_config.get("data", {}).get("split")
     with open_dict(cfg):
         cfg.data.classes = model.classes
         cfg.data.window = int(model.hparams.window)
+        if cfg.split in ("val", "test") and trained_split:
+            # "val" means the groups this checkpoint did not train on: its own split (protocol,
+            # fold, seed), never the default fold 0, which may be its training data.
+            if trained_split.get("protocol") == "none":
+                raise ValueError(f"{cfg.ckpt_path} was trained on every group (split protocol none): it has no "
+                                 f"held-out {cfg.split} groups; evaluate it with split=all on other data")  # fmt: skip
+            cfg.data.split = trained_split
+            log.info("split=%s: the checkpoint's own split %s", cfg.split, dict(trained_split))
+        if cfg.split == "all":
+            cfg.data.split.protocol = "none"  # every clip, whatever its groups: no folds to form
     datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
+    if cfg.extract_missing:
+        datamodule.prepare_data()
+    elif missing := getattr(datamodule.source, "missing", lambda classes: 0)(datamodule.classes):  # synthetic: none
+        log.warning("%d videos under data.source.video_root are not in the cache; evaluating the cache as it is "
+                    "(extract_missing=true extracts them first)", missing)  # fmt: skip
     datamodule.setup()
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_model_summary=False, enable_checkpointing=False)
-    trainer.validate(model, dataloaders=datamodule.eval_loaders(cfg.split, cfg.whole_clips), verbose=False)
+    # ckpt_path as well: Lightning then restores the checkpoint's epoch too, for the report.
+    trainer.validate(model, dataloaders=datamodule.eval_loaders(cfg.split, cfg.whole_clips), ckpt_path=cfg.ckpt_path,
+                     verbose=False)  # fmt: skip
     evaluation = {**model.last_eval, "stage": cfg.split, "checkpoint": str(cfg.ckpt_path), "split": datamodule.split.description}
     name_clips(evaluation, [c.video_id for c in datamodule.store(cfg.split).clips])
     write_report(evaluation, Path(HydraConfig.get().runtime.output_dir))
@@ -53,8 +67,10 @@ def evaluate(cfg: DictConfig) -> dict:
 def run(cfg: DictConfig) -> int:
     try:
         evaluate(cfg)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, CacheError) as exc:
         return report_error("musclevision-eval", exc)
+    except InstantiationException as exc:  # a bad data.* value, reported by the class that refused it
+        return report_error("musclevision-eval", exc.__cause__ or exc)
     return 0
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from musclevision.paths import config_dir, project_root
 
@@ -57,7 +58,10 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Calla
         @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)
         def app(cfg: DictConfig):
             mark_task_started()
-            outcome["result"] = task(cfg)
+            try:
+                outcome["result"] = task(cfg)
+            except MissingMandatoryValue as exc:  # a required option (ckpt_path=???) not given
+                outcome["result"] = report_error(f"musclevision-{config_name}", f"{exc.full_key}=<value> is required")
             return outcome["result"]
 
         try:

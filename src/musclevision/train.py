@@ -11,17 +11,20 @@ wandb/. The return value (the optimized metric) is what Hydra sweepers such as O
 from __future__ import annotations
 
 import logging
+import traceback
 import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from musclevision.hydra_app import hydra_entry
+from musclevision.extract.cache import CacheError
+from musclevision.hydra_app import hydra_entry, report_error
 from musclevision.models.metrics import report_value
 from musclevision.models.report import name_clips, summary_line, write_report
 
@@ -44,19 +47,33 @@ def sweep_tags(cfg: DictConfig) -> list[str]:
     return tags
 
 
+def check_config(cfg: DictConfig) -> None:
+    """Refuse, before any work, combinations that would otherwise fail only after training."""
+    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path} does not exist")
+    if not cfg.get("train", True) and not cfg.get("ckpt_path"):
+        raise ValueError("train=false evaluates a checkpoint: give it with ckpt_path=<file.ckpt>")
+    protocol = OmegaConf.select(cfg, "data.split.protocol")
+    if cfg.get("test") and protocol != "official":
+        raise ValueError(f"test=true needs held-out test groups: data.split.protocol=official, not {protocol!r}")
+    if protocol == "none" and (cfg.get("eval_ckpt", "last") != "none" or OmegaConf.select(cfg, "callbacks.model_checkpoint")):
+        raise ValueError("data.split.protocol=none trains on every group, so there is no validation to report or monitor: "
+                         "add eval_ckpt=none callbacks.model_checkpoint=null (as experiment=best_deploy does)")  # fmt: skip
+
+
 def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
     """An explicit ckpt_path, else this run folder's last.ckpt (a requeued SLURM job continues)."""
     if cfg.get("ckpt_path"):
-        path = Path(cfg.ckpt_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path} does not exist")
-        return str(path)
+        return str(cfg.ckpt_path)
     last = output_dir / "checkpoints" / "last.ckpt"
     return str(last) if last.is_file() else None
 
 
-def report_checkpoint(trainer: pl.Trainer, which: str, output_dir: Path) -> str | None:
-    """The checkpoint the final report evaluates: the run's last.ckpt, or the best by the optimized metric."""
+def report_checkpoint(trainer: pl.Trainer, which: str, output_dir: Path, cfg: DictConfig) -> str | None:
+    """The checkpoint the final report evaluates: the run's last.ckpt, or the best by the optimized metric
+    (with train=false: the given ckpt_path)."""
+    if not cfg.get("train", True):
+        return str(cfg.ckpt_path)
     if which == "best":
         best = [cb.best_model_path for cb in trainer.checkpoint_callbacks if cb.monitor and cb.best_model_path]
         if best:
@@ -87,6 +104,7 @@ def log_to_trackers(loggers: list, cfg: DictConfig, files: dict, evaluation: dic
 
 def train(cfg: DictConfig) -> dict:
     """Fit and evaluate one configuration; returns the final evaluation (metrics by level)."""
+    check_config(cfg)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("torch_threads"):
@@ -109,10 +127,17 @@ def train(cfg: DictConfig) -> dict:
 
     try:
         if cfg.get("train", True):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg, output_dir))
+            try:
+                trainer.fit(model, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg, output_dir))
+            except SystemExit:  # Lightning's answer to Ctrl-C
+                if trainer.interrupted:
+                    last = output_dir / "checkpoints" / "last.ckpt"
+                    log.warning("interrupted; %s", f"resume with ckpt_path={last}" if last.is_file() else "no epoch finished yet")
+                    raise SystemExit(130) from None
+                raise
         evaluation: dict = {}
         if cfg.get("eval_ckpt", "last") in ("last", "best") and not trainer.fast_dev_run:
-            ckpt = report_checkpoint(trainer, cfg.eval_ckpt, output_dir)
+            ckpt = report_checkpoint(trainer, cfg.eval_ckpt, output_dir, cfg)
             trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
             evaluation = {**model.last_eval, "checkpoint": ckpt, "split": datamodule.split.description}
             name_clips(evaluation, [c.video_id for c in datamodule.store("val").clips])
@@ -140,7 +165,19 @@ def train(cfg: DictConfig) -> dict:
 
 def run(cfg: DictConfig):
     """The task Hydra runs; its return value (the optimized metric) is what sweepers such as Optuna read."""
-    evaluation = train(cfg)
+    user_errors = (FileNotFoundError, ValueError, CacheError)  # bad paths and values: one clear line
+    try:
+        evaluation = train(cfg)
+    except (*user_errors, InstantiationException) as exc:
+        if isinstance(exc, InstantiationException):  # a class refused its config value: report its own words
+            if not isinstance(exc.__cause__, user_errors):
+                raise
+            exc = exc.__cause__
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the job fails; the launcher lists it with its log
+        trace = Path(HydraConfig.get().runtime.output_dir) / "error.txt"
+        trace.write_text(traceback.format_exc())
+        return report_error("musclevision-train", f"{exc}\n  (traceback in {trace})")
     return report_value(evaluation, cfg.optimized_metric) if cfg.get("optimized_metric") and evaluation else None
 
 

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from musclevision.export.exporter import export_checkpoint
 from musclevision.hydra_app import hydra_entry, report_error
-from musclevision.models.module import ExerciseModule
+from musclevision.models.module import ExerciseModule, load_checkpoint
 
 
 def resolve_checkpoint(cfg: DictConfig) -> Path:
@@ -45,9 +45,7 @@ def parity_windows(cfg: DictConfig, model: ExerciseModule, count: int):
 def run(cfg: DictConfig) -> int:
     try:
         ckpt = resolve_checkpoint(cfg)
-        if not ckpt.is_file():
-            raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
-        model = ExerciseModule.load_from_checkpoint(ckpt, map_location="cpu")
+        model = load_checkpoint(ckpt)
         landmarks, world, fps = parity_windows(cfg, model, cfg.parity_windows)
         onnx_path, card_path = export_checkpoint(
             ckpt, cfg.name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,

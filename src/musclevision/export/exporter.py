@@ -41,14 +41,19 @@ def pose_model_info(run_config: dict) -> dict:
 
 def run_metrics(ckpt_path: Path, metrics_file: str | None) -> dict:
     """Metrics for the card: an explicit file (e.g. cross-validation), else the run's val report."""
-    candidates = [Path(metrics_file)] if metrics_file else [ckpt_path.parent.parent / "val_metrics.json"]
-    for path in candidates:
-        if path.is_file():
-            data = json.loads(path.read_text())
-            return {"source": str(path), **{k: v for k, v in data.items() if k not in ("confusion",)}}
     if metrics_file:
-        raise FileNotFoundError(f"metrics_file={metrics_file} does not exist")
-    return {}
+        path = Path(metrics_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"metrics_file={metrics_file} does not exist")
+    else:
+        path = ckpt_path.parent.parent / "val_metrics.json"
+        if not path.is_file():
+            return {}
+    data = json.loads(path.read_text())
+    measured = data.get("checkpoint")
+    if not metrics_file and measured and Path(measured).name != ckpt_path.name:
+        return {}  # the run's report measured another checkpoint (e.g. last.ckpt, not best_epoch_*): not this model's numbers
+    return {"source": str(path), **{k: v for k, v in data.items() if k not in ("confusion",)}}
 
 
 def build_card(name: str, model: ExerciseModule, onnx_name: str, fps: float, threshold: float, parity: dict,

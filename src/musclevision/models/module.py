@@ -2,10 +2,12 @@
 
 It owns the loss, the optimizer/scheduler (Hydra partials) and metric logging. The network
 is rebuilt from the plain ``net`` dict stored in the checkpoint's hyperparameters, so
-``ExerciseModule.load_from_checkpoint(path)`` is all export and evaluation need.
+``load_checkpoint(path)`` is all export and evaluation need.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -23,6 +25,15 @@ EVAL_LEVELS = ("window", "clip", "wholeclip")
 def plain(value):
     """Config objects -> plain dicts/lists, so checkpoints load with torch.load(weights_only=True)."""
     return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+
+
+def split_clip_labels(trainer: pl.Trainer, stage: str) -> torch.Tensor | None:
+    """Labels of every clip of the evaluated split, read from its window loader's frame store
+    (clips without a usable window have no batch, yet must count in clip-level metrics)."""
+    loaders = trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders
+    first = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+    store = getattr(getattr(first, "dataset", None), "store", None)
+    return None if store is None else torch.as_tensor(store.labels)
 
 
 class ExerciseModule(pl.LightningModule):
@@ -72,7 +83,7 @@ class ExerciseModule(pl.LightningModule):
     def _eval_epoch_end(self, stage: str) -> None:
         results = {}
         if self.collectors["window"]:
-            results.update(self.collectors["window"].compute())
+            results.update(self.collectors["window"].compute(clip_labels=split_clip_labels(self.trainer, stage)))
         if self.collectors["wholeclip"]:
             results["wholeclip"] = self.collectors["wholeclip"].compute(clip_level=False)["window"]
         for collector in self.collectors.values():
@@ -83,7 +94,8 @@ class ExerciseModule(pl.LightningModule):
             self.log(f"{stage}/{level}_acc", metrics["acc"], prog_bar=level != "wholeclip")
             self.log(f"{stage}/{level}_bacc", metrics["bacc"], prog_bar=level == "window")
             for name, value in zip(self.classes, metrics["per_class"], strict=True):
-                self.log(f"{stage}/{level}_acc_{name}", value)
+                if value is not None:
+                    self.log(f"{stage}/{level}_acc_{name}", value)
         self.last_eval = {"stage": stage, "epoch": self.current_epoch, "classes": self.classes, **results}
 
     def on_validation_epoch_end(self) -> None:
@@ -104,3 +116,14 @@ class ExerciseModule(pl.LightningModule):
             return optimizer
         scheduler = instantiate(self.hparams.scheduler)(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}}
+
+
+def load_checkpoint(ckpt_path) -> ExerciseModule:
+    """The module of a training checkpoint, on CPU; a clear error for a missing or foreign file."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
+    try:
+        return ExerciseModule.load_from_checkpoint(path, map_location="cpu")
+    except Exception as exc:  # a truncated download, another program's .ckpt, a text file
+        raise ValueError(f"ckpt_path={ckpt_path} is not a MuscleVision checkpoint ({type(exc).__name__}: {exc})") from exc

@@ -50,8 +50,10 @@ def read_runs(sweep_dir: Path) -> list[Run]:
         report = folder / "val_metrics.json"
         metrics = json.loads(report.read_text()) if report.is_file() else {}
         checkpoint = Path(metrics["checkpoint"]) if metrics.get("checkpoint") else None
-        if checkpoint is None or not checkpoint.is_file():
-            checkpoint = next(iter(sorted((folder / "checkpoints").glob("*.ckpt"))), None)
+        if checkpoint is not None and not checkpoint.is_file():
+            # The sweep was moved (e.g. copied from the cluster): the same file name in this run folder.
+            moved = folder / "checkpoints" / checkpoint.name
+            checkpoint = moved if moved.is_file() else None
         runs.append(Run(folder, overrides, metrics, checkpoint))
     return runs
 
@@ -175,13 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     if not runs:
         console.print(f"[red]musclevision-compare: no runs under {args.sweep_dir} (expected <sweep>/<n>/.hydra/)[/red]")
         return 2
-    if not all(level in LEVELS for level in [args.metric.split("/")[-1].rsplit("_", 1)[0]]):
-        console.print(f"[red]musclevision-compare: --metric {args.metric} must look like val/window_bacc[/red]")
+    level, _, name = args.metric.split("/")[-1].rpartition("_")
+    if level not in LEVELS or name not in ("acc", "bacc"):
+        choices = ", ".join(f"val/{lv}_{n}" for lv in LEVELS for n in ("acc", "bacc"))
+        console.print(f"[red]musclevision-compare: unknown --metric {args.metric}; use one of {choices}[/red]")
         return 2
     keys = swept_keys(runs)
     console.print(run_table(runs, keys, args.metric, args.sweep_dir.resolve()))
-    if FOLD_KEY in keys:
-        groups = fold_groups(runs, keys, args.metric)
+    groups = fold_groups(runs, keys, args.metric) if FOLD_KEY in keys else []
+    if groups:
         console.print(fold_table(groups, args.metric))
         (args.sweep_dir / "crossval.json").write_text(json.dumps(crossval_summary(*groups[0]), indent=2) + "\n")
         console.print(f"wrote {args.sweep_dir / 'crossval.json'} (best configuration's mean over folds)")

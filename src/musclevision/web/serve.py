@@ -406,13 +406,20 @@ def _lan_address() -> str | None:
         return None
 
 
+def port_number(text: str) -> int:
+    port = int(text) if text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="musclevision-serve",
         description="Serve the offline MuscleVision live demo page with one exported model.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s; 0 = any free port)")
+    parser.add_argument("--port", type=port_number, default=8000, help="port (default: %(default)s; 0 = any free port)")
     parser.add_argument(
         "--export",
         type=Path,
