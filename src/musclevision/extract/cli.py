@@ -38,6 +38,8 @@ class ExtractProgress:
         self.frames = 0
 
     def start(self, todo) -> None:
+        if not todo:
+            return  # nothing to extract: no empty 0/0 bar
         self.started = time.perf_counter()
         self.task = self.bar.add_task("extract", total=len(todo), rates="")
         self.bar.start()
@@ -64,9 +66,8 @@ def print_summary(summary: ExtractSummary, out: Console) -> None:
     )
     if summary.frames:
         grid.add_row("frames", f"{summary.frames} decoded, {summary.detected / summary.frames:.1%} with a person")
-        grid.add_row(
-            "time", f"{summary.seconds:.1f} s, {summary.frames / summary.seconds:.0f} frames/s with {summary.workers} workers"
-        )
+        workers = f"{summary.workers} worker{'s' if summary.workers != 1 else ''}"
+        grid.add_row("time", f"{summary.seconds:.1f} s, {summary.frames / summary.seconds:.0f} frames/s with {workers}")
     out.print(grid)
     problems = [r for r in summary.done if r.status == "partial"] + summary.failures
     if problems:
