@@ -129,8 +129,10 @@ def train(cfg: DictConfig) -> dict:
         if cfg.get("train", True):
             try:
                 trainer.fit(model, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg, output_dir))
-            except SystemExit:  # Lightning's answer to Ctrl-C
-                if trainer.interrupted:
+            except SystemExit as exc:  # Lightning's answer to Ctrl-C
+                # Interactive runs only: a sweep job killed by SLURM must end as it always did (CANCELLED).
+                ctrl_c = isinstance(exc.__context__, KeyboardInterrupt) and HydraConfig.get().mode == RunMode.RUN
+                if ctrl_c and trainer.interrupted:
                     last = output_dir / "checkpoints" / "last.ckpt"
                     log.warning("interrupted; %s", f"resume with ckpt_path={last}" if last.is_file() else "no epoch finished yet")
                     raise SystemExit(130) from None
