@@ -9,6 +9,9 @@ from __future__ import annotations
 import torch
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix
 
+LEVELS = ("window", "clip", "wholeclip")  # per window, per clip (mean of windows), per whole clip as one sequence
+NAMES = ("acc", "bacc")
+
 
 def classification_metrics(probs: torch.Tensor, labels: torch.Tensor, num_classes: int,
                            decided: torch.Tensor | None = None) -> dict:  # fmt: skip
@@ -34,20 +37,20 @@ def classification_metrics(probs: torch.Tensor, labels: torch.Tensor, num_classe
     }
 
 
+def parse_metric(metric: str) -> tuple[str, str]:
+    """A logged metric name -> (level, name) of the evaluation report: ``val/window_bacc`` -> ("window", "bacc")."""
+    level, _, name = metric.split("/", 1)[-1].rpartition("_")
+    if level not in LEVELS or name not in NAMES:
+        choices = ", ".join(f"val/{lv}_{n}" for lv in LEVELS for n in NAMES)
+        raise ValueError(f"unknown metric {metric}; use one of {choices}")
+    return level, name
+
+
 def report_value(report: dict, metric: str) -> float | None:
     """A logged metric name read from an evaluation report: ``val/window_bacc`` -> report["window"]["bacc"]."""
-    level, name = metric.split("/", 1)[-1].rsplit("_", 1)
+    level, name = parse_metric(metric)
     value = report.get(level, {}).get(name)
     return None if value is None else float(value)
-
-
-def clip_probabilities(probs: torch.Tensor, labels: torch.Tensor, clips: torch.Tensor):
-    """Mean window probability per clip -> (clip probs [N,C], clip labels [N], clip ids [N])."""
-    ids, inverse = torch.unique(clips, return_inverse=True)
-    total = torch.zeros(len(ids), probs.shape[1], dtype=probs.dtype).index_add_(0, inverse, probs)
-    count = torch.zeros(len(ids), dtype=probs.dtype).index_add_(0, inverse, torch.ones_like(inverse, dtype=probs.dtype))
-    clip_labels = torch.zeros(len(ids), dtype=labels.dtype).scatter_(0, inverse, labels)
-    return total / count[:, None], clip_labels, ids
 
 
 class EvalCollector:
@@ -75,21 +78,18 @@ class EvalCollector:
         result = {"window": classification_metrics(probs, labels, self.num_classes)}
         if not clip_level:
             return result
-        clip_probs, clip_label, ids = clip_probabilities(probs, labels, clips)
-        correct = (probs.argmax(-1) == labels).float()
-        _, inverse = torch.unique(clips, return_inverse=True)
-        hits = torch.zeros(len(ids)).index_add_(0, inverse, correct)
-        windows = torch.zeros(len(ids)).index_add_(0, inverse, torch.ones_like(correct))
-        decided = torch.ones(len(ids), dtype=torch.bool)
-        if clip_labels is not None:
-            missing = torch.ones(len(clip_labels), dtype=torch.bool)
-            missing[ids] = False
-            ids = torch.cat([ids, torch.nonzero(missing).flatten()])
-            extra = int(missing.sum())
-            clip_probs = torch.cat([clip_probs, torch.zeros(extra, self.num_classes, dtype=clip_probs.dtype)])
-            clip_label = torch.cat([clip_label, clip_labels[missing].to(clip_label.dtype)])
-            decided = torch.cat([decided, torch.zeros(extra, dtype=torch.bool)])
-            hits, windows = torch.cat([hits, torch.zeros(extra)]), torch.cat([windows, torch.zeros(extra)])
+        # Clip level: the mean of the window probabilities of each clip. With ``clip_labels`` every clip
+        # of the split is a row (ids are positions in it), a clip without windows is undecided.
+        if clip_labels is None:
+            ids, index = torch.unique(clips, return_inverse=True)
+            clip_label = torch.zeros(len(ids), dtype=labels.dtype).scatter_(0, index, labels)
+        else:
+            ids, index, clip_label = torch.arange(len(clip_labels)), clips, clip_labels.to(labels.dtype)
+        windows = torch.zeros(len(ids)).index_add_(0, index, torch.ones(len(clips)))
+        clip_probs = torch.zeros(len(ids), probs.shape[1], dtype=probs.dtype).index_add_(0, index, probs)
+        clip_probs /= windows.clamp(min=1)[:, None]
+        hits = torch.zeros(len(ids)).index_add_(0, index, (probs.argmax(-1) == labels).float())
+        decided = windows > 0
         result["clip"] = classification_metrics(clip_probs, clip_label, self.num_classes, decided)
         predicted = clip_probs.argmax(-1).tolist()
         result["per_clip"] = {  # which clips go wrong: the first thing to look at after a score

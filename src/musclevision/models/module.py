@@ -16,10 +16,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 from musclevision.models.classifier import build_classifier
-from musclevision.models.metrics import EvalCollector
+from musclevision.models.metrics import LEVELS, EvalCollector
 
 EVAL_VIEWS = ("window", "wholeclip")  # dataloader 0: windows of the live length; 1: whole clips (clip-trained models)
-EVAL_LEVELS = ("window", "clip", "wholeclip")
 
 
 def plain(value):
@@ -89,7 +88,7 @@ class ExerciseModule(pl.LightningModule):
         for collector in self.collectors.values():
             collector.reset()
         for level, metrics in results.items():
-            if level not in EVAL_LEVELS:
+            if level not in LEVELS:
                 continue
             self.log(f"{stage}/{level}_acc", metrics["acc"], prog_bar=level != "wholeclip")
             self.log(f"{stage}/{level}_bacc", metrics["bacc"], prog_bar=level == "window")

@@ -23,10 +23,9 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from musclevision.models.metrics import report_value
+from musclevision.models.metrics import LEVELS, parse_metric, report_value
 
 FOLD_KEY = "data.split.fold"
-LEVELS = ("window", "clip", "wholeclip")
 
 
 @dataclass
@@ -177,10 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     if not runs:
         console.print(f"[red]musclevision-compare: no runs under {args.sweep_dir} (expected <sweep>/<n>/.hydra/)[/red]")
         return 2
-    level, _, name = args.metric.split("/")[-1].rpartition("_")
-    if level not in LEVELS or name not in ("acc", "bacc"):
-        choices = ", ".join(f"val/{lv}_{n}" for lv in LEVELS for n in ("acc", "bacc"))
-        console.print(f"[red]musclevision-compare: unknown --metric {args.metric}; use one of {choices}[/red]")
+    try:
+        parse_metric(args.metric)
+    except ValueError as exc:
+        console.print(f"[red]musclevision-compare: --metric: {exc}[/red]")
         return 2
     keys = swept_keys(runs)
     console.print(run_table(runs, keys, args.metric, args.sweep_dir.resolve()))
