@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from musclevision.extract.cache import CacheError
-from musclevision.hydra_app import hydra_entry, report_error
+from musclevision.hydra_app import hydra_entry
 from musclevision.models.module import load_checkpoint
 from musclevision.models.report import name_clips, summary_line, worst_clips, write_report
 
@@ -65,16 +64,11 @@ def evaluate(cfg: DictConfig) -> dict:
 
 
 def run(cfg: DictConfig) -> int:
-    try:
-        evaluate(cfg)
-    except (FileNotFoundError, ValueError, CacheError) as exc:
-        return report_error("musclevision-eval", exc)
-    except InstantiationException as exc:  # a bad data.* value, reported by the class that refused it
-        return report_error("musclevision-eval", exc.__cause__ or exc)
+    evaluate(cfg)
     return 0
 
 
-main = hydra_entry("eval", run)
+main = hydra_entry("eval", run, user_errors=(FileNotFoundError, ValueError, CacheError))
 
 if __name__ == "__main__":
     main()

@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
@@ -42,12 +47,26 @@ def report_error(tool: str, exc: BaseException) -> int:
     return 2
 
 
-def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Callable[[], None]:
+ErrorKinds = tuple[type[BaseException], ...]
+
+
+def user_mistake(exc: BaseException, kinds: ErrorKinds) -> BaseException | None:
+    """The bad path or value behind ``exc`` (Hydra's instantiate wraps what a class raised), else None."""
+    if isinstance(exc, InstantiationException):
+        exc = exc.__cause__
+    return exc if isinstance(exc, kinds) else None
+
+
+def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
+                user_errors: ErrorKinds = (FileNotFoundError, ValueError)) -> Callable[[], None]:  # fmt: skip
     """A ``main()`` for ``[project.scripts]``: runs ``task`` with Hydra, exits with its int result.
 
     A non-int result (a metric, for sweepers such as Optuna) means success; an error in the
-    command line itself exits 2, an error while the task runs exits 1.
+    command line itself exits 2, an error while the task runs exits 1. In a single run, one of
+    ``user_errors`` (a bad path or value, which the message names) is one line on stderr and
+    exit 2, its traceback kept in the run folder; in a sweep it fails the job as it is.
     """
+    tool = f"musclevision-{config_name}"
 
     def main() -> None:
         # configs/paths resolves every location from this, so commands work from any cwd.
@@ -61,7 +80,14 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object]) -> Calla
             try:
                 outcome["result"] = task(cfg)
             except MissingMandatoryValue as exc:  # a required option (ckpt_path=???) not given
-                outcome["result"] = report_error(f"musclevision-{config_name}", f"{exc.full_key}=<value> is required")
+                outcome["result"] = report_error(tool, f"{exc.full_key}=<value> is required")
+            except Exception as exc:
+                mistake = user_mistake(exc, user_errors)
+                if mistake is None or HydraConfig.get().mode == RunMode.MULTIRUN:
+                    raise  # a bug, or a sweep job (the launcher lists it with its log): the traceback helps
+                trace = Path(HydraConfig.get().runtime.output_dir) / "error.txt"
+                trace.write_text(traceback.format_exc())
+                outcome["result"] = report_error(tool, f"{mistake}\n  (traceback in {trace})")
             return outcome["result"]
 
         try:
@@ -90,8 +116,6 @@ def _wandb_offline() -> bool:
 
 def _run_name() -> str:
     """The run folder relative to the log dir, e.g. ``train/multiruns/2026-11-25_10-00-00/3``."""
-    from hydra.core.hydra_config import HydraConfig
-
     out = HydraConfig.get().runtime.output_dir
     parts = os.path.normpath(out).split(os.sep)
     return "/".join(parts[-3:] if "runs" in parts[-2:] else parts[-4:])
@@ -99,9 +123,6 @@ def _run_name() -> str:
 
 def _sweep_group() -> str | None:
     """In a multirun, one group per sweep (named after its folder); None for single runs."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     hydra_cfg = HydraConfig.get()
     return os.path.basename(os.path.normpath(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
 

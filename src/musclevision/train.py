@@ -11,20 +11,18 @@ wandb/. The return value (the optimized metric) is what Hydra sweepers such as O
 from __future__ import annotations
 
 import logging
-import traceback
 import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from musclevision.extract.cache import CacheError
-from musclevision.hydra_app import hydra_entry, report_error
+from musclevision.hydra_app import hydra_entry
 from musclevision.models.metrics import report_value
 from musclevision.models.report import name_clips, summary_line, write_report
 
@@ -167,23 +165,11 @@ def train(cfg: DictConfig) -> dict:
 
 def run(cfg: DictConfig):
     """The task Hydra runs; its return value (the optimized metric) is what sweepers such as Optuna read."""
-    user_errors = (FileNotFoundError, ValueError, CacheError)  # bad paths and values: one clear line
-    try:
-        evaluation = train(cfg)
-    except (*user_errors, InstantiationException) as exc:
-        if isinstance(exc, InstantiationException):  # a class refused its config value: report its own words
-            if not isinstance(exc.__cause__, user_errors):
-                raise
-            exc = exc.__cause__
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the job fails; the launcher lists it with its log
-        trace = Path(HydraConfig.get().runtime.output_dir) / "error.txt"
-        trace.write_text(traceback.format_exc())
-        return report_error("musclevision-train", f"{exc}\n  (traceback in {trace})")
+    evaluation = train(cfg)
     return report_value(evaluation, cfg.optimized_metric) if cfg.get("optimized_metric") and evaluation else None
 
 
-main = hydra_entry("train", run)
+main = hydra_entry("train", run, user_errors=(FileNotFoundError, ValueError, CacheError))
 
 if __name__ == "__main__":
     main()

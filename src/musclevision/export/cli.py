@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from musclevision.export.exporter import export_checkpoint
-from musclevision.hydra_app import hydra_entry, report_error
+from musclevision.hydra_app import hydra_entry
 from musclevision.models.module import ExerciseModule, load_checkpoint
 
 
@@ -43,21 +43,19 @@ def parity_windows(cfg: DictConfig, model: ExerciseModule, count: int):
 
 
 def run(cfg: DictConfig) -> int:
-    try:
-        ckpt = resolve_checkpoint(cfg)
-        model = load_checkpoint(ckpt)
-        landmarks, world, fps = parity_windows(cfg, model, cfg.parity_windows)
-        onnx_path, card_path = export_checkpoint(
-            ckpt, cfg.name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
-            tolerance=cfg.tolerance, metrics_file=cfg.metrics_file,
-        )  # fmt: skip
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        return report_error("musclevision-export", exc)
+    ckpt = resolve_checkpoint(cfg)
+    model = load_checkpoint(ckpt)
+    landmarks, world, fps = parity_windows(cfg, model, cfg.parity_windows)
+    onnx_path, card_path = export_checkpoint(
+        ckpt, cfg.name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
+        tolerance=cfg.tolerance, metrics_file=cfg.metrics_file,
+    )  # fmt: skip
     print(f"{onnx_path}\n{card_path}\nserve it: musclevision-serve --export {card_path}")
     return 0
 
 
-main = hydra_entry("export", run)
+# RuntimeError: a failed ONNX check or parity test, reported as what it is rather than as a crash
+main = hydra_entry("export", run, user_errors=(FileNotFoundError, ValueError, RuntimeError))
 
 if __name__ == "__main__":
     main()
