@@ -9,11 +9,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rich.console import Console
-
 from musclevision.data.clips import ClipData
-from musclevision.extract import KeypointCache, extract_videos
-from musclevision.extract.cli import ExtractProgress, print_summary
+from musclevision.extract import KeypointCache
+from musclevision.extract.cli import extract_with_progress
 from musclevision.extract.landmarker import PoseSettings
 from musclevision.extract.sources import find_videos
 
@@ -42,13 +40,8 @@ class VideoCacheSource:
         todo = self.missing(classes)
         if todo:
             log.info("extracting keypoints of %d videos from %s into %s", todo, self.video_root, self.cache_dir)
-            progress = ExtractProgress(enabled=True)
-            try:
-                summary = extract_videos(self.video_root, self.cache_dir, pose=self.pose, classes=classes,
-                                         workers=self.workers, on_start=progress.start, on_result=progress.advance)  # fmt: skip
-            finally:
-                progress.stop()
-            print_summary(summary, Console(stderr=True))
+            summary = extract_with_progress(self.video_root, self.cache_dir, pose=self.pose, classes=classes,
+                                            workers=self.workers)  # fmt: skip
             if summary.failures:
                 log.warning("%d videos could not be used: see %s/manifest.jsonl", len(summary.failures), self.cache_dir)
         elif self.video_root is not None and not self.video_root.is_dir():

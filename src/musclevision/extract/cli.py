@@ -84,14 +84,24 @@ def print_summary(summary: ExtractSummary, out: Console) -> None:
         out.print(f"{len(summary.earlier_failures)} failures are from earlier runs; retry them with retry_failed=true")
 
 
+def extract_with_progress(video_root, cache_dir, show_progress: bool = True, **options) -> ExtractSummary:
+    """:func:`extract_videos` as a person at a terminal sees it: the progress bar, then the summary."""
+    progress = ExtractProgress(show_progress)
+    try:
+        summary = extract_videos(video_root, cache_dir, on_start=progress.start, on_result=progress.advance, **options)
+    finally:
+        progress.stop()
+    print_summary(summary, Console())
+    return summary
+
+
 def run(cfg: DictConfig) -> int:
     options = OmegaConf.to_container(cfg, resolve=True)
-    progress = ExtractProgress(bool(options["progress"]))
     try:
-        summary = extract_videos(
-            options["video_root"], options["cache_dir"], pose=options["pose"], classes=options["classes"],
-            workers=options["workers"], shard=options["shard"], limit=options["limit"], rebuild=options["rebuild"],
-            retry_failed=options["retry_failed"], on_start=progress.start, on_result=progress.advance,
+        summary = extract_with_progress(
+            options["video_root"], options["cache_dir"], bool(options["progress"]), pose=options["pose"],
+            classes=options["classes"], workers=options["workers"], shard=options["shard"], limit=options["limit"],
+            rebuild=options["rebuild"], retry_failed=options["retry_failed"],
         )  # fmt: skip
     except (ConfigError, FileNotFoundError, CacheError, ExtractorFatalError) as exc:
         console.print(f"[red]musclevision-extract: {exc}[/red]")
@@ -99,9 +109,6 @@ def run(cfg: DictConfig) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: finished videos are saved; run the same command again to resume[/yellow]")
         return 130
-    finally:
-        progress.stop()
-    print_summary(summary, Console())
     # Exit 1 when any selected video is unusable (now or in an earlier run) or was only partly decoded.
     partial = summary.count("partial")
     if partial:
