@@ -16,7 +16,7 @@
 import { createClassifier, FrameWindow, usesWorld, validateCard } from "./classifier.js";
 import { drawSignal, drawSkeleton } from "./draw.js";
 import { createPose } from "./pose.js";
-import { DEFAULTS as REP_DEFAULTS, RepCounter, SIGNALS } from "./reps.js";
+import { DEFAULTS as REP_DEFAULTS, RepCounter } from "./reps.js";
 import { SessionLog } from "./session.js";
 
 const CARD_URL = "/model/card.json";
@@ -408,10 +408,10 @@ async function processFrame() {
     S.classifierMsTotal += S.classifierMs;
     S.classifierRuns += 1;
     pushSample(S.classifierSamples, S.classifierMs);
-    if (frames.presentCount() > 0) smoothProbabilities(probs, c1);
+    S.raw = Object.fromEntries(S.classes.map((c, i) => [c, probs[i]]));
+    if (frames.presentCount() > 0) smoothProbabilities(c1);
     else {
       // Nobody in the whole window: the output means nothing, do not let it steer the smoothing.
-      S.raw = Object.fromEntries(S.classes.map((c, i) => [c, probs[i]]));
       S.probabilities = null;
       lastClassifierT = null;
     }
@@ -423,8 +423,8 @@ async function processFrame() {
   render();
 }
 
-function smoothProbabilities(probs, t) {
-  S.raw = Object.fromEntries(S.classes.map((c, i) => [c, probs[i]]));
+/** Exponential smoothing of S.raw over time into S.probabilities (what the page shows and decides on). */
+function smoothProbabilities(t) {
   const prev = S.probabilities;
   if (!prev || config.smoothSeconds <= 0 || lastClassifierT === null) {
     S.probabilities = { ...S.raw };

@@ -105,8 +105,9 @@ export class FrameWindow {
 
   /** Fill `out.image` [size*132] (and `out.world`) with the window, oldest first. */
   ordered(out) {
+    const slots = this.slots(); // once for both inputs
     const fill = (key, target, stride) => {
-      this.slots().forEach(({ a, b, w }, k) => {
+      slots.forEach(({ a, b, w }, k) => {
         const fa = this.history[a][key], fb = this.history[b][key];
         const row = target.subarray(k * stride, (k + 1) * stride);
         if (!fa || (w > 0 && !fb)) row.fill(NaN);

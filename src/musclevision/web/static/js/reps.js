@@ -64,7 +64,6 @@ function sideAngle(f, aspect, left, right) {
 export const SIGNALS = Object.freeze({
   hipHeight: {
     label: "hip height",
-    unit: "× torso",
     minAmplitude: 0.25,
     landmarks: [LM.L_HIP, LM.R_HIP, LM.L_ANKLE, LM.R_ANKLE],
     // Height of the hips above the ankles, in torso lengths (image y grows downwards).
@@ -75,7 +74,6 @@ export const SIGNALS = Object.freeze({
   },
   elbowAngle: {
     label: "elbow angle",
-    unit: "°",
     minAmplitude: 35,
     landmarks: [LM.L_SHOULDER, LM.R_SHOULDER, LM.L_ELBOW, LM.R_ELBOW, LM.L_WRIST, LM.R_WRIST],
     fn(f, aspect) {
@@ -84,7 +82,6 @@ export const SIGNALS = Object.freeze({
   },
   kneeAngle: {
     label: "knee angle",
-    unit: "°",
     minAmplitude: 35,
     landmarks: [LM.L_HIP, LM.R_HIP, LM.L_KNEE, LM.R_KNEE, LM.L_ANKLE, LM.R_ANKLE],
     fn(f, aspect) {
@@ -93,7 +90,6 @@ export const SIGNALS = Object.freeze({
   },
   wristHeight: {
     label: "wrist height",
-    unit: "× torso",
     minAmplitude: 0.3,
     landmarks: [LM.L_SHOULDER, LM.R_SHOULDER, LM.L_WRIST, LM.R_WRIST],
     // Height of the better-visible wrist above the shoulders, in torso lengths.
@@ -140,7 +136,6 @@ export class SignalCounter {
   constructor(signal, options = {}) {
     this.signal = signal; // entry of SIGNALS, or {minAmplitude} for raw values
     this.opt = { ...DEFAULTS, ...options };
-    this.reps = 0;
     this.reset();
   }
 
@@ -150,7 +145,6 @@ export class SignalCounter {
     this.lastT = null;
     this.phase = null; // "low" | "high" | null
     this.lastRepT = -Infinity;
-    this.position = null;
     this.min = null;
     this.max = null;
   }
@@ -186,19 +180,14 @@ export class SignalCounter {
     }
     this.min = min;
     this.max = max;
-    if (max - min < this.signal.minAmplitude) {
-      this.position = null;
-      return false;
-    }
+    if (max - min < this.signal.minAmplitude) return false;
     const p = (this.smoothed - min) / (max - min);
-    this.position = p;
     if (this.phase !== "low" && p < o.low) {
       this.phase = "low";
     } else if (this.phase === "low" && p > o.high) {
       this.phase = "high";
       if (tMs - this.lastRepT >= o.minRepSeconds * 1000) {
         this.lastRepT = tMs;
-        this.reps += 1;
         return true;
       }
     }
@@ -213,10 +202,9 @@ export class RepCounter {
     this.signalName = signalFor(exercise);
     const names = this.signalName === "auto" ? Object.keys(SIGNALS) : [this.signalName];
     this.counters = names.map((name) => Object.assign(new SignalCounter(SIGNALS[name], options), { name }));
-    this.reps = 0;
   }
 
-  /** The counter currently driving the count (for display: value, position, thresholds). */
+  /** The counter currently driving the count (for display: its signal and thresholds). */
   get active() {
     if (this.counters.length === 1) return this.counters[0];
     return this.counters.reduce((a, b) => (b.strength > a.strength ? b : a));
@@ -226,7 +214,6 @@ export class RepCounter {
     const lead = this.active; // chosen before this sample, so a spike cannot both switch and count
     let rep = false;
     for (const c of this.counters) if (c.update(frame, tMs, aspect) && c === lead && c.strength >= 1) rep = true;
-    if (rep) this.reps += 1;
     return rep;
   }
 }
