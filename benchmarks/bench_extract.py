@@ -52,13 +52,12 @@ def default_video_root() -> Path:
 @contextmanager
 def native_output_to(log_path: Path):
     """Point fds 1 and 2 at a log file: MediaPipe/LiteRT write their chatter straight there."""
+    from musclevision.extract.pool import redirect_native_output
+
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    redirect_native_output(log_path)  # what the pool's workers do, undone afterwards
     try:
         yield
     finally:

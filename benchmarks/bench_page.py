@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from musclevision.paths import project_root
-from musclevision.web.headless import CHROMIUM_ARGS, fake_camera_args
+from musclevision.web.headless import CHROMIUM, CHROMIUM_ARGS, fake_camera_args
 from musclevision.web.serve import ServeError, load_site, make_server
 
 DEFAULT_CLIP = "BodyWeightSquats/v_BodyWeightSquats_g10_c02.avi"
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of (pose only, pose + classifier)")
     parser.add_argument("--python-runs", type=int, default=2000)
     parser.add_argument("--web-runs", type=int, default=500)
-    parser.add_argument("--chromium", default=os.environ.get("MUSCLEVISION_CHROMIUM", "/usr/bin/chromium"))
+    parser.add_argument("--chromium", default=CHROMIUM)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)

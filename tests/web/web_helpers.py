@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 
 from musclevision.paths import project_root
-from musclevision.web.headless import CHROMIUM_ARGS, fake_camera_args  # noqa: F401 (re-exported for the tests)
+from musclevision.web.headless import CHROMIUM, CHROMIUM_ARGS, fake_camera_args  # noqa: F401 (re-exported for the tests)
 
 ROOT = project_root()
 ARTIFACTS = ROOT / "test-artifacts" / "web"
-CHROMIUM = os.environ.get("MUSCLEVISION_CHROMIUM", "/usr/bin/chromium")
 CLASSES = ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
 
 def require_tool(path_or_name: str, what: str) -> str:

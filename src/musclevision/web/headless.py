@@ -7,9 +7,10 @@ request stays on 127.0.0.1. Never download a browser: use Debian's /usr/bin/chro
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("MUSCLEVISION_CHROMIUM", "/usr/bin/chromium")  # Debian's; never a downloaded browser
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
