@@ -56,21 +56,22 @@ test: setup system-deps
 serve: setup
 	$(BIN)/musclevision-serve
 
-# Regenerate exports/best.{onnx,json}: 6-fold cross-validation of experiment=best (the card's
-# metrics), then the same recipe on every group, exported. Extracts the shared clips if needed.
+# Six held-out group folds of one experiment (E=best|paper|...), compared: logs/crossval/E/crossval.json.
+CROSSVAL = $(BIN)/musclevision-train -m experiment=$(1) data.split.fold=$(FOLDS) logger=csv hydra.sweep.dir=logs/crossval/$(1) \
+	&& $(BIN)/musclevision-compare logs/crossval/$(1)
+
+# Regenerate exports/best.{onnx,json}: the card's metrics are the cross-validation of experiment=best
+# (run here unless `make crossval` already did), then the same recipe on every group, exported.
 default-model: setup
-	$(BIN)/musclevision-train -m experiment=best data.split.fold=$(FOLDS) logger=csv hydra.sweep.dir=logs/default-model/cv
-	$(BIN)/musclevision-compare logs/default-model/cv
+	test -f logs/crossval/best/crossval.json || ($(call CROSSVAL,best))
 	$(BIN)/musclevision-train experiment=best_deploy logger=csv hydra.run.dir=logs/default-model/final
 	$(BIN)/musclevision-export ckpt_path=logs/default-model/final/checkpoints/last.ckpt name=best \
-	  metrics_file=logs/default-model/cv/crossval.json hydra.run.dir=logs/default-model/export
+	  metrics_file=logs/crossval/best/crossval.json hydra.run.dir=logs/default-model/export
 
 # README accuracy table: paper and best, six held-out group folds each.
 crossval: setup
-	for exp in paper best; do \
-	  $(BIN)/musclevision-train -m experiment=$$exp data.split.fold=$(FOLDS) logger=csv hydra.sweep.dir=logs/crossval/$$exp; \
-	  $(BIN)/musclevision-compare logs/crossval/$$exp --metric val/window_bacc; \
-	done
+	$(call CROSSVAL,paper)
+	$(call CROSSVAL,best)
 
 # The paper's extraction used legacy mp.solutions.pose, which needs numpy<2: its own small venv.
 .venv-legacy/.installed:
