@@ -6,11 +6,17 @@ worker processes that import a test module see a different order and failed on i
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from musclevision.extract import KeypointCache
 from musclevision.paths import project_root
 
 SHARED_DATA = Path(os.environ.get("MUSCLEVISION_DATA", project_root().parent / "shared" / "data")) / "ucf101-exercise"
@@ -53,3 +59,69 @@ def link_clips(videos: Path, ids: list[str], root: Path) -> Path:
         if not target.exists():
             target.symlink_to(videos / f"{video_id}.avi")
     return root
+
+
+# -- extraction tests (test_extract*.py) ------------------------------------------------------
+# The shortest real clips (29-51 frames, ~1 s of landmarking each), for tests that extract.
+SHORT_CLIPS = [
+    "PushUps/v_PushUps_g16_c04", "PushUps/v_PushUps_g16_c03", "BenchPress/v_BenchPress_g15_c06",
+    "Lunges/v_Lunges_g20_c02", "Lunges/v_Lunges_g20_c03", "Lunges/v_Lunges_g20_c01", "Lunges/v_Lunges_g20_c04",
+    "BodyWeightSquats/v_BodyWeightSquats_g08_c03", "WallPushups/v_WallPushups_g15_c04",
+]  # fmt: skip
+# Native chatter of MediaPipe/LiteRT/TFLite/absl that must stay in the workers' log file.
+LOG_SPAM = ("XNNPACK", "LiteRT", "W0000", "I0000", "E0000", "Sparsity", "TensorFlow Lite", "INFO: [", "WARNING: [")
+
+
+EXTRACT_ENV = {"COLUMNS": "250", "PYTHONUNBUFFERED": "1"}  # no rich line wrapping
+
+
+def extract_overrides(tmp: Path, *overrides: str) -> list[str]:
+    # Hydra's run folders go to the test's temp dir, not the checkout's logs/.
+    return [f"paths.log_dir={tmp / 'hydra-logs'}", *overrides]
+
+
+def cli_command(tmp: Path, *overrides: str) -> list[str]:
+    """musclevision-extract's command line, for tests that start it with Popen (to kill it)."""
+    return [str(BIN / "musclevision-extract"), *extract_overrides(tmp, *overrides)]
+
+
+def cli_env() -> dict:
+    return {**os.environ, **EXTRACT_ENV}
+
+
+def run_extract(tmp: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return run_cli("extract", *extract_overrides(tmp, *overrides), timeout=timeout, env=EXTRACT_ENV)
+
+
+def flat(text: str) -> str:
+    """Output with whitespace runs collapsed (rich tables pad and fold)."""
+    return re.sub(r"\s+", " ", text)
+
+
+def manifest_lines(cache_dir: Path) -> list[dict]:
+    path = cache_dir / "manifest.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def assert_clip_consistent(cache: KeypointCache, video_id: str):
+    """Shapes, dtypes, NaN pattern and record numbers of one cached clip agree with each other."""
+    clip = cache.load(video_id)
+    record = clip.record
+    t = record.frames_decoded
+    assert clip.image.shape == (t, 33, 4) and clip.image.dtype == np.float32, (video_id, clip.image.shape, clip.image.dtype)
+    assert clip.world.shape == (t, 33, 3) and clip.world.dtype == np.float32, (video_id, clip.world.shape)
+    assert clip.timestamps_ms.shape == (t,) and clip.timestamps_ms.dtype == np.int64
+    assert np.all(np.diff(clip.timestamps_ms) > 0), "MediaPipe timestamps must increase strictly"
+    image_rows = np.isnan(clip.image).reshape(t, -1)
+    world_rows = np.isnan(clip.world).reshape(t, -1)
+    # A frame is all-NaN (no person) or all-finite, in image and world together.
+    assert np.all(image_rows.all(1) | ~image_rows.any(1)), f"{video_id}: partly-NaN image rows"
+    assert np.all(world_rows.all(1) | ~world_rows.any(1)), f"{video_id}: partly-NaN world rows"
+    assert np.array_equal(image_rows.all(1), world_rows.all(1)), f"{video_id}: image and world disagree on no-person frames"
+    detected = int((~image_rows.all(1)).sum())
+    assert record.frames_detected == detected, (video_id, record.frames_detected, detected)
+    assert record.detection_rate == pytest.approx(detected / t, abs=1e-4)
+    return clip
+
+
+# -- what the cache holds -------------------------------------------------------------------

@@ -3,7 +3,7 @@ against the paper authors' keypoints, resume, option checking and settings-keyed
 
 The clips come from the session fixture ``real_cache`` (14 real clips, 2 workers, extracted
 once). Tests that need their own extraction use the shortest real clips to stay cheap.
-Helpers here (``run_cli``, ``SHORT_CLIPS`` ...) are shared with ``test_extract_*.py``.
+Helpers shared with ``test_extract_*.py`` (``run_extract``, ``SHORT_CLIPS`` ...) are in helpers.py.
 """
 
 from __future__ import annotations
@@ -14,81 +14,29 @@ import os
 import re
 import shutil
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import EXTRA_CLIPS, REFERENCE_CLIPS, SHARED_DATA, link_clips
+from helpers import (
+    EXTRA_CLIPS,
+    REFERENCE_CLIPS,
+    SHARED_DATA,
+    SHORT_CLIPS,
+    assert_clip_consistent,
+    flat,
+    link_clips,
+    run_extract,
+)
 from musclevision.data import KeypointCache
 from musclevision.data.clips import LANDMARK_NAMES
 from musclevision.extract import CacheError, ConfigError, extract_videos
 
 ALL_REAL = REFERENCE_CLIPS + EXTRA_CLIPS
-# The shortest real clips (29-51 frames, ~1 s of landmarking each), for tests that extract.
-SHORT_CLIPS = [
-    "PushUps/v_PushUps_g16_c04", "PushUps/v_PushUps_g16_c03", "BenchPress/v_BenchPress_g15_c06",
-    "Lunges/v_Lunges_g20_c02", "Lunges/v_Lunges_g20_c03", "Lunges/v_Lunges_g20_c01", "Lunges/v_Lunges_g20_c04",
-    "BodyWeightSquats/v_BodyWeightSquats_g08_c03", "WallPushups/v_WallPushups_g15_c04",
-]  # fmt: skip
-CLI = Path(sys.executable).parent / "musclevision-extract"
-# Native chatter of MediaPipe/LiteRT/TFLite/absl that must stay in the workers' log file.
-LOG_SPAM = ("XNNPACK", "LiteRT", "W0000", "I0000", "E0000", "Sparsity", "TensorFlow Lite", "INFO: [", "WARNING: [")
 
 
-# -- helpers shared with test_extract_*.py ------------------------------------------------------
-def cli_command(tmp: Path, *overrides: str) -> list[str]:
-    if not CLI.is_file():
-        pytest.fail(f"console script missing: {CLI} (pip install -e . creates it)")
-    # Hydra's run folders go to the test's temp dir, not the checkout's logs/.
-    return [str(CLI), f"paths.log_dir={tmp / 'hydra-logs'}", *overrides]
-
-
-def cli_env() -> dict:
-    return {**os.environ, "COLUMNS": "250", "PYTHONUNBUFFERED": "1"}  # no rich line wrapping
-
-
-def run_cli(tmp: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(cli_command(tmp, *overrides), capture_output=True, text=True, timeout=timeout, env=cli_env())
-
-
-def flat(text: str) -> str:
-    """Output with whitespace runs collapsed (rich tables pad and fold)."""
-    return re.sub(r"\s+", " ", text)
-
-
-def manifest_lines(cache_dir: Path) -> list[dict]:
-    import json
-
-    path = cache_dir / "manifest.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def assert_clip_consistent(cache: KeypointCache, video_id: str):
-    """Shapes, dtypes, NaN pattern and record numbers of one cached clip agree with each other."""
-    clip = cache.load(video_id)
-    record = clip.record
-    t = record.frames_decoded
-    assert clip.image.shape == (t, 33, 4) and clip.image.dtype == np.float32, (video_id, clip.image.shape, clip.image.dtype)
-    assert clip.world.shape == (t, 33, 3) and clip.world.dtype == np.float32, (video_id, clip.world.shape)
-    assert clip.timestamps_ms.shape == (t,) and clip.timestamps_ms.dtype == np.int64
-    assert np.all(np.diff(clip.timestamps_ms) > 0), "MediaPipe timestamps must increase strictly"
-    image_rows = np.isnan(clip.image).reshape(t, -1)
-    world_rows = np.isnan(clip.world).reshape(t, -1)
-    # A frame is all-NaN (no person) or all-finite, in image and world together.
-    assert np.all(image_rows.all(1) | ~image_rows.any(1)), f"{video_id}: partly-NaN image rows"
-    assert np.all(world_rows.all(1) | ~world_rows.any(1)), f"{video_id}: partly-NaN world rows"
-    assert np.array_equal(image_rows.all(1), world_rows.all(1)), f"{video_id}: image and world disagree on no-person frames"
-    detected = int((~image_rows.all(1)).sum())
-    assert record.frames_detected == detected, (video_id, record.frames_detected, detected)
-    assert record.detection_rate == pytest.approx(detected / t, abs=1e-4)
-    return clip
-
-
-# -- what the cache holds -------------------------------------------------------------------
 def test_real_clips_cache_shapes_records_and_reader(real_cache, ucf_videos):
     cache = KeypointCache(real_cache)
     assert cache.settings["model"] == "full" and cache.settings["num_poses"] == 1
@@ -230,7 +178,7 @@ BAD_OPTIONS = [
 def test_cli_refuses_a_bad_option_before_any_work(tmp_path, ucf_videos, override, option):
     videos = link_clips(ucf_videos, SHORT_CLIPS[:1], tmp_path / "videos")
     cache_dir = tmp_path / "cache"
-    result = run_cli(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", override, timeout=120)
+    result = run_extract(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", override, timeout=120)
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     message = flat(result.stderr)
     assert f"{option}=" in message or f"{option} " in message, message
@@ -255,7 +203,7 @@ def test_api_refuses_bad_options_with_config_error(tmp_path, ucf_videos):
 
 def test_missing_video_root_exits_2_and_writes_nothing(tmp_path):
     cache_dir = tmp_path / "cache"
-    result = run_cli(tmp_path, f"video_root={tmp_path / 'no-such-folder'}", f"cache_dir={cache_dir}", timeout=120)
+    result = run_extract(tmp_path, f"video_root={tmp_path / 'no-such-folder'}", f"cache_dir={cache_dir}", timeout=120)
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert "video_root=" in flat(result.stderr) and "no-such-folder" in flat(result.stderr)
     assert not cache_dir.exists()
@@ -264,7 +212,7 @@ def test_missing_video_root_exits_2_and_writes_nothing(tmp_path):
 def test_cache_with_other_settings_is_refused_and_rebuild_rebuilds_it(real_cache, tmp_path):
     manifest_before = (real_cache / "manifest.jsonl").read_bytes()
     videos = real_cache.parent / "videos"
-    result = run_cli(tmp_path, f"video_root={videos}", f"cache_dir={real_cache}", "pose.min_pose_detection_confidence=0.7")
+    result = run_extract(tmp_path, f"video_root={videos}", f"cache_dir={real_cache}", "pose.min_pose_detection_confidence=0.7")
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     message = flat(result.stderr)
     assert "other extractor settings" in message and "min_pose_detection_confidence: cache has 0.5, asked 0.7" in message
@@ -276,7 +224,7 @@ def test_cache_with_other_settings_is_refused_and_rebuild_rebuilds_it(real_cache
     # rebuild=true on a copy of the cache (the session one stays as it is): old clips go.
     copy = tmp_path / "cache"
     shutil.copytree(real_cache, copy)
-    result = run_cli(tmp_path, f"video_root={videos}", f"cache_dir={copy}", "pose.min_pose_detection_confidence=0.7",
+    result = run_extract(tmp_path, f"video_root={videos}", f"cache_dir={copy}", "pose.min_pose_detection_confidence=0.7",
                      "rebuild=true", "limit=1", "workers=1", "classes=[PushUps]")  # fmt: skip
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
     rebuilt = KeypointCache(copy)

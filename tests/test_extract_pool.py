@@ -14,13 +14,13 @@ import signal
 import time
 from pathlib import Path
 
-from helpers import link_clips
+from helpers import SHORT_CLIPS, assert_clip_consistent, link_clips
 from musclevision.extract import KeypointCache, PoseSettings
 from musclevision.extract.pool import ExtractorPool, process_video
 from musclevision.extract.sources import find_videos
 
-# Spawned workers import this module to find the task: keep its imports light (test_extract
-# pulls in musclevision.data, i.e. torch and Lightning, seconds per worker process).
+# Spawned workers import this module to find the task: keep its imports light (no musclevision.data,
+# i.e. no torch and Lightning: seconds per worker process).
 
 # Five short clips; the pool hands them out largest file first, so CRASH_ID (3rd largest) is
 # started right after the first video finishes, while one video still waits to be submitted.
@@ -52,8 +52,6 @@ def crash_on_one_video(source):
 
 
 def test_a_crashing_worker_is_isolated_and_the_batch_goes_on(tmp_path, ucf_videos, monkeypatch):
-    from test_extract import SHORT_CLIPS, assert_clip_consistent
-
     assert CLIPS == SHORT_CLIPS[:5]
     videos = link_clips(ucf_videos, CLIPS, tmp_path / "videos")
     sources = find_videos(videos)

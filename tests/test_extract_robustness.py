@@ -15,18 +15,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import link_clips
-from musclevision.data import KeypointCache
-from test_extract import (
+from helpers import (
     LOG_SPAM,
     SHORT_CLIPS,
     assert_clip_consistent,
     cli_command,
     cli_env,
     flat,
+    link_clips,
     manifest_lines,
-    run_cli,
+    run_extract,
 )
+from musclevision.data import KeypointCache
 
 GOOD = "PushUps/v_PushUps_g16_c04"  # 29 frames, a person in every one
 
@@ -61,7 +61,7 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
     (bad / "readme.txt").write_text("not a video extension: ignored")
     cache_dir = tmp_path / "cache"
 
-    result = run_cli(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", "workers=2")
+    result = run_extract(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", "workers=2")
     out = flat(result.stdout)
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
 
@@ -106,7 +106,7 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
 
     # A plain re-run skips everything, still reports the earlier failures (exit 1), writes nothing.
     lines = len(manifest_lines(cache_dir))
-    again = run_cli(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", "workers=2")
+    again = run_extract(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", "workers=2")
     assert again.returncode == 1, (again.returncode, again.stdout, again.stderr)
     assert "6 already done" in flat(again.stdout) and "4 failures are from earlier runs" in flat(again.stdout)
     assert len(manifest_lines(cache_dir)) == lines
@@ -214,7 +214,7 @@ def test_kill_mid_run_then_resume_redoes_only_the_missing_videos(tmp_path, ucf_v
     assert {p.name for p in cache_dir.iterdir()} <= {"cache.json", "manifest.jsonl", "clips", "logs"}
 
     # Resume: same command, only the missing videos are processed.
-    result = run_cli(tmp_path, *args)
+    result = run_extract(tmp_path, *args)
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
     out = flat(result.stdout)
     skipped = len(set(done_before))
