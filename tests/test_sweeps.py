@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import EXTRA_CLIPS, SMALL_SYNTHETIC, assert_ok, link_clips, run_cli
+from helpers import BIN, EXTRA_CLIPS, SMALL_SYNTHETIC, assert_ok, link_clips, run_cli
 from musclevision.paths import project_root
 
 DEV_CLUSTER = project_root() / "slurm" / "dev-cluster"
@@ -45,9 +44,16 @@ def job_ids(sweep: Path) -> list[str]:
     return sorted(p.parent.name for p in (sweep / ".submitit").glob("*/*_log.out"))
 
 
-def states(ids: list[str], env: dict) -> dict[str, str]:
-    out = slurm("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(ids), env=env)
-    return {line.split("|")[0]: line.split("|")[1] for line in out.splitlines() if line}
+def states(ids: list[str], env: dict, timeout: float = 30) -> dict[str, str]:
+    """Final accounting states of jobs. submitit may read a job's result before slurmd has reported
+    its end (the process is still exiting), so states that are not final yet are waited out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = slurm("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(ids), env=env)
+        found = {line.split("|")[0]: line.split("|")[1] for line in out.splitlines() if line}
+        if not set(found.values()) & {"PENDING", "RUNNING", "COMPLETING"} or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +77,7 @@ def test_a_sweep_runs_as_slurm_array_jobs(slurm_sweep, slurm_env):
 
 
 def test_compare_ranks_the_sweep_and_records_the_best(slurm_sweep):
-    done = subprocess.run([str(Path(sys.executable).parent / "musclevision-compare"), str(slurm_sweep)],
-                          capture_output=True, text=True)  # fmt: skip
+    done = run_cli("compare", str(slurm_sweep))
     assert_ok(done)
     assert "hidden_size" in done.stdout and "window" in done.stdout
     best = json.loads((slurm_sweep / "best.json").read_text())
@@ -96,13 +101,16 @@ def test_a_failing_job_ends_the_sweep_with_a_clear_error(slurm_env, tmp_path):
     assert (tmp_path / "0" / "val_metrics.json").is_file()  # the healthy job still finished
 
 
-def test_a_killed_job_ends_the_sweep_instead_of_hanging(slurm_env, tmp_path):
-    sweep = subprocess.Popen(
-        [str(Path(sys.executable).parent / "musclevision-train"), "-m", *ON_DEV_CLUSTER, *QUICK, "trainer.max_epochs=500",
-         "model.hidden_size=16", f"hydra.sweep.dir={tmp_path}"],
-        cwd=project_root(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, **slurm_env, "WANDB_MODE": "offline"},
+def start_sweep(slurm_env: dict, *overrides: str) -> subprocess.Popen:
+    """A quick training sweep on the dev cluster, left running (the test acts on its job meanwhile)."""
+    return subprocess.Popen(
+        [str(BIN / "musclevision-train"), "-m", *ON_DEV_CLUSTER, *QUICK, *overrides], cwd=project_root(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **slurm_env, "WANDB_MODE": "offline"},
     )  # fmt: skip
+
+
+def test_a_killed_job_ends_the_sweep_instead_of_hanging(slurm_env, tmp_path):
+    sweep = start_sweep(slurm_env, "trainer.max_epochs=500", "model.hidden_size=16", f"hydra.sweep.dir={tmp_path}")
     try:
         deadline = time.monotonic() + 180
         while not (tmp_path / "0" / "checkpoints" / "last.ckpt").is_file():  # running and past its first epoch
@@ -119,12 +127,8 @@ def test_a_killed_job_ends_the_sweep_instead_of_hanging(slurm_env, tmp_path):
 
 def test_a_preempted_job_is_requeued_and_resumes_from_its_last_checkpoint(slurm_env, tmp_path):
     epochs = 25
-    sweep = subprocess.Popen(
-        [str(Path(sys.executable).parent / "musclevision-train"), "-m", *ON_DEV_CLUSTER, *QUICK, f"trainer.max_epochs={epochs}",
-         "data.source.groups=8", "model.hidden_size=64", f"hydra.sweep.dir={tmp_path}"],
-        cwd=project_root(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, **slurm_env, "WANDB_MODE": "offline"},
-    )  # fmt: skip
+    sweep = start_sweep(slurm_env, f"trainer.max_epochs={epochs}", "data.source.groups=8", "model.hidden_size=64",
+                        f"hydra.sweep.dir={tmp_path}")  # fmt: skip
     try:
         last = tmp_path / "0" / "checkpoints" / "last.ckpt"
         deadline = time.monotonic() + 180
@@ -150,7 +154,7 @@ def test_sharded_extraction_array_on_the_cluster(slurm_env, ucf_videos, tmp_path
         ["sbatch", "--wait", "--array=0-1", "--cpus-per-task=1", f"--output={tmp_path}/extract-%a.log",
          str(project_root() / "slurm" / "extract_array.sbatch"), f"video_root={videos}", f"cache_dir={cache}"],
         capture_output=True, text=True, cwd=project_root(), timeout=300,
-        env={**os.environ, **slurm_env, "MUSCLEVISION_BIN": str(Path(sys.executable).parent)},
+        env={**os.environ, **slurm_env, "MUSCLEVISION_BIN": str(BIN)},
     )  # fmt: skip
     logs = "".join(p.read_text() for p in tmp_path.glob("extract-*.log"))
     assert done.returncode == 0, done.stderr + logs
@@ -167,7 +171,6 @@ def test_optuna_search_with_the_local_launcher(tmp_path):
     results = (tmp_path / "optimization_results.yaml").read_text()
     assert "best_params" in results and "best_value" in results
     assert len([p for p in tmp_path.iterdir() if p.name.isdigit() and (p / "val_metrics.json").is_file()]) == 3
-    compare = subprocess.run([str(Path(sys.executable).parent / "musclevision-compare"), str(tmp_path)],
-                             capture_output=True, text=True)  # fmt: skip
+    compare = run_cli("compare", str(tmp_path))
     assert_ok(compare)
     assert json.loads((tmp_path / "best.json").read_text())["value"] > 0
