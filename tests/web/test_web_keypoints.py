@@ -13,7 +13,7 @@ from web_helpers import serve_in_thread, wait_ready
 from musclevision.extract.landmarker import PoseSettings, create_landmarker, detect, timestamps_ms
 from musclevision.extract.video import iter_frames, open_video
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 CLIP = "PushUps/v_PushUps_g12_c01.avi"  # one of the clips with the paper authors' reference keypoints
 FRAMES = 60
 

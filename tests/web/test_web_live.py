@@ -34,7 +34,7 @@ from web_helpers import (
     watch_errors,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 
 # Clips with clear, regular reps: (clip, reps in the clip, clip seconds), from the keypoints.
 LIVE_CLIPS = {

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from web_helpers import serve_in_thread, wait_ready, write_tiny_export
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from web_helpers import (
     watch_errors,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 SQUATS = "BodyWeightSquats/v_BodyWeightSquats_g10_c02.avi"  # 6.4 s, five clear squats
 
 
