@@ -32,7 +32,12 @@ assets/.built: $(VENV)/.installed node_modules/.package-lock.json
 	$(PY) -m musclevision.web.assets
 	touch $@
 
-setup: $(VENV)/.installed assets/.built
+# The page's copy of the Python-defined contract (skeleton, model-card schema): rebuilt when they change.
+CONTRACT_JS := src/musclevision/web/static/js/generated/contract.js
+$(CONTRACT_JS): $(VENV)/.installed src/musclevision/pose/skeleton.py src/musclevision/card.py
+	$(PY) -m musclevision.web.assets --contract-only
+
+setup: $(VENV)/.installed assets/.built $(CONTRACT_JS)
 
 # Debian packages the tests need (browser + video conversion); SLURM is installed by
 # slurm/dev-cluster/start.sh when the cluster tests start it.

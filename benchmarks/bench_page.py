@@ -47,7 +47,7 @@ def default_videos() -> Path:
 def sample_windows(card: dict, count: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Plausible landmark windows (one frame without a person in each), shaped like the card's inputs."""
     rng = np.random.default_rng(seed)
-    w = card["window"]
+    w = card["window_policy"]["window"]
     image = np.concatenate([rng.uniform(0.2, 0.8, (count, w, 33, 3)), rng.uniform(0.5, 1.0, (count, w, 33, 1))], axis=-1).astype(
         np.float32
     )
@@ -84,8 +84,8 @@ ORT_WEB_BENCH = """async (arg) => {
   const card = await (await fetch('/model/card.json')).json();
   const clf = await C.createClassifier(card, '/model/' + card.onnx.split('/').pop());
   const withWorld = card.inputs.some((i) => i.name === 'world');
-  const w = new C.FrameWindow(card.window, withWorld);
-  for (let t = 0; t < card.window; t++)
+  const w = new C.FrameWindow(card.window_policy.window, withWorld);
+  for (let t = 0; t < card.window_policy.window; t++)
     w.push(t === 0 ? null : Float32Array.from(arg.image[t]), withWorld ? Float32Array.from(arg.world[t]) : null);
   // Warm up until V8 has finished tiering up the wasm (seconds on a busy machine), then time each run.
   const warm = performance.now();
@@ -193,9 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path=args.chromium, args=CHROMIUM_ARGS + fake_camera_args(Path(y4m))
-                )
+                browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS + fake_camera_args(Path(y4m)))
                 version = browser.version
                 for r in range(args.rounds):
                     for classifier in (False, True):
@@ -208,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
                 wait(page, "(s) => s.ready", 60, "the page to load")
                 feeds = sample_windows(card, 1, seed=1)
                 arg = {
-                    "image": np.nan_to_num(feeds["landmarks"][0]).reshape(card["window"], -1).tolist(),
-                    "world": np.nan_to_num(feeds["world"][0]).reshape(card["window"], -1).tolist() if "world" in feeds else None,
+                    "image": np.nan_to_num(feeds["landmarks"][0]).reshape(card["window_policy"]["window"], -1).tolist(),
+                    "world": np.nan_to_num(feeds["world"][0]).reshape(card["window_policy"]["window"], -1).tolist()
+                    if "world" in feeds
+                    else None,
                     "runs": args.web_runs,
                     "warmupMs": 3000,
                 }
@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(
-        f"MuscleVision page benchmark: model {card.get('name')!r} ({site.onnx_path.name}, window {card['window']}, "
+        f"MuscleVision page benchmark: model {card.get('name')!r} ({site.onnx_path.name}, "
+        f"window {card['window_policy']['window']}, "
         f"{len(card['classes'])} classes), pose bundle {site.bundle_path.name}"
     )
     print(

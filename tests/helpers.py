@@ -47,6 +47,24 @@ def run_cli(script: str, *overrides: str, cwd: Path | None = None, timeout: floa
     )  # fmt: skip
 
 
+NODE_PRELUDE = """import { readFileSync } from "node:fs";
+const input = JSON.parse(readFileSync(0, "utf8") || "null");
+const out = (value) => process.stdout.write(JSON.stringify(value));
+"""
+
+
+def run_node(script: str, data=None, timeout: float = 60):
+    """Run an ES-module ``script`` in Node 20 (the page's modules import as they are) and return what it ``out()``s.
+
+    ``input`` holds ``data`` (JSON); ``out(value)`` sends one JSON value back (NaN becomes null)."""
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", NODE_PRELUDE + script], input=json.dumps(data), capture_output=True,
+        text=True, timeout=timeout,
+    )  # fmt: skip
+    assert done.returncode == 0, f"node failed ({done.returncode}):\n{done.stderr[-3000:]}"
+    return json.loads(done.stdout)
+
+
 def assert_ok(done: subprocess.CompletedProcess) -> None:
     assert done.returncode == 0, f"exit {done.returncode}\nstdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-5000:]}"
 

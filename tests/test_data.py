@@ -9,10 +9,11 @@ import pytest
 
 from musclevision.data import KeypointDataModule
 from musclevision.data.augment import AugmentConfig, augment
-from musclevision.data.clips import LANDMARK_NAMES, MIRROR, ClipData
+from musclevision.data.clips import ClipData
 from musclevision.data.sources import VideoCacheSource
 from musclevision.data.splits import split_clips
 from musclevision.data.windows import BucketBatchSampler, ClipSet, FrameStore, WindowSet
+from musclevision.pose.skeleton import LANDMARK_NAMES, MIRROR
 
 CLASSES = ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
 

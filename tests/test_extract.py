@@ -31,8 +31,8 @@ from helpers import (
     run_extract,
 )
 from musclevision.data import KeypointCache
-from musclevision.data.clips import LANDMARK_NAMES
 from musclevision.extract import CacheError, ConfigError, extract_videos
+from musclevision.pose.skeleton import LANDMARK_NAMES
 
 ALL_REAL = REFERENCE_CLIPS + EXTRA_CLIPS
 

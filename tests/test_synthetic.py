@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musclevision.data.clips import MIRROR, NUM_LANDMARKS
 from musclevision.data.synthetic import EXERCISES, synthesize_clip, synthesize_dataset
+from musclevision.pose.skeleton import MIRROR, NUM_LANDMARKS
 
 MIRROR_IDX = np.array(MIRROR)
 

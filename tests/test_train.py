@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from helpers import SMALL_SYNTHETIC, assert_ok, run_cli
+from musclevision.card import validate_card
 from musclevision.export.onnx_model import onnx_probabilities
 from musclevision.models import ExerciseModule
 from musclevision.paths import project_root
@@ -138,7 +140,14 @@ def test_export_writes_a_checked_onnx_and_model_card(trained_run, tmp_path):
     assert_ok(done)
     card = json.loads((tmp_path / "unit.json").read_text())
     assert card["classes"] == ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
-    assert card["window"] == 8 and card["inputs"][0]["name"] == "landmarks" and card["opset"] == 17
+    assert card["inputs"][0]["name"] == "landmarks" and card["opset"] == 17
+    # the window policy the model was trained and evaluated under (data.window, data.min_detected, clip fps)
+    assert card["window_policy"] == {"fps": 25.0, "window": 8, "min_detected": 4, "smoothing_s": 0.3, "threshold": 0.6}
+    assert card["training"]["data_kind"] == "synthetic" and "not for real use" in card["training"]["warning"]
+    validate_card(card)
+    # a card travels: no absolute path of the machine that made it, anywhere in it
+    strings = re.findall(r'"([^"]*)"', (tmp_path / "unit.json").read_text())
+    assert not [s for s in strings if s.startswith("/") or str(project_root()) in s]
     assert card["pose_model"]["variant"] == "full" and len(card["pose_model"]["bundle_sha256"]) == 64
     assert max(case["max_abs_diff"] for case in card["parity"].values()) <= 1e-5
     graph = onnx.load(tmp_path / "unit.onnx")

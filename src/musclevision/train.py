@@ -147,8 +147,9 @@ def train(cfg: DictConfig) -> dict:
             log.info("report and checkpoints in %s", output_dir)
         if cfg.get("test"):
             trainer.test(model, datamodule=datamodule, ckpt_path=evaluation.get("checkpoint"), verbose=False)
-            test_eval = name_clips({**model.last_eval, "split": datamodule.split.description},
-                                   [c.video_id for c in datamodule.store("test").clips])
+            test_eval = name_clips(
+                {**model.last_eval, "split": datamodule.split.description}, [c.video_id for c in datamodule.store("test").clips]
+            )
             write_report(test_eval, output_dir)
             log.info(summary_line(test_eval))
         return evaluation

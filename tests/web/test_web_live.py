@@ -196,7 +196,7 @@ def test_ort_web_matches_onnxruntime_for_the_export(export_card, launch_browser,
     import onnxruntime
 
     card = json.loads(export_card.read_text())
-    window, world = card["window"], any(i["name"] == "world" for i in card["inputs"])
+    window, world = card["window_policy"]["window"], any(i["name"] == "world" for i in card["inputs"])
     rng = np.random.default_rng(7)
     image = np.concatenate([rng.uniform(0.2, 0.8, (3, window, 33, 3)), rng.uniform(0.5, 1, (3, window, 33, 1))], axis=-1).astype(
         np.float32
@@ -220,8 +220,8 @@ def test_ort_web_matches_onnxruntime_for_the_export(export_card, launch_browser,
               const clf = await C.createClassifier(card, '/model/' + card.onnx);
               const out = [];
               for (let b = 0; b < arg.image.length; b++) {
-                const w = new C.FrameWindow(card.window, arg.world !== null);
-                for (let t = 0; t < card.window; t++) {
+                const w = new C.FrameWindow(card.window_policy.window, arg.world !== null);
+                for (let t = 0; t < card.window_policy.window; t++) {
                   const row = arg.image[b][t];
                   w.push(row === null ? null : Float32Array.from(row), arg.world ? Float32Array.from(arg.world[b][t]) : null);
                 }

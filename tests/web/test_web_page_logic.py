@@ -280,10 +280,10 @@ def test_frame_window_resamples_to_the_training_frame_rate(page):
     [
         ({"format": "other"}, "format"),
         ({"classes": []}, "classes"),
-        ({"classes": ["A", "A"]}, "duplicates"),
-        ({"window": 0}, "window"),
-        ({"inputs": [{"name": "pixels"}]}, "inputs"),
-        ({"no_exercise_threshold": 1.5}, "threshold"),
+        ({"classes": ["A", "A"]}, "distinct"),
+        ({"window_policy": {"fps": 25, "window": 0, "min_detected": 1, "smoothing_s": 0, "threshold": 0.5}}, "window"),
+        ({"inputs": [{"name": "pixels", "shape": [], "dtype": "float32"}]}, "inputs"),
+        ({"window_policy": {"fps": 25, "window": 8, "min_detected": 1, "smoothing_s": 0, "threshold": 1.5}}, "threshold"),
     ],
 )
 def test_card_validation(page, change, message):
@@ -306,8 +306,8 @@ def test_ort_web_matches_onnxruntime(page):
         """
         const card = arg.card;
         const clf = await C.createClassifier(card, '/model/' + card.onnx);
-        const w = new C.FrameWindow(card.window, true);
-        for (let i = 0; i < card.window; i++)
+        const w = new C.FrameWindow(card.window_policy.window, true);
+        for (let i = 0; i < card.window_policy.window; i++)
           w.push(arg.nan.includes(i) ? null : Float32Array.from(arg.image[i]), Float32Array.from(arg.world[i]));
         return Array.from(await clf.run(w));
         """,

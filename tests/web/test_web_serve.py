@@ -235,15 +235,17 @@ def test_missing_card(tmp_path, fake_assets):
 @pytest.mark.parametrize(
     "change, expected",
     [
-        (lambda c: "{not json", "not readable JSON"),
+        (lambda c: "{not json", "cannot be read as JSON"),
         (lambda c: {**c, "format": "something/2"}, "format"),
+        (lambda c: {**c, "format": "musclevision-model-card/1"}, "re-export"),
         (lambda c: {**c, "classes": []}, "classes"),
         (lambda c: {**c, "classes": ["A", "A"]}, "classes"),
-        (lambda c: {**c, "window": 0}, "window"),
-        (lambda c: {**c, "inputs": [{"name": "world"}]}, "inputs"),
-        (lambda c: {**c, "no_exercise_threshold": 2}, "no_exercise_threshold"),
-        (lambda c: {**c, "onnx": "../elsewhere.onnx"}, "plain file name"),
-        (lambda c: {**c, "pose_model": {"bundle": "../../etc/passwd"}}, "plain file name"),
+        (lambda c: {**c, "window_policy": {**c["window_policy"], "window": 0}}, "window_policy.window"),
+        (lambda c: {**c, "inputs": [c["inputs"][0] | {"name": "world"}]}, "inputs"),
+        (lambda c: {**c, "window_policy": {**c["window_policy"], "threshold": 2}}, "window_policy.threshold"),
+        (lambda c: {**c, "onnx": "../elsewhere.onnx"}, "onnx"),
+        (lambda c: {**c, "onnx": "/abs/elsewhere.onnx"}, "onnx"),
+        (lambda c: {**c, "pose_model": {**c["pose_model"], "bundle": "../../etc/passwd"}}, "pose_model.bundle"),
         (lambda c: {k: v for k, v in c.items() if k != "pose_model"}, "pose_model"),
     ],
 )

@@ -17,12 +17,15 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from musclevision.paths import project_root
+from musclevision.card import CARD_FORMAT, validate_card
+from musclevision.extract.pose_bundle import sha256_file
+from musclevision.paths import assets_dir, project_root
 from musclevision.web.headless import CHROMIUM, CHROMIUM_ARGS, fake_camera_args  # noqa: F401 (re-exported for the tests)
 
 ROOT = project_root()
 ARTIFACTS = ROOT / "test-artifacts" / "web"
 CLASSES = ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
+
 
 def require_tool(path_or_name: str, what: str) -> str:
     found = shutil.which(path_or_name)
@@ -91,25 +94,26 @@ def write_tiny_export(
     card_inputs = [{"name": "landmarks", "shape": ["batch", "time", 33, 4], "dtype": "float32", "missing": "nan"}]
     if world:
         card_inputs.append({"name": "world", "shape": ["batch", "time", 33, 3], "dtype": "float32", "missing": "nan"})
+    bundle = f"pose_landmarker_{variant}.task"
     card = {
-        "format": "musclevision-model-card/1",
+        "format": CARD_FORMAT,
         "name": name,
         "onnx": f"{name}.onnx",
         "classes": list(classes),
-        "window": window,
-        "fps": 25.0,
         "inputs": card_inputs,
         "outputs": [{"name": "probabilities", "shape": ["batch", k], "dtype": "float32"}],
+        "opset": 17,
+        "window_policy": {"fps": 25.0, "window": window, "min_detected": 1, "smoothing_s": 0.3, "threshold": 0.6},
         "pose_model": {
             "variant": variant,
-            "bundle": f"pose_landmarker_{variant}.task",
-            "bundle_sha256": bundle_sha256 or "",
+            "bundle": bundle,
+            "bundle_sha256": bundle_sha256 or sha256_file(assets_dir() / "pose" / bundle),
             "mediapipe": "1.2.3",
         },
-        "no_exercise_threshold": 0.6,
-        "training": {"note": "tiny test model"},
+        "training": {"data_kind": "real", "note": "tiny test model"},
         "metrics": {},
     }
+    validate_card(card)  # the test model follows the same contract as exported ones
     path = directory / f"{name}.json"
     path.write_text(json.dumps(card, indent=2))
     return path

@@ -14,14 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from musclevision.data.clips import MIRROR
+from musclevision.pose.skeleton import BODY_PARTS, LEFT_HIP, MIRROR, NUM_LANDMARKS, RIGHT_HIP
 
-LEFT_HIP, RIGHT_HIP = 23, 24
-BODY_PARTS = {
-    "face": range(0, 11), "left arm": (11, 13, 15, 17, 19, 21), "right arm": (12, 14, 16, 18, 20, 22),
-    "left leg": (25, 27, 29, 31), "right leg": (26, 28, 30, 32), "both arms": range(13, 23),
-}  # fmt: skip
-PART_MASKS = np.array([np.isin(np.arange(33), list(ids)) for ids in BODY_PARTS.values()])
+PART_MASKS = np.array([np.isin(np.arange(NUM_LANDMARKS), ids) for ids in BODY_PARTS.values()])
 
 
 @dataclass

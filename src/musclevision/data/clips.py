@@ -6,21 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# MediaPipe BlazePose landmark order (33 points).
-LANDMARK_NAMES = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
-)  # fmt: skip
-NUM_LANDMARKS = len(LANDMARK_NAMES)
-# Index of each landmark's mirror twin (left <-> right, wherever the side is in the name:
-# "left_eye" and "mouth_left"); the nose maps to itself.
-MIRROR = tuple(
-    LANDMARK_NAMES.index(n.replace("left", "@").replace("right", "left").replace("@", "right")) for n in LANDMARK_NAMES
-)
-
 
 @dataclass
 class ClipData:

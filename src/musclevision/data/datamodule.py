@@ -25,7 +25,7 @@ SAMPLING = ("window", "clip")
 
 class KeypointDataModule(pl.LightningDataModule):
     def __init__(self, source, classes: list[str], split: dict | None = None, sampling: str = "window",
-                 window: int = 8, train_stride: int = 1, eval_stride: int = 1, min_detected: int = 4,
+                 window: int = 8, fps: float = 25.0, train_stride: int = 1, eval_stride: int = 1, min_detected: int = 4,
                  batch_size: int = 32, eval_batch_size: int = 512, num_workers: int = 0,
                  augment: dict | None = None, shuffle: bool = True, bucket_by_length: bool = True):  # fmt: skip
         super().__init__()
@@ -39,7 +39,9 @@ class KeypointDataModule(pl.LightningDataModule):
                 raise ValueError(f"data.{name}={value!r} must be a whole number >= 1")
         self.source, self.classes = source, list(classes)
         self.split_cfg = dict(split or {})
-        self.sampling, self.window = sampling, window
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 240:
+            raise ValueError(f"data.fps={fps!r} must be a frame rate in (0, 240]")
+        self.sampling, self.window, self.fps = sampling, window, float(fps)
         self.train_stride, self.eval_stride, self.min_detected = train_stride, eval_stride, min_detected
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.shuffle, self.bucket_by_length = shuffle, bucket_by_length
@@ -79,14 +81,14 @@ class KeypointDataModule(pl.LightningDataModule):
             data = ClipSet(store, self.augment)
             buckets = BucketBatchSampler(store.lengths, self.batch_size) if self.bucket_by_length and self.shuffle else None
             return batch_loader(data, self.batch_size, self.shuffle, self.num_workers, batches=buckets)
-        data = WindowSet(store, self.window, self.train_stride, self.min_detected, self.augment)
+        data = WindowSet(store, self.window, self.train_stride, self.min_detected, self.augment, self.fps)
         return batch_loader(data, self.batch_size, shuffle=self.shuffle, num_workers=self.num_workers)
 
     def eval_loaders(self, name: str, whole_clips: bool | None = None) -> list:
         """Loader 0: every ``window``-frame window; loader 1 (clip-trained models, or on request): whole clips."""
         store = self.store(name)
-        loaders = [batch_loader(WindowSet(store, self.window, self.eval_stride, self.min_detected), self.eval_batch_size,
-                                shuffle=False)]  # fmt: skip
+        windows = WindowSet(store, self.window, self.eval_stride, self.min_detected, fps=self.fps)
+        loaders = [batch_loader(windows, self.eval_batch_size, shuffle=False)]
         if whole_clips if whole_clips is not None else self.sampling == "clip":
             loaders.append(batch_loader(ClipSet(store, None), self.batch_size, shuffle=False))
         return loaders

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 class VideoCacheSource:
     """Keypoints of the videos under ``video_root``, cached in ``cache_dir`` by the extractor pool."""
 
+    kind = "real"  # recorded in model cards: what a model learned from
+
     def __init__(self, cache_dir: str, video_root: str | None = None, pose: dict | None = None,
                  workers: int | None = None):  # fmt: skip
         self.cache_dir, self.video_root = Path(cache_dir), Path(video_root) if video_root else None
@@ -72,6 +74,8 @@ class VideoCacheSource:
 
 class SyntheticSource:
     """Generated BlazePose-format exercise sequences: runs anywhere in seconds, no video needed."""
+
+    kind = "synthetic"  # model cards and the page say so: for trying the pipeline, not for real use
 
     def __init__(self, groups: int = 12, clips_per_group: int = 3, seed: int = 0, **options):
         self.groups, self.clips_per_group, self.seed, self.options = groups, clips_per_group, seed, options

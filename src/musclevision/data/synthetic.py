@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .clips import NUM_LANDMARKS, ClipData
+from musclevision.data.clips import ClipData
+from musclevision.pose.skeleton import NUM_LANDMARKS
 
 EXERCISES = ("BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups")
 

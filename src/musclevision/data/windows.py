@@ -6,6 +6,12 @@ thousands of tiny Python ``__getitem__`` calls per epoch.
 
 Missing frames stay NaN rows all the way into the model, which masks them; padding of
 short clips is NaN too, so "no person" and "no frame" are treated alike, as in the paper.
+
+A window is sampled in *time*, as the page samples its live input (the card's window policy):
+slot k of a window ending at time t holds the pose at t - (W-1-k)/fps, fps being the model's rate,
+linearly interpolated between the two frames around it (``window_positions``). A clip filmed at
+another rate is thus seen at the speed the model learned. A test checks this against the page's
+``FrameWindow`` on the same frames.
 """
 
 from __future__ import annotations
@@ -16,6 +22,14 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from musclevision.data.augment import AugmentConfig, augment
 from musclevision.data.clips import ClipData
+
+
+def window_positions(timestamps_ms: np.ndarray, end_ms: float, fps: float, window: int) -> np.ndarray:
+    """``[W]`` fractional frame positions of the slots of a window ending at ``end_ms``: slot k at
+    ``end_ms - (window-1-k) * 1000/fps``, between the frames (``timestamps_ms``, increasing) around it,
+    clamped to the first/last frame. What the page's FrameWindow does with live frames."""
+    times = end_ms - (window - 1 - np.arange(window)) * 1000.0 / fps
+    return np.interp(times, np.asarray(timestamps_ms, dtype=np.float64), np.arange(len(timestamps_ms), dtype=np.float64))
 
 
 class FrameStore:
@@ -29,6 +43,7 @@ class FrameStore:
         self.world = np.concatenate([c.world for c in clips]).astype(np.float32)
         self.labels = np.array([classes.index(c.label) for c in clips], dtype=np.int64)
         self.aspect = np.array([c.width / c.height for c in clips], dtype=np.float32)
+        self.fps = np.array([c.fps for c in clips], dtype=np.float64)
         self.valid = ~np.isnan(self.image[:, 0, 0])
 
     def gather(self, clip: np.ndarray, positions: np.ndarray):
@@ -80,23 +95,32 @@ class _Batches(Dataset):
 
 
 class WindowSet(_Batches):
-    """Every ``window``-frame window (step ``stride``) holding at least ``min_detected`` frames with a person."""
+    """Every ``window``-slot window (its last slot on every ``stride``-th frame) holding at least ``min_detected``
+    slots with a person; slots are 1/``fps`` s apart (None: one frame apart, whatever the clip's rate)."""
 
     def __init__(self, store: FrameStore, window: int, stride: int = 1, min_detected: int = 1,
-                 augment_cfg: AugmentConfig | None = None):  # fmt: skip
+                 augment_cfg: AugmentConfig | None = None, fps: float | None = None):  # fmt: skip
         super().__init__(store, augment_cfg)
         self.window = window
+        self.step = store.fps / fps if fps else np.ones(len(store.lengths))  # [clips] frames per slot
         clips, starts = [], []
-        seen = np.concatenate([[0], np.cumsum(store.valid)])  # valid frames before each global index
         for index, (offset, length) in enumerate(zip(store.offsets, store.lengths, strict=True)):
-            start = np.arange(0, max(length - window, 0) + 1, stride)
-            end = np.minimum(start + window, length)
-            detected = seen[offset + end] - seen[offset + start]
-            keep = start[detected >= min(min_detected, window)]
+            span = (window - 1) * self.step[index]
+            ends = np.arange(np.ceil(span - 1e-9), length, stride) if length - 1 >= span else np.array([span])
+            start = ends - span  # [N] position of each window's first slot
+            positions = start[:, None] + np.arange(window) * self.step[index]  # [N, W]
+            keep = start[self._slots_with_person(offset, length, positions) >= min(min_detected, window)]
             clips.append(np.full(len(keep), index))
             starts.append(keep)
         self.clip = np.concatenate(clips).astype(np.int64)
         self.start = np.concatenate(starts).astype(np.float64)
+
+    def _slots_with_person(self, offset: int, length: int, positions: np.ndarray) -> np.ndarray:
+        """Slots whose interpolated pose exists (FrameStore.gather's rule: both frames around it have a person)."""
+        low = np.floor(np.clip(positions, 0, length - 1)).astype(np.int64)
+        high = np.minimum(low + 1, length - 1)
+        valid = self.store.valid[offset + low] & ((positions == low) | self.store.valid[offset + high])
+        return (valid & (positions >= 0) & (positions <= length - 1)).sum(-1)
 
     def __len__(self) -> int:
         return len(self.clip)
@@ -105,11 +129,11 @@ class WindowSet(_Batches):
         indices = np.asarray(indices)
         rng = self._rng()
         clip, start = self.clip[indices], self.start[indices]
-        rate = self._stretch(len(indices), rng)
-        span = (self.window - 1) * rate
-        # A stretched window reads further: slide it back so it still ends inside its clip.
+        step = self.step[clip] * self._stretch(len(indices), rng)  # a stretched window reads further
+        span = (self.window - 1) * step
+        # Slide a stretched window back so it still ends inside its clip.
         start = np.maximum(np.minimum(start, self.store.lengths[clip] - 1 - span), 0)
-        positions = start[:, None] + np.arange(self.window)[None, :] * rate[:, None]
+        positions = start[:, None] + np.arange(self.window)[None, :] * step[:, None]
         return self._batch(clip, positions, rng)
 
 

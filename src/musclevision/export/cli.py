@@ -47,8 +47,8 @@ def run(cfg: DictConfig) -> int:
     model = load_checkpoint(ckpt)
     landmarks, world, fps = parity_windows(cfg, model, cfg.parity_windows)
     onnx_path, card_path = export_checkpoint(
-        ckpt, cfg.name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
-        tolerance=cfg.tolerance, metrics_file=cfg.metrics_file,
+        model, ckpt, cfg.name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
+        tolerance=cfg.tolerance, metrics_file=cfg.metrics_file, smoothing_s=cfg.smoothing_s,
     )  # fmt: skip
     print(f"{onnx_path}\n{card_path}\nserve it: musclevision-serve --export {card_path}")
     return 0

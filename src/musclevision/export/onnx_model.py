@@ -60,7 +60,7 @@ def onnx_probabilities(path: Path, landmarks: np.ndarray, world: np.ndarray | No
     return session.run(["probabilities"], feeds)[0]
 
 
-def parity_cases(landmarks: np.ndarray, world: np.ndarray, window: int, seed: int = 0) -> list[tuple]:
+def parity_cases(landmarks: np.ndarray, world: np.ndarray, seed: int = 0) -> list[tuple]:
     """Real windows plus the edge cases a live page produces: no person at all, one frame, longer history."""
     rng = np.random.default_rng(seed)
     cases = [("real windows", landmarks, world)]
@@ -73,13 +73,12 @@ def parity_cases(landmarks: np.ndarray, world: np.ndarray, window: int, seed: in
     return cases
 
 
-def check_parity(net: SequenceClassifier, path: Path, landmarks: np.ndarray, world: np.ndarray, window: int,
-                 tolerance: float) -> dict:  # fmt: skip
+def check_parity(net: SequenceClassifier, path: Path, landmarks: np.ndarray, world: np.ndarray, tolerance: float) -> dict:
     """Max |onnxruntime - PyTorch| per case; raises when any exceeds ``tolerance``."""
     graph = ProbabilityGraph(net).eval()
     uses_world = net.features.uses_world
     report = {}
-    for name, lm, wd in parity_cases(landmarks, world, window):
+    for name, lm, wd in parity_cases(landmarks, world):
         with torch.no_grad():
             expected = graph(torch.from_numpy(lm), torch.from_numpy(wd) if uses_world else None).numpy()
         got = onnx_probabilities(path, lm, wd)

@@ -14,8 +14,7 @@ import numpy as np
 
 from musclevision.extract.pose_bundle import VARIANTS, ensure_bundle, sha256_file
 from musclevision.extract.video import VideoError, iter_frames, open_video
-
-NUM_LANDMARKS = 33
+from musclevision.pose.skeleton import NUM_LANDMARKS
 
 
 class ConfigError(ValueError):

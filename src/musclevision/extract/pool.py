@@ -70,8 +70,9 @@ def _init_worker(settings: PoseSettings, log_dir: str | None, parent_pid: int | 
         redirect_native_output(Path(log_dir) / "workers.log")
 
 
-def make_record(source: VideoSource, status: str, error: str | None, keypoints: VideoKeypoints | None = None,
-                seconds: float = 0.0) -> ClipRecord:
+def make_record(
+    source: VideoSource, status: str, error: str | None, keypoints: VideoKeypoints | None = None, seconds: float = 0.0
+) -> ClipRecord:
     frames = keypoints.frames if keypoints else 0
     detected = keypoints.detected if keypoints else 0
     return ClipRecord(

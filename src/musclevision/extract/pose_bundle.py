@@ -71,8 +71,7 @@ def _read_source(name: str) -> bytes:
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != SOURCE_SHA256[name]:
         raise BundleError(
-            f"{path} does not match the pinned {NPM_PACKAGE}@{NPM_VERSION} file (sha256 differs); "
-            "reinstall it with `npm ci`"
+            f"{path} does not match the pinned {NPM_PACKAGE}@{NPM_VERSION} file (sha256 differs); reinstall it with `npm ci`"
         )
     return data
 
@@ -133,9 +132,7 @@ def build_bundle(variant: str, out: Path | None = None) -> Path:
         raise BundleError(f"unknown pose model variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     out = out or bundle_path(variant)
     detector = add_image_metadata(_read_source(DETECTOR_FILE), *DETECTOR_NORM, "pose_detector")
-    landmarks = add_image_metadata(
-        _read_source(f"pose_landmark_{variant}.tflite"), *LANDMARK_NORM, f"pose_landmark_{variant}"
-    )
+    landmarks = add_image_metadata(_read_source(f"pose_landmark_{variant}.tflite"), *LANDMARK_NORM, f"pose_landmark_{variant}")
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".task.tmp")
     os.close(fd)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from musclevision.data.clips import MIRROR
 from musclevision.models.features import LandmarkFeatures
 from musclevision.models.rnn import MaskedRNN
 from musclevision.models.tcn import TemporalConvNet
+from musclevision.pose.skeleton import MIRROR
 
 ARCHS = ("lstm", "gru", "tcn")
 

@@ -13,29 +13,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from musclevision.data.clips import NUM_LANDMARKS
+from musclevision.pose.geometry import centre_and_scale, joint_cosines
+from musclevision.pose.skeleton import JOINTS, NUM_LANDMARKS
 
-LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP = 11, 12, 23, 24
 COORDS = ("raw", "normalized", "world")
-# Angle at the middle landmark of each triple: elbows, shoulders, hips, knees, ankles (left, right).
-JOINTS = ((11, 13, 15), (12, 14, 16), (13, 11, 23), (14, 12, 24), (11, 23, 25), (12, 24, 26),
-          (23, 25, 27), (24, 26, 28), (25, 27, 31), (26, 28, 32))  # fmt: skip
-
-
-def centre_and_scale(points: torch.Tensor) -> torch.Tensor:
-    """Hip midpoint to the origin, torso length (shoulder-hip distance in x, y) to one."""
-    hips = 0.5 * (points[..., LEFT_HIP, :] + points[..., RIGHT_HIP, :])
-    shoulders = 0.5 * (points[..., LEFT_SHOULDER, :] + points[..., RIGHT_SHOULDER, :])
-    # In the image plane: z of image landmarks is too noisy to set the scale.
-    torso = torch.linalg.vector_norm((shoulders - hips)[..., :2], dim=-1).clamp(min=1e-3)
-    return (points - hips[..., None, :]) / torso[..., None, None]
-
-
-def joint_cosines(points: torch.Tensor) -> torch.Tensor:
-    """Cosine of the angle at each joint of JOINTS: [..., 33, 3] -> [..., len(JOINTS)]."""
-    a, b, c = (points[..., [j[k] for j in JOINTS], :] for k in range(3))
-    u, v = a - b, c - b
-    return (u * v).sum(-1) / (torch.linalg.vector_norm(u, dim=-1) * torch.linalg.vector_norm(v, dim=-1)).clamp(min=1e-6)
 
 
 class LandmarkFeatures(nn.Module):

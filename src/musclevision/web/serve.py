@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import email.utils
-import json
 import os
 import shutil
 import ssl
@@ -32,11 +31,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from musclevision.card import CardError
+from musclevision.card import load_card as load_model_card
 from musclevision.extract.pose_bundle import sha256_file
 from musclevision.paths import PACKAGE_DIR, assets_dir, project_root
 
-CARD_FORMAT = "musclevision-model-card/1"
-KNOWN_INPUTS = ("landmarks", "world")
 STATIC_DIR = PACKAGE_DIR / "web" / "static"
 
 # Only files with these extensions are ever served.
@@ -98,48 +97,17 @@ def _vendor_files() -> list[str]:
     return [f"{package.split('/')[-1]}/{name}" for package, files in VENDOR_FILES.items() for name in files]
 
 
-def _plain_name(value, what: str, card_path: Path) -> str:
-    if not isinstance(value, str) or not value or "/" in value or "\\" in value or value.startswith("."):
-        raise ServeError(f"model card {card_path}: {what} must be a plain file name, got {value!r}")
-    return value
-
-
 def load_card(card_path: Path) -> dict:
-    """The parsed model card, checked against the export contract (raises ServeError naming the problem)."""
-    hint = "export a model with `musclevision-export` (after training), or pass --export PATH/TO/card.json"
+    """The parsed model card, checked against the one card contract (raises ServeError naming the problem)."""
     if not card_path.is_file():
-        raise ServeError(f"model card {card_path} not found: {hint}")
+        raise ServeError(
+            f"model card {card_path} not found: export a model with `musclevision-export` (after training), "
+            "or pass --export PATH/TO/card.json"
+        )
     try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ServeError(f"model card {card_path} is not readable JSON ({exc}); re-run `musclevision-export`") from exc
-    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        found = card.get("format") if isinstance(card, dict) else type(card).__name__
-        raise ServeError(f"model card {card_path}: format is {found!r}, expected {CARD_FORMAT!r}")
-    classes = card.get("classes")
-    if (
-        not isinstance(classes, list)
-        or not classes
-        or not all(isinstance(c, str) and c for c in classes)
-        or len(set(classes)) != len(classes)
-    ):
-        raise ServeError(f"model card {card_path}: 'classes' must be a non-empty list of distinct names")
-    window = card.get("window")
-    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
-        raise ServeError(f"model card {card_path}: 'window' must be a positive integer, got {window!r}")
-    inputs = card.get("inputs")
-    names = [i.get("name") for i in inputs] if isinstance(inputs, list) and all(isinstance(i, dict) for i in inputs) else None
-    if not names or names[0] != "landmarks" or any(n not in KNOWN_INPUTS for n in names) or len(set(names)) != len(names):
-        raise ServeError(f"model card {card_path}: 'inputs' must list 'landmarks' first (optionally 'world'), got {names!r}")
-    threshold = card.get("no_exercise_threshold", 0.6)
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0.0 <= threshold <= 1.0:
-        raise ServeError(f"model card {card_path}: 'no_exercise_threshold' must be in [0, 1], got {threshold!r}")
-    _plain_name(card.get("onnx"), "'onnx'", card_path)
-    pose = card.get("pose_model")
-    if not isinstance(pose, dict):
-        raise ServeError(f"model card {card_path}: 'pose_model' is missing")
-    _plain_name(pose.get("bundle"), "'pose_model.bundle'", card_path)
-    return card
+        return load_model_card(card_path).model_dump(mode="json")
+    except CardError as exc:
+        raise ServeError(str(exc)) from None
 
 
 @dataclass
@@ -203,7 +171,7 @@ def load_site(
     if not (static_dir / "index.html").is_file():
         raise ServeError(f"{static_dir / 'index.html'} is missing: the musclevision package is incomplete, reinstall it")
 
-    warnings = []
+    warnings = [f"model {card['name']!r}: {card['training']['warning']}"] if card["training"].get("warning") else []
     expected = card["pose_model"].get("bundle_sha256")
     if check_bundle_hash and expected:
         actual = sha256_file(bundle_path)
@@ -445,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     card = site.card
     print(
         f"MuscleVision demo: model {card.get('name', site.card_path.stem)!r} ({site.card_path}), "
-        f"{len(card['classes'])} classes, window {card['window']}, pose bundle {site.bundle_path.name}"
+        f"{len(card['classes'])} classes, window {card['window_policy']['window']}, pose bundle {site.bundle_path.name}"
     )
     print(f"Open {server.url} in a browser (Ctrl+C to stop)", flush=True)
     if args.host in ("0.0.0.0", "::", ""):

@@ -5,8 +5,8 @@
 //   classifier=off      pose only (no ONNX model; for pose-only FPS measurements)
 //   exercise=<Class>    count reps of this exercise whenever a person is visible, instead of
 //                       only while it is recognised (the default, exercise=auto)
-//   threshold=<0..1>    "unknown / no exercise" threshold (default: the card's no_exercise_threshold)
-//   smooth=<seconds>    time constant of the probability smoothing (default 0.3, 0 = raw)
+//   threshold=<0..1>    "unknown / no exercise" threshold (default: the card's window_policy.threshold)
+//   smooth=<seconds>    time constant of the probability smoothing (default: window_policy.smoothing_s, 0 = raw)
 //   mirror=0|1          mirror the view (display only; default: on for cameras, off for files)
 //   camera=off          do not start the camera on load
 //   loop=0|1            loop video files (default 1)
@@ -37,7 +37,7 @@ const config = {
   delegate: (params.get("delegate") || "CPU").toUpperCase() === "GPU" ? "GPU" : "CPU",
   mirror: params.has("mirror") ? flag("mirror", true) : null,
   threshold: number("threshold", null),
-  smoothSeconds: Math.max(0, number("smooth", 0.3)),
+  smoothSeconds: number("smooth", null),
   exercise: params.get("exercise") || "auto",
   autostartCamera: flag("camera", true),
   loop: flag("loop", true),
@@ -67,7 +67,8 @@ const S = {
   warnings: [],
   card: null,
   classes: [],
-  threshold: 0.6,
+  threshold: null, // window policy (card), unless the URL overrides it
+  smoothSeconds: null,
   probabilities: null, // smoothed, what the decision and the bars use
   raw: null, // last classifier output
   fps: 0,
@@ -115,7 +116,8 @@ const exposed = {
   sourceError: () => S.sourceError,
   warnings: () => [...S.warnings],
   classes: () => [...S.classes],
-  window: () => (S.card ? S.card.window : null),
+  window: () => (S.card ? S.card.window_policy.window : null),
+  minDetected: () => (S.card ? S.card.window_policy.min_detected : null),
   threshold: () => S.threshold,
   classifierEnabled: () => config.classifier,
   probabilities: () => copy(S.probabilities),
@@ -400,7 +402,8 @@ async function processFrame() {
   }
   frames.push(det ? det.image : null, det ? det.world : null, t0);
 
-  if (classifier && frames.full) {
+  // The card's window policy: classify only windows with enough slots holding a person (as evaluation scores them).
+  if (classifier && frames.full && frames.presentCount() >= S.card.window_policy.min_detected) {
     const c0 = performance.now();
     const probs = await classifier.run(frames);
     const c1 = performance.now();
@@ -409,12 +412,11 @@ async function processFrame() {
     S.classifierRuns += 1;
     pushSample(S.classifierSamples, S.classifierMs);
     S.raw = Object.fromEntries(S.classes.map((c, i) => [c, probs[i]]));
-    if (frames.presentCount() > 0) smoothProbabilities(c1);
-    else {
-      // Nobody in the whole window: the output means nothing, do not let it steer the smoothing.
-      S.probabilities = null;
-      lastClassifierT = null;
-    }
+    smoothProbabilities(c1);
+  } else if (frames.full) {
+    // Too few frames with a person for the model: its output would mean nothing, do not let it steer the smoothing.
+    S.probabilities = null;
+    lastClassifierT = null;
   }
 
   decide(t1, det);
@@ -426,10 +428,10 @@ async function processFrame() {
 /** Exponential smoothing of S.raw over time into S.probabilities (what the page shows and decides on). */
 function smoothProbabilities(t) {
   const prev = S.probabilities;
-  if (!prev || config.smoothSeconds <= 0 || lastClassifierT === null) {
+  if (!prev || S.smoothSeconds <= 0 || lastClassifierT === null) {
     S.probabilities = { ...S.raw };
   } else {
-    const a = 1 - Math.exp(-(t - lastClassifierT) / 1000 / config.smoothSeconds);
+    const a = 1 - Math.exp(-(t - lastClassifierT) / 1000 / S.smoothSeconds);
     for (const c of S.classes) prev[c] += a * (S.raw[c] - prev[c]);
   }
   lastClassifierT = t;
@@ -623,7 +625,7 @@ function download(name, text, type) {
 function sessionMeta() {
   const card = S.card || {};
   return {
-    model: { name: card.name || null, classes: S.classes, window: card.window || null, pose_bundle: card.pose_model ? card.pose_model.bundle : null },
+    model: { name: card.name || null, classes: S.classes, window: card.window_policy ? card.window_policy.window : null, pose_bundle: card.pose_model ? card.pose_model.bundle : null },
     threshold: S.threshold,
     counting_mode: S.mode,
   };
@@ -703,8 +705,11 @@ async function main() {
   }
   S.card = card;
   S.classes = [...card.classes];
-  S.threshold = config.threshold ?? card.no_exercise_threshold ?? 0.6;
-  frames = new FrameWindow(card.window, usesWorld(card), card.fps);
+  const policy = card.window_policy;
+  S.threshold = config.threshold ?? policy.threshold;
+  S.smoothSeconds = Math.max(0, config.smoothSeconds ?? policy.smoothing_s);
+  frames = new FrameWindow(policy.window, usesWorld(card), policy.fps);
+  if (card.training.warning) addWarning(`Model ${card.name}: ${card.training.warning}.`);
   buildClassViews();
   if (config.exercise !== "auto") {
     if (S.classes.includes(config.exercise)) S.mode = config.exercise;
@@ -712,7 +717,7 @@ async function main() {
   }
   el.mode.value = S.mode;
   el.modelInfo.textContent =
-    `Model ${card.name || card.onnx}: ${S.classes.length} classes, window ${card.window} frames, ` +
+    `Model ${card.name || card.onnx}: ${S.classes.length} classes, window ${policy.window} frames at ${policy.fps} fps, ` +
     `pose ${card.pose_model.variant || card.pose_model.bundle}, threshold ${Math.round(S.threshold * 100)}%` +
     (config.classifier ? "" : " · classifier off");
 

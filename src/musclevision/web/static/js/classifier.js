@@ -1,34 +1,25 @@
 // Exercise classifier: the exported ONNX model run by onnxruntime-web (wasm, one thread).
 //
-// Model contract (see the model card): input "landmarks" float32 [batch, time, 33, 4] = raw
-// PoseLandmarker image landmarks of the last `window` frames, oldest first, NaN rows for frames
-// without a person; optional input "world" [batch, time, 33, 3]; output "probabilities"
-// [batch, classes] (softmax applied), in the order of the card's `classes`.
+// Model contract (musclevision.card, generated into ./generated/contract.js): input "landmarks" float32
+// [batch, time, 33, 4] = raw PoseLandmarker image landmarks of the window's slots, oldest first, NaN rows
+// for slots without a person; optional input "world" [batch, time, 33, 3]; output "probabilities"
+// [batch, classes] (softmax applied), in the order of the card's `classes`. The card's window_policy
+// says how slots are taken from the frames (fps, window) and when a window is classified (min_detected).
 
-export const CARD_FORMAT = "musclevision-model-card/1";
+import { CARD_FORMAT, CARD_SCHEMA, SKELETON } from "./generated/contract.js";
+import { validate } from "./schema.js";
+
 export const ORT_BASE = "/vendor/onnxruntime-web/dist/";
-const IMAGE_SIZE = 33 * 4;
-const WORLD_SIZE = 33 * 3;
+const IMAGE_SIZE = SKELETON.count * 4;
+const WORLD_SIZE = SKELETON.count * 3;
 
-/** Throws an Error naming the first problem with a model card. */
+/** The card itself, or throws an Error naming its first problem (the same schema Python validates with). */
 export function validateCard(card) {
-  const fail = (msg) => {
-    throw new Error(`model card: ${msg}`);
-  };
-  if (!card || typeof card !== "object") fail("not a JSON object");
-  if (card.format !== CARD_FORMAT) fail(`format is ${JSON.stringify(card.format)}, expected "${CARD_FORMAT}"`);
-  const classes = card.classes;
-  if (!Array.isArray(classes) || !classes.length || !classes.every((c) => typeof c === "string" && c))
-    fail("'classes' must be a non-empty list of names");
-  if (new Set(classes).size !== classes.length) fail("'classes' has duplicates");
-  if (!Number.isInteger(card.window) || card.window < 1) fail("'window' must be a positive integer");
-  const names = Array.isArray(card.inputs) ? card.inputs.map((i) => i && i.name) : [];
-  if (names[0] !== "landmarks" || names.some((n) => n !== "landmarks" && n !== "world"))
-    fail(`'inputs' must be "landmarks" (and optionally "world"), got ${JSON.stringify(names)}`);
-  if (typeof card.onnx !== "string" || !card.onnx) fail("'onnx' is missing");
-  if (!card.pose_model || typeof card.pose_model.bundle !== "string") fail("'pose_model.bundle' is missing");
-  const t = card.no_exercise_threshold ?? 0.6;
-  if (typeof t !== "number" || t < 0 || t > 1) fail("'no_exercise_threshold' must be in [0, 1]");
+  if (card && typeof card === "object" && card.format !== CARD_FORMAT && /^musclevision-model-card\//.test(card.format))
+    throw new Error(`model card: format ${JSON.stringify(card.format)} is from another musclevision version (this page reads ` +
+      `"${CARD_FORMAT}"); re-export the model with musclevision-export`);
+  const problem = validate(CARD_SCHEMA, card);
+  if (problem) throw new Error(`model card: ${problem}`);
   return card;
 }
 
@@ -161,14 +152,14 @@ export async function createClassifier(card, onnxUrl, ort) {
   const missing = wanted.filter((n) => !session.inputNames.includes(n));
   if (missing.length) throw new Error(`classifier model ${onnxUrl} has no input(s) ${missing.join(", ")} named by the card`);
   const outputName = session.outputNames.includes("probabilities") ? "probabilities" : session.outputNames[0];
-  const T = card.window, K = card.classes.length;
+  const T = card.window_policy.window, K = card.classes.length;
   const withWorld = wanted.includes("world");
   const buffers = { image: new Float32Array(T * IMAGE_SIZE), world: withWorld ? new Float32Array(T * WORLD_SIZE) : null };
 
   async function run(frames) {
     frames.ordered(buffers);
-    const feeds = { landmarks: new ort.Tensor("float32", buffers.image, [1, T, 33, 4]) };
-    if (withWorld) feeds.world = new ort.Tensor("float32", buffers.world, [1, T, 33, 3]);
+    const feeds = { landmarks: new ort.Tensor("float32", buffers.image, [1, T, SKELETON.count, 4]) };
+    if (withWorld) feeds.world = new ort.Tensor("float32", buffers.world, [1, T, SKELETON.count, 3]);
     const out = await session.run(feeds);
     const probs = out[outputName];
     if (!probs || probs.data.length !== K)
