@@ -151,7 +151,13 @@ def test_python_and_the_page_accept_and_refuse_the_same_cards():
         cards,
     )
     accepted = [n for n, e in python.items() if e is None]
-    assert accepted == ["valid as it is", "calibration block", "synthetic data with its warning", "world input too", "integer fps"]
+    assert accepted == [
+        "valid as it is",
+        "calibration block",
+        "synthetic data with its warning",
+        "world input too",
+        "integer fps",
+    ]
     disagree = {n: (python[n], page[n]) for n in cards if (python[n] is None) != (page[n] is None)}
     assert not disagree, disagree
     assert "re-export" in python["old format"] and "re-export" in page["old format"]

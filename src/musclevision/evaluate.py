@@ -19,7 +19,8 @@ from omegaconf import DictConfig, open_dict
 from musclevision.extract.cache import CacheError
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.module import load_checkpoint
-from musclevision.models.report import name_clips, summary_line, worst_clips, write_report
+from musclevision.models.report import summary_line, worst_clips, write_report
+from musclevision.models.stress import group_metrics, stress_suite
 
 log = logging.getLogger("musclevision.eval")
 
@@ -54,7 +55,9 @@ def evaluate(cfg: DictConfig) -> dict:
     trainer.validate(model, dataloaders=datamodule.eval_loaders(cfg.split, cfg.whole_clips), ckpt_path=cfg.ckpt_path,
                      verbose=False)  # fmt: skip
     evaluation = {**model.last_eval, "stage": cfg.split, "checkpoint": str(cfg.ckpt_path), "split": datamodule.split.description}
-    name_clips(evaluation, [c.video_id for c in datamodule.store(cfg.split).clips])
+    evaluation |= group_metrics(evaluation)
+    if cfg.stress_suite:
+        evaluation["stress"] = stress_suite(model, datamodule, cfg.split, evaluation)
     write_report(evaluation, Path(HydraConfig.get().runtime.output_dir))
     log.info(summary_line(evaluation))
     for line in worst_clips(evaluation):

@@ -24,7 +24,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from musclevision.extract.cache import CacheError
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.metrics import report_value
-from musclevision.models.report import name_clips, summary_line, write_report
+from musclevision.models.report import summary_line, write_report
+from musclevision.models.stress import group_metrics, stress_suite
 
 log = logging.getLogger("musclevision.train")
 # Lightning's advice to add DataLoader workers does not apply: batches are gathered vectorized.
@@ -140,16 +141,17 @@ def train(cfg: DictConfig) -> dict:
             ckpt = report_checkpoint(trainer, cfg.eval_ckpt, output_dir, cfg)
             trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
             evaluation = {**model.last_eval, "checkpoint": ckpt, "split": datamodule.split.description}
-            name_clips(evaluation, [c.video_id for c in datamodule.store("val").clips])
+            evaluation |= group_metrics(evaluation)
+            if cfg.get("stress_suite"):
+                evaluation["stress"] = stress_suite(model, datamodule, "val", evaluation)
             files = write_report(evaluation, output_dir, extra={"parameters": params})
             log_to_trackers(loggers, cfg, files, evaluation)
             log.info(summary_line(evaluation))
             log.info("report and checkpoints in %s", output_dir)
         if cfg.get("test"):
             trainer.test(model, datamodule=datamodule, ckpt_path=evaluation.get("checkpoint"), verbose=False)
-            test_eval = name_clips(
-                {**model.last_eval, "split": datamodule.split.description}, [c.video_id for c in datamodule.store("test").clips]
-            )
+            test_eval = {**model.last_eval, "split": datamodule.split.description}
+            test_eval |= group_metrics(test_eval)
             write_report(test_eval, output_dir)
             log.info(summary_line(test_eval))
         return evaluation

@@ -10,11 +10,12 @@ windows are cut (see windows.py) because it changes which frames are read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from musclevision.pose.skeleton import BODY_PARTS, LEFT_HIP, MIRROR, NUM_LANDMARKS, RIGHT_HIP
+from musclevision.pose import transforms
+from musclevision.pose.skeleton import BODY_PARTS, LEFT_HIP, NUM_LANDMARKS, RIGHT_HIP, SEGMENTS
 
 PART_MASKS = np.array([np.isin(np.arange(NUM_LANDMARKS), ids) for ids in BODY_PARTS.values()])
 
@@ -23,7 +24,9 @@ PART_MASKS = np.array([np.isin(np.arange(NUM_LANDMARKS), ids) for ids in BODY_PA
 class AugmentConfig:
     mirror: float = 0.0  # probability of a left/right flip
     rotate_deg: float = 0.0  # max |in-plane rotation|
-    yaw_deg: float = 0.0  # max |rotation about the body's vertical axis| (camera further left/right)
+    yaw_deg: float = 0.0  # max |rotation about the body's vertical axis| (camera further round; 180 = any side)
+    pitch_deg: float = 0.0  # max |camera elevation change| (a camera higher or lower than the person)
+    proportions: float = 0.0  # max relative change of each body segment's length (another body)
     scale: float = 0.0  # max relative size change
     aspect: float = 0.0  # max relative x-vs-y stretch (cameras differ in aspect ratio)
     translate: float = 0.0  # max shift, in normalized image units
@@ -37,7 +40,7 @@ class AugmentConfig:
         for name in ("mirror", "frame_dropout", "landmark_dropout", "part_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.augment.{name}={getattr(self, name)!r} must be a probability in [0, 1]")
-        for name in ("rotate_deg", "yaw_deg", "scale", "aspect", "translate", "noise"):
+        for name in ("rotate_deg", "yaw_deg", "pitch_deg", "proportions", "scale", "aspect", "translate", "noise"):
             if getattr(self, name) < 0:
                 raise ValueError(f"data.augment.{name}={getattr(self, name)!r} must be >= 0")
         low, high = self.time_stretch
@@ -46,27 +49,7 @@ class AugmentConfig:
 
     @property
     def enabled(self) -> bool:
-        return any(
-            (self.mirror, self.rotate_deg, self.yaw_deg, self.scale, self.aspect, self.translate, self.noise, self.frame_dropout,
-             self.landmark_dropout, self.part_dropout, self.time_stretch != (1.0, 1.0))
-        )  # fmt: skip
-
-
-def rotate_yaw(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, yaw: np.ndarray) -> None:
-    """Turn the body about its vertical axis (in place), as if the camera stood further to one side.
-
-    Image landmarks carry depth z on the x scale (MediaPipe), so x and z rotate about the hip
-    midpoint like world x and z; y stays (the camera is assumed level and far enough away).
-    """
-    cos, sin = np.cos(yaw)[:, None, None], np.sin(yaw)[:, None, None]
-    a = aspect[:, None, None]
-    hip_x = 0.5 * (image[:, :, LEFT_HIP, 0] + image[:, :, RIGHT_HIP, 0])[..., None]
-    x, z = (image[..., 0] - hip_x) * a, image[..., 2] * a
-    image[..., 0] = (cos * x + sin * z) / a + hip_x
-    image[..., 2] = (cos * z - sin * x) / a
-    wx, wz = world[..., 0].copy(), world[..., 2].copy()
-    world[..., 0] = cos * wx + sin * wz
-    world[..., 2] = cos * wz - sin * wx
+        return self.time_stretch != (1.0, 1.0) or any(getattr(self, f.name) for f in fields(self) if f.name != "time_stretch")
 
 
 def augment(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator):
@@ -76,13 +59,16 @@ def augment(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, cfg: Augme
 
     flip = rng.random(batch) < cfg.mirror
     if flip.any():
-        image[flip] = image[flip][:, :, MIRROR]
-        world[flip] = world[flip][:, :, MIRROR]
-        image[flip, ..., 0] = 1.0 - image[flip, ..., 0]
-        world[flip, ..., 0] = -world[flip, ..., 0]
-
+        image[flip], world[flip] = transforms.mirror(image[flip], world[flip])
+    if cfg.proportions:
+        factors = {name: rng.uniform(1 - cfg.proportions, 1 + cfg.proportions, batch) for name in SEGMENTS}
+        image, world = transforms.scale_segments(image, world, aspect, factors)
     if cfg.yaw_deg:
-        rotate_yaw(image, world, aspect, np.deg2rad(rng.uniform(-cfg.yaw_deg, cfg.yaw_deg, batch)))
+        image, world = transforms.rotate_yaw(image, world, aspect, np.deg2rad(rng.uniform(-cfg.yaw_deg, cfg.yaw_deg, batch)))
+    if cfg.pitch_deg:
+        image, world = transforms.rotate_pitch(
+            image, world, aspect, np.deg2rad(rng.uniform(-cfg.pitch_deg, cfg.pitch_deg, batch))
+        )
     angle = np.deg2rad(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg, batch))
     scale = 1.0 + rng.uniform(-cfg.scale, cfg.scale, batch)
     stretch = 1.0 + rng.uniform(-cfg.aspect, cfg.aspect, batch)

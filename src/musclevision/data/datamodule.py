@@ -84,10 +84,11 @@ class KeypointDataModule(pl.LightningDataModule):
         data = WindowSet(store, self.window, self.train_stride, self.min_detected, self.augment, self.fps)
         return batch_loader(data, self.batch_size, shuffle=self.shuffle, num_workers=self.num_workers)
 
-    def eval_loaders(self, name: str, whole_clips: bool | None = None) -> list:
-        """Loader 0: every ``window``-frame window; loader 1 (clip-trained models, or on request): whole clips."""
+    def eval_loaders(self, name: str, whole_clips: bool | None = None, transform=None) -> list:
+        """Loader 0: every ``window``-slot window; loader 1 (clip-trained models, or on request): whole clips.
+        ``transform``: a fixed change of every window (the stress suite's views and bodies)."""
         store = self.store(name)
-        windows = WindowSet(store, self.window, self.eval_stride, self.min_detected, fps=self.fps)
+        windows = WindowSet(store, self.window, self.eval_stride, self.min_detected, fps=self.fps, transform=transform)
         loaders = [batch_loader(windows, self.eval_batch_size, shuffle=False)]
         if whole_clips if whole_clips is not None else self.sampling == "clip":
             loaders.append(batch_loader(ClipSet(store, None), self.batch_size, shuffle=False))

@@ -69,9 +69,25 @@ class FrameStore:
 
 
 class _Batches(Dataset):
-    def __init__(self, store: FrameStore, augment_cfg: AugmentConfig | None):
+    """Batches of one frame store. Evaluation reads the clips behind the ``clip`` index of its batches from
+    ``clip_names`` and ``clip_labels`` (every clip, also those without a single usable window): the declared
+    interface between the data and the model's clip-level metrics.
+
+    ``transform(image, world, aspect) -> (image, world)``: a fixed change of every batch (the stress suite's
+    other views and bodies, ``models/stress.py``), after augmentation."""
+
+    def __init__(self, store: FrameStore, augment_cfg: AugmentConfig | None, transform=None):
         self.store = store
         self.augment_cfg = augment_cfg if augment_cfg is not None and augment_cfg.enabled else None
+        self.transform = transform
+
+    @property
+    def clip_names(self) -> list[str]:
+        return [c.video_id for c in self.store.clips]
+
+    @property
+    def clip_labels(self) -> np.ndarray:
+        return self.store.labels
 
     def _rng(self) -> np.random.Generator:
         # Drawn from torch's generator: seeded by seed_everything, distinct per DataLoader worker.
@@ -86,6 +102,8 @@ class _Batches(Dataset):
         image, world = self.store.gather(clip, positions)
         if self.augment_cfg is not None:
             image, world = augment(image, world, self.store.aspect[clip], self.augment_cfg, rng)
+        if self.transform is not None:
+            image, world = self.transform(image, world, self.store.aspect[clip])
         return {
             "landmarks": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
             "world": torch.from_numpy(np.ascontiguousarray(world, dtype=np.float32)),
@@ -99,8 +117,8 @@ class WindowSet(_Batches):
     slots with a person; slots are 1/``fps`` s apart (None: one frame apart, whatever the clip's rate)."""
 
     def __init__(self, store: FrameStore, window: int, stride: int = 1, min_detected: int = 1,
-                 augment_cfg: AugmentConfig | None = None, fps: float | None = None):  # fmt: skip
-        super().__init__(store, augment_cfg)
+                 augment_cfg: AugmentConfig | None = None, fps: float | None = None, transform=None):  # fmt: skip
+        super().__init__(store, augment_cfg, transform)
         self.window = window
         self.step = store.fps / fps if fps else np.ones(len(store.lengths))  # [clips] frames per slot
         clips, starts = [], []

@@ -13,10 +13,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from musclevision.pose.geometry import centre_and_scale, joint_cosines
+from musclevision.pose.geometry import canonical_world, centre_and_scale, joint_cosines
 from musclevision.pose.skeleton import JOINTS, NUM_LANDMARKS
 
-COORDS = ("raw", "normalized", "world")
+COORDS = ("raw", "normalized", "world", "canonical")
 
 
 class LandmarkFeatures(nn.Module):
@@ -27,6 +27,8 @@ class LandmarkFeatures(nn.Module):
       normalized  image landmarks centred on the hip midpoint and divided by torso length:
                   invariant to where the person stands and how far from the camera.
       world       MediaPipe's metric world landmarks (hip-centred, camera-aligned), torso-scaled.
+      canonical   world landmarks in a body-centred frame: turned about the vertical axis so the hips and
+                  shoulders face one way, divided by body size (the same from any side, for any body).
     velocity: append frame-to-frame differences of the coordinates (zero next to a missing frame).
     visibility: append MediaPipe's per-landmark visibility.
     angles: append joint-angle cosines (elbows, shoulders, hips, knees, ankles) from the world
@@ -45,7 +47,7 @@ class LandmarkFeatures(nn.Module):
 
     @property
     def uses_world(self) -> bool:
-        return "world" in self.coords or self.angles == "world"
+        return "world" in self.coords or "canonical" in self.coords or self.angles == "world"
 
     @property
     def out_features(self) -> int:
@@ -63,7 +65,12 @@ class LandmarkFeatures(nn.Module):
         landmarks = torch.where(valid[..., None, None], landmarks, torch.zeros_like(landmarks))
         image = landmarks[..., :3]
         normalized = centre_and_scale(image) if "normalized" in self.coords or self.angles == "image" else None
-        table = {"raw": image, "normalized": normalized, "world": centre_and_scale(world) if "world" in self.coords else None}
+        table = {
+            "raw": image,
+            "normalized": normalized,
+            "world": centre_and_scale(world) if "world" in self.coords else None,
+            "canonical": canonical_world(world, valid) if "canonical" in self.coords else None,
+        }
         positions = torch.cat([table[c] for c in self.coords], dim=-1)
         parts = [positions.flatten(2)]
         if self.velocity:

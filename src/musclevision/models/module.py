@@ -26,13 +26,13 @@ def plain(value):
     return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
 
 
-def split_clip_labels(trainer: pl.Trainer, stage: str) -> torch.Tensor | None:
-    """Labels of every clip of the evaluated split, read from its window loader's frame store
-    (clips without a usable window have no batch, yet must count in clip-level metrics)."""
+def eval_clips(trainer: pl.Trainer, stage: str):
+    """The clips behind the ``clip`` index of the evaluated batches: the window loader's dataset, which declares
+    ``clip_names`` and ``clip_labels`` (data/windows.py); None for loaders without them."""
     loaders = trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders
     first = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
-    store = getattr(getattr(first, "dataset", None), "store", None)
-    return None if store is None else torch.as_tensor(store.labels)
+    dataset = getattr(first, "dataset", None)
+    return dataset if hasattr(dataset, "clip_labels") and hasattr(dataset, "clip_names") else None
 
 
 class ExerciseModule(pl.LightningModule):
@@ -81,8 +81,12 @@ class ExerciseModule(pl.LightningModule):
 
     def _eval_epoch_end(self, stage: str) -> None:
         results = {}
+        clips = eval_clips(self.trainer, stage)
         if self.collectors["window"]:
-            results.update(self.collectors["window"].compute(clip_labels=split_clip_labels(self.trainer, stage)))
+            labels = None if clips is None else torch.as_tensor(clips.clip_labels)
+            results.update(self.collectors["window"].compute(clip_labels=labels))
+            if clips is not None and "per_clip" in results:
+                results["per_clip"]["video_id"] = [clips.clip_names[i] for i in results["per_clip"]["clip"]]
         if self.collectors["wholeclip"]:
             results["wholeclip"] = self.collectors["wholeclip"].compute(clip_level=False)["window"]
         for collector in self.collectors.values():

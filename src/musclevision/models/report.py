@@ -50,14 +50,6 @@ def plot_per_class(levels: dict, classes: list[str], title: str, path: Path) -> 
     plt.close(fig)
 
 
-def name_clips(evaluation: dict, clip_ids: list[str]) -> dict:
-    """Replace per-clip indices by video ids (``clip_ids`` in loader order) for a readable report."""
-    per_clip = evaluation.get("per_clip")
-    if per_clip:
-        per_clip["video_id"] = [clip_ids[i] for i in per_clip["clip"]]
-    return evaluation
-
-
 def worst_clips(evaluation: dict, count: int = 10) -> list[str]:
     per_clip, classes = evaluation.get("per_clip") or {}, evaluation["classes"]
     names = per_clip.get("video_id", per_clip.get("clip", []))
@@ -87,10 +79,36 @@ def write_report(evaluation: dict, out_dir: Path, extra: dict | None = None) -> 
         plot_confusion(metrics["confusion"], classes, title, files[f"confusion_{level}"])
     files["per_class"] = out_dir / f"{stage}_per_class.png"
     plot_per_class(levels, classes, f"{stage}: accuracy per class", files["per_class"])
+    if evaluation.get("stress") and "window" in evaluation:
+        files["stress"] = out_dir / f"{stage}_stress.png"
+        plot_stress(evaluation["stress"], evaluation, f"{stage}: other views and bodies (stress suite)", files["stress"])
     return files
 
 
 def summary_line(evaluation: dict) -> str:
     parts = [f"{level} acc {m['acc']:.1%} (balanced {m['bacc']:.1%}, n={m['count']})"
              for level, m in evaluation.items() if level in LEVEL_TITLES]  # fmt: skip
+    if worst := evaluation.get("worst_group"):
+        parts.append(f"worst group {worst['group']} {worst['clip_acc']:.0%} of {worst['clips']} clips")
+    if worst := (evaluation.get("stress") or {}).get("worst"):
+        level = "clip" if "clip_acc" in worst else "window"
+        parts.append(f"stress: worst {worst['condition']!r} {level} {worst[f'{level}_acc']:.1%} "
+                     f"({-100 * worst[f'{level}_drop']:+.1f} points)")  # fmt: skip
     return f"{evaluation.get('stage', 'eval')}: " + "; ".join(parts)
+
+
+def plot_stress(stress: dict, reference: dict, title: str, path: Path) -> None:
+    """Window and clip accuracy as filmed and under each stress condition."""
+    names = ["as filmed", *(n for n in stress if n != "worst")]
+    fig, ax = plt.subplots(figsize=(1.0 * len(names) + 2, 3.6))
+    for k, level in enumerate(("window", "clip")):
+        values = [reference[level]["acc"] if n == "as filmed" else stress[n].get(f"{level}_acc", np.nan) for n in names]
+        ax.bar(np.arange(len(names)) + (k - 0.5) * 0.4, values, 0.4, label=LEVEL_TITLES[level])
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -14,10 +14,11 @@ from musclevision.pose.skeleton import (
     PARENT,
     RIGHT_HIP,
     RIGHT_SHOULDER,
+    SEGMENTS,
     landmark,
 )
 
 __all__ = [
     "BODY_PARTS", "BONES", "JOINTS", "LANDMARK_NAMES", "LEFT_HIP", "LEFT_SHOULDER", "MIRROR", "NUM_LANDMARKS", "PARENT",
-    "RIGHT_HIP", "RIGHT_SHOULDER", "landmark",
+    "RIGHT_HIP", "RIGHT_SHOULDER", "SEGMENTS", "landmark",
 ]  # fmt: skip

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from musclevision.pose.skeleton import JOINTS, LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER
+from musclevision.pose.skeleton import JOINTS, LEFT_HIP, LEFT_SHOULDER, PARENT, RIGHT_HIP, RIGHT_SHOULDER, SEGMENTS
 
 _JOINT_INDEX = [[j[k] for j in JOINTS.values()] for k in range(3)]  # 3 lists of len(JOINTS) indices
+_LIMB_ENDS = [*SEGMENTS["thighs"], *SEGMENTS["shins"], *SEGMENTS["upper arms"]]
+_LIMB_STARTS = [PARENT[i] for i in _LIMB_ENDS]
 
 
 def hip_centre(points: torch.Tensor) -> torch.Tensor:
@@ -31,3 +33,29 @@ def joint_cosines(points: torch.Tensor) -> torch.Tensor:
     a, b, c = (points[..., index, :] for index in _JOINT_INDEX)
     u, v = a - b, c - b
     return (u * v).sum(-1) / (torch.linalg.vector_norm(u, dim=-1) * torch.linalg.vector_norm(v, dim=-1)).clamp(min=1e-6)
+
+
+def body_size(world: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``world [B,T,33,3]``, ``valid [B,T]`` -> ``[B]``: mean 3-D length of the torso, thighs, shins and upper arms
+    over the valid frames (metres; 1 when there are none). Lengths do not change with the view."""
+    torso = torch.linalg.vector_norm(shoulder_centre(world) - hip_centre(world), dim=-1)  # [B, T]
+    limbs = torch.linalg.vector_norm(world[..., _LIMB_ENDS, :] - world[..., _LIMB_STARTS, :], dim=-1).mean(-1)  # [B, T]
+    weight = valid.to(world.dtype)
+    total = ((torso + limbs) * 0.5 * weight).sum(1)
+    count = weight.sum(1)
+    return torch.where(count > 0, total / count.clamp(min=1.0), torch.ones_like(total)).clamp(min=1e-3)
+
+
+def canonical_world(world: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Body-centred world landmarks ``[B,T,33,3]``: hip midpoint at the origin, turned about the vertical axis so
+    that the person's right-to-left (hips and shoulders, averaged over the window's valid frames) points along +x,
+    and divided by the body's size. The same movement filmed from any side along the floor, by a taller or
+    shorter person, gives the same values (up to MediaPipe's own errors). Up/down stays the camera's."""
+    world = world - hip_centre(world)[..., None, :]
+    across = world[..., LEFT_HIP, :] - world[..., RIGHT_HIP, :] + world[..., LEFT_SHOULDER, :] - world[..., RIGHT_SHOULDER, :]
+    across = (across * valid[..., None].to(world.dtype)).sum(1)  # [B, 3]
+    norm = torch.sqrt(across[:, 0] ** 2 + across[:, 2] ** 2).clamp(min=1e-6)
+    cos, sin = (across[:, 0] / norm)[:, None, None], (across[:, 2] / norm)[:, None, None]  # [B, 1, 1]
+    x, y, z = world.unbind(-1)
+    turned = torch.stack([cos * x + sin * z, y, cos * z - sin * x], dim=-1)  # rotate `across` onto +x
+    return turned / body_size(world, valid)[:, None, None, None]

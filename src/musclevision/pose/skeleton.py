@@ -44,6 +44,12 @@ PARENT = (
     27, 28,
 )  # fmt: skip
 
+# Body segments, each named by the bones that end at its landmarks (bone = landmark - PARENT[landmark]).
+SEGMENTS = {
+    "head": tuple(range(0, 11)), "hips": (24,), "torso": (11, 12), "upper arms": (13, 14), "forearms": (15, 16),
+    "hands": tuple(range(17, 23)), "thighs": (25, 26), "shins": (27, 28), "feet": tuple(range(29, 33)),
+}  # fmt: skip
+
 # Angle at the middle landmark of each triple, in (left, right) pairs: elbows, shoulders, hips,
 # knees, ankles. Models use their cosines; the page's rep counter reads some of them.
 JOINTS = {
@@ -64,5 +70,5 @@ def skeleton_dict() -> dict:
     return {
         "names": list(LANDMARK_NAMES), "count": NUM_LANDMARKS, "mirror": list(MIRROR), "bones": [list(b) for b in BONES],
         "parent": list(PARENT), "joints": {k: list(v) for k, v in JOINTS.items()},
-        "body_parts": {k: list(v) for k, v in BODY_PARTS.items()},
+        "body_parts": {k: list(v) for k, v in BODY_PARTS.items()}, "segments": {k: list(v) for k, v in SEGMENTS.items()},
     }  # fmt: skip

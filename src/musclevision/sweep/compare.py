@@ -88,8 +88,22 @@ def crossval_summary(label: str, members: list[Run]) -> dict:
     summary["per_fold"] = [
         {"fold": r.overrides.get(FOLD_KEY), "run": str(r.folder)}
         | {f"{level}_acc": r.metrics[level]["acc"] for level in LEVELS if level in r.metrics}
+        | ({"worst_group": r.metrics["worst_group"]} if "worst_group" in r.metrics else {})
         for r in members
     ]
+    # Every group is held out in exactly one fold: together, one score per group for unseen people.
+    groups = {g: row for r in members for g, row in (r.metrics.get("groups") or {}).items()}
+    if groups:
+        summary["groups"] = dict(sorted(groups.items()))
+        worst = min(groups, key=lambda g: (groups[g]["clip_acc"], -groups[g]["clips"]))
+        summary["worst_group"] = {"group": worst, **groups[worst]}
+        summary["groups_below_85"] = sorted(g for g, row in groups.items() if row["clip_acc"] < 0.85)
+    stress = [r.metrics["stress"] for r in members if r.metrics.get("stress")]
+    if stress:
+        conditions = [c for c in stress[0] if c != "worst"]
+        summary["stress"] = {c: {key: statistics.mean(s[c][key] for s in stress) for key in stress[0][c]} for c in conditions}
+        worst = max(conditions, key=lambda c: summary["stress"][c].get("clip_drop", 0.0))
+        summary["stress"]["worst"] = {"condition": worst, **summary["stress"][worst]}
     return summary
 
 
@@ -121,15 +135,39 @@ def run_table(runs: list[Run], keys: list[str], metric: str, sweep_dir: Path) ->
 
 
 def fold_table(groups, metric: str) -> Table:
+    """One row per configuration: fold means, the worst held-out person group, the worst stress condition."""
     table = Table(title=f"mean over folds (cross-validation), by {metric}", title_justify="left")
-    for column in ("configuration", "folds", *(f"{level} acc" for level in LEVELS), f"{metric.split('/')[-1]} mean ± sd"):
+    columns = ("configuration", "folds", *(f"{level} acc" for level in LEVELS), f"{metric.split('/')[-1]} mean ± sd",
+               "worst group (clips)", "groups < 85 %", "stress: worst clip drop")  # fmt: skip
+    for column in columns:
         table.add_column(column, overflow="fold")
     for label, members in groups:
         means = [_pct(statistics.mean(vals)) if (vals := [r.metrics[lv]["acc"] for r in members if lv in r.metrics]) else "-"
                  for lv in LEVELS]  # fmt: skip
         values = [r.value(metric) for r in members]
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        table.add_row(label, str(len(members)), *means, f"{statistics.mean(values):.1%} ± {spread:.1%}")
+        summary = crossval_summary(label, members)
+        worst = summary.get("worst_group")
+        worst_text = f"{worst['group']} {worst['clip_acc']:.0%}" if worst else "-"
+        below = str(len(summary["groups_below_85"])) + f" of {len(summary['groups'])}" if "groups" in summary else "-"
+        stress = (summary.get("stress") or {}).get("worst")
+        stress_text = f"{stress['condition']} {(-100 * stress.get('clip_drop', 0.0)) or 0.0:+.1f} pts" if stress else "-"
+        table.add_row(label, str(len(members)), *means, f"{statistics.mean(values):.1%} ± {spread:.1%}", worst_text, below,
+                      stress_text)  # fmt: skip
+    return table
+
+
+def stress_table(summary: dict) -> Table:
+    """Clip accuracy per stress condition of the best configuration, mean over folds."""
+    table = Table(title="stress suite (held-out groups, mean over folds): other views and bodies", title_justify="left")
+    for column in ("condition", "window acc", "clip acc", "clip drop"):
+        table.add_column(column)
+    table.add_row("as filmed", _pct(summary.get("window", {}).get("acc")), _pct(summary.get("clip", {}).get("acc")), "")
+    for name, row in summary.get("stress", {}).items():
+        if name != "worst":
+            table.add_row(
+                name, _pct(row.get("window_acc")), _pct(row.get("clip_acc")), f"{(-100 * row.get('clip_drop', 0)) or 0.0:+.1f} pts"
+            )
     return table
 
 
@@ -186,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     groups = fold_groups(runs, keys, args.metric) if FOLD_KEY in keys else []
     if groups:
         console.print(fold_table(groups, args.metric))
-        (args.sweep_dir / "crossval.json").write_text(json.dumps(crossval_summary(*groups[0]), indent=2) + "\n")
+        summary = crossval_summary(*groups[0])
+        if summary.get("stress"):
+            console.print(stress_table(summary))
+        (args.sweep_dir / "crossval.json").write_text(json.dumps(summary, indent=2) + "\n")
         console.print(f"wrote {args.sweep_dir / 'crossval.json'} (best configuration's mean over folds)")
     finished = [r for r in runs if r.value(args.metric) is not None and r.checkpoint]
     if not finished:

@@ -1,0 +1,117 @@
+"""Views and bodies never filmed (pose/transforms.py), the body-centred features, and the stress suite's report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from musclevision.data.synthetic import synthesize_clip
+from musclevision.models.features import LandmarkFeatures
+from musclevision.models.stress import CONDITIONS, group_metrics, person_group, stress_summary
+from musclevision.pose import transforms
+from musclevision.pose.geometry import canonical_world
+from musclevision.pose.skeleton import BONES, MIRROR, PARENT
+
+ASPECT = 4 / 3
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """A real-looking squat (kinematic generator, MediaPipe-format image and world landmarks), a few NaN rows."""
+    c = synthesize_clip("BodyWeightSquats", np.random.default_rng(0), missing_rate=0.1)
+    return c.image[None], c.world[None]  # [1, T, 33, 4], [1, T, 33, 3]
+
+
+def bone_lengths(points: np.ndarray) -> np.ndarray:
+    return np.stack([np.linalg.norm(points[..., a, :] - points[..., b, :], axis=-1) for a, b in BONES], -1)
+
+
+def image_3d(image: np.ndarray, aspect: float = ASPECT) -> np.ndarray:
+    """Image landmarks in height units, depth included: the frame the transforms rotate in."""
+    return image[..., :3] * np.array([aspect, 1.0, aspect])
+
+
+@pytest.mark.parametrize("name", ["turned 45°", "turned 90°", "turned 180°", "camera 25° higher", "camera 15° lower"])
+def test_rotations_keep_bone_lengths_in_world_and_image(clip, name):
+    image, world = clip
+    new_image, new_world = CONDITIONS[name](image, world, np.array([ASPECT]))
+    np.testing.assert_allclose(bone_lengths(new_world), bone_lengths(world), atol=1e-5)
+    np.testing.assert_allclose(bone_lengths(image_3d(new_image)), bone_lengths(image_3d(image)), atol=1e-5)
+    assert np.array_equal(np.isnan(new_image), np.isnan(image)), "a frame without a person stays without one"
+    np.testing.assert_array_equal(new_image[..., 3], image[..., 3])  # visibility is left as it was
+
+
+def test_image_and_world_turn_together(clip):
+    """The re-projection is consistent: the image skeleton (height units, hip-centred) turns exactly as the world one."""
+    image, world = clip
+    turned_image, turned_world = transforms.rotate_yaw(image, world, ASPECT, np.pi / 3)
+    hips = lambda p: p - 0.5 * (p[..., 23:24, :] + p[..., 24:25, :])  # noqa: E731
+    rot = np.array([[np.cos(np.pi / 3), 0, np.sin(np.pi / 3)], [0, 1, 0], [-np.sin(np.pi / 3), 0, np.cos(np.pi / 3)]])
+    np.testing.assert_allclose(hips(image_3d(turned_image)), hips(image_3d(image)) @ rot.T, atol=1e-5)
+    np.testing.assert_allclose(turned_world, world @ rot.T, atol=1e-5)
+    # turning by 90 degrees four times is the identity
+    back = (image, world)
+    for _ in range(4):
+        back = transforms.rotate_yaw(*back, ASPECT, np.pi / 2)
+    np.testing.assert_allclose(back[0], image, atol=1e-5)
+
+
+def test_mirroring_twice_is_the_identity_and_swaps_sides(clip):
+    image, world = clip
+    once = transforms.mirror(image, world)
+    twice = transforms.mirror(*once)
+    np.testing.assert_allclose(twice[0], image, atol=1e-6)
+    np.testing.assert_allclose(twice[1], world, atol=1e-6)
+    np.testing.assert_allclose(once[1][..., 15, 0], -world[..., MIRROR[15], 0])  # left wrist <- mirrored right wrist
+
+
+def test_other_bodies_change_only_the_named_segments(clip):
+    image, world = clip
+    _, longer = transforms.scale_segments(image, world, ASPECT, {"thighs": 1.2})
+    lengths = lambda w, i: np.linalg.norm(w[..., i, :] - w[..., PARENT[i], :], axis=-1)  # noqa: E731
+    np.testing.assert_allclose(lengths(longer, 25), 1.2 * lengths(world, 25), rtol=1e-5)  # left thigh
+    np.testing.assert_allclose(lengths(longer, 27), lengths(world, 27), rtol=1e-5)  # left shin: same length, moved
+
+
+def test_canonical_features_do_not_change_when_the_body_is_turned_or_grows(clip):
+    image, world = clip
+    features = LandmarkFeatures(coords="canonical", velocity=True, visibility=False, angles="world")
+    as_filmed, _ = features(torch.from_numpy(image), torch.from_numpy(world))
+    for angle in (0.7, np.pi / 2, np.pi, -2.5):
+        turned = transforms.rotate_yaw(image, world, ASPECT, angle)
+        got, _ = features(*(torch.from_numpy(a) for a in turned))
+        torch.testing.assert_close(got, as_filmed, atol=1e-5, rtol=0)
+    valid = torch.from_numpy(~np.isnan(world).any((-1, -2)))
+    points = torch.from_numpy(np.nan_to_num(world))
+    want = canonical_world(points, valid)
+    torch.testing.assert_close(canonical_world(points * 1.3, valid), want, atol=1e-5, rtol=0)  # a taller person
+
+
+def test_group_metrics_and_worst_group():
+    evaluation = {
+        "per_clip": {
+            "video_id": ["A/v_A_g08_c01", "A/v_A_g08_c02", "B/v_B_g08_c01", "B/v_B_g09_c01"],
+            "label": [0, 0, 1, 1],
+            "predicted": [0, 1, 1, None],  # a clip without a usable window counts as wrong
+        }
+    }
+    result = group_metrics(evaluation)
+    assert result["groups"] == {
+        "A/g08": {"clips": 2, "clip_acc": 0.5},
+        "B/g08": {"clips": 1, "clip_acc": 1.0},
+        "B/g09": {"clips": 1, "clip_acc": 0.0},
+    }
+    assert result["worst_group"] == {"group": "B/g09", "clips": 1, "clip_acc": 0.0}
+    assert person_group("WallPushups/v_WallPushups_g11_c03") == "WallPushups/g11"
+
+
+def test_stress_summary_reports_drops_and_the_worst_condition():
+    reference = {"window": {"acc": 0.9}, "clip": {"acc": 1.0}}
+    results = {
+        "turned 90°": {"window": {"acc": 0.6}, "clip": {"acc": 0.7}},
+        "mirrored": {"window": {"acc": 0.9}, "clip": {"acc": 1.0}},
+    }
+    summary = stress_summary(results, reference)
+    assert summary["turned 90°"]["clip_drop"] == pytest.approx(0.3) and summary["mirrored"]["window_drop"] == 0.0
+    assert summary["worst"]["condition"] == "turned 90°"
