@@ -1,6 +1,7 @@
 # MuscleVision. Two commands do everything on a fresh machine (Debian, Python 3.11, Node 20):
 #   make demo   set up, then run the main job: train on synthetic keypoints, evaluate, export
 #   make test   set up, then run the whole test suite (what CI runs via .ci/run)
+#   make check  the quick loop while you work: lint, format, the page's JS units, in-process tests (~1 min)
 # Set-up is idempotent: .venv (torch 2.13.0 CPU first, then the package), node_modules
 # (pinned npm packages), assets/ (pose .task bundles + the page's vendored JS/wasm).
 SHELL := /bin/bash
@@ -16,7 +17,7 @@ FOLDS := 0,1,2,3,4,5
 # missing ones. Keep every other line (and pip's exit status, via pipefail).
 PIP_QUIET := { grep -v "^WARNING: Location 'file://" || true; }
 
-.PHONY: setup demo test system-deps serve default-model crossval bench cluster-up cluster-down lint clean-setup
+.PHONY: setup demo test check lint-check js-test system-deps serve default-model crossval bench cluster-up cluster-down lint clean-setup
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,7 +56,23 @@ demo: setup
 	@echo "Real data: musclevision-train experiment=best   (extracts ../shared clips on first use)"
 	@echo "Live page with the model trained on the real clips: make serve   (http://127.0.0.1:8000)"
 
-test: setup system-deps
+# Lint and format check (ruff), as CI runs them.
+lint-check: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+# The page's ES modules under Node's test runner; a skipped JS test fails the run like a skipped pytest.
+js-test: setup
+	node --test tests/js/ 2>&1 | tee .js-test.log
+	@grep -q '^# skipped 0$$' .js-test.log || { echo "FAILING: JS tests were skipped; CI must run everything"; exit 1; }
+	@rm -f .js-test.log
+
+# The quick tier: no videos, no MediaPipe, no browser, no cluster (tests marked `integration` are left out).
+check: lint-check js-test
+	$(PY) -m pytest -m "not integration"
+
+# Everything: the quick tier and the integration tier (real clips, MediaPipe, Chromium, the SLURM cluster).
+test: lint-check js-test system-deps
 	$(PY) -m pytest
 
 serve: setup
@@ -96,7 +113,8 @@ cluster-down:
 	slurm/dev-cluster/stop.sh
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
 
 clean-setup:
 	rm -rf $(VENV) node_modules assets

@@ -34,6 +34,8 @@ from musclevision.data import KeypointCache
 from musclevision.extract import CacheError, ConfigError, extract_videos
 from musclevision.pose.skeleton import LANDMARK_NAMES
 
+pytestmark = pytest.mark.integration  # real videos and MediaPipe
+
 ALL_REAL = REFERENCE_CLIPS + EXTRA_CLIPS
 
 

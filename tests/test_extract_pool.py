@@ -14,10 +14,14 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from helpers import SHORT_CLIPS, assert_clip_consistent, link_clips
 from musclevision.extract import KeypointCache, PoseSettings
 from musclevision.extract.pool import ExtractorPool, process_video
 from musclevision.extract.sources import find_videos
+
+pytestmark = pytest.mark.integration  # real videos and MediaPipe
 
 # Spawned workers import this module to find the task: keep its imports light (no musclevision.data,
 # i.e. no torch and Lightning: seconds per worker process).

@@ -28,6 +28,8 @@ from helpers import (
 )
 from musclevision.data import KeypointCache
 
+pytestmark = pytest.mark.integration  # real videos and MediaPipe
+
 GOOD = "PushUps/v_PushUps_g16_c04"  # 29 frames, a person in every one
 
 

@@ -15,6 +15,8 @@ import pytest
 from helpers import BIN, EXTRA_CLIPS, SMALL_SYNTHETIC, assert_ok, link_clips, run_cli
 from musclevision.paths import project_root
 
+pytestmark = pytest.mark.integration  # the live SLURM dev cluster
+
 DEV_CLUSTER = project_root() / "slurm" / "dev-cluster"
 STATE_DIR = Path(os.environ.get("MUSCLEVISION_SLURM_DIR", "/tmp/musclevision-slurm"))
 # The dev cluster has one partition "dev" and no GPUs: the T4 launcher with those two values changed.

@@ -17,6 +17,8 @@ from musclevision.export.onnx_model import onnx_probabilities
 from musclevision.models import ExerciseModule
 from musclevision.paths import project_root
 
+pytestmark = pytest.mark.integration  # the console scripts end to end (subprocesses)
+
 EXPERIMENTS = sorted(p.stem for p in (project_root() / "experiments").glob("*.yaml"))
 
 

@@ -165,9 +165,8 @@ def stress_table(summary: dict) -> Table:
     table.add_row("as filmed", _pct(summary.get("window", {}).get("acc")), _pct(summary.get("clip", {}).get("acc")), "")
     for name, row in summary.get("stress", {}).items():
         if name != "worst":
-            table.add_row(
-                name, _pct(row.get("window_acc")), _pct(row.get("clip_acc")), f"{(-100 * row.get('clip_drop', 0)) or 0.0:+.1f} pts"
-            )
+            drop = (-100 * row.get("clip_drop", 0.0)) or 0.0  # no "-0.0"
+            table.add_row(name, _pct(row.get("window_acc")), _pct(row.get("clip_acc")), f"{drop:+.1f} pts")
     return table
 
 

@@ -1,0 +1,110 @@
+"""The quick tier: the training pipeline in-process, configs composed with Hydra's compose API and ``train(cfg)``
+called directly (lightning-hydra-template style), on small synthetic data. The console scripts end to end are
+tests/test_train.py (integration tier)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+
+from helpers import SMALL_SYNTHETIC
+from musclevision.card import validate_card
+from musclevision.evaluate import evaluate
+from musclevision.export.exporter import export_checkpoint
+from musclevision.models.module import load_checkpoint
+from musclevision.models.stress import CONDITIONS
+from musclevision.paths import config_dir, project_root
+from musclevision.train import train
+
+EXPERIMENTS = sorted(p.stem for p in (project_root() / "experiments").glob("*.yaml"))
+
+
+def compose_run(config: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """What ``musclevision-<config> <overrides>`` would run with, its run folder ``output_dir``."""
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name=config, overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.mode = RunMode.RUN
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg.hydra  # as in a real run: the task's config has no hydra node (${hydra:...} reads HydraConfig)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return cfg
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_runs_one_batch_of_each_stage(experiment, tmp_path):
+    cfg = compose_run("train", [f"experiment={experiment}", *SMALL_SYNTHETIC, "debug=fast_dev_run", "logger=none"], tmp_path)
+    assert train(cfg) == {}  # one batch of fit and validation each, no report
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """Two epochs on small synthetic data, CSV logging: the run folder."""
+    run = tmp_path_factory.mktemp("run")
+    cfg = compose_run("train", [*SMALL_SYNTHETIC, "trainer.max_epochs=2", "logger=csv"], run)
+    evaluation = train(cfg)
+    assert evaluation["checkpoint"] == str(run / "checkpoints" / "last.ckpt")  # eval_ckpt=last: no pick on val
+    return run
+
+
+def test_the_report_scores_every_held_out_window_and_clip(trained):
+    report = json.loads((trained / "val_metrics.json").read_text())
+    model = load_checkpoint(trained / "checkpoints" / "last.ckpt")
+    data = instantiate(model.run_config["data"])  # the data and split the run trained and reported on
+    data.setup()
+    windows = data.eval_loaders("val")[0].dataset
+    assert report["split"] == data.split.description
+    assert report["window"]["count"] == len(windows) and report["clip"]["count"] == len(windows.clip_names)
+    for level in ("window", "clip"):
+        confusion = np.array(report[level]["confusion"])
+        assert confusion.sum() + report[level]["undecided"] == report[level]["count"]
+        assert report[level]["acc"] == pytest.approx(np.trace(confusion) / report[level]["count"])
+    assert sorted(report["per_clip"]["video_id"]) == sorted(windows.clip_names)
+    # per person group (class + group) and the worst; every clip in exactly one group
+    assert sum(g["clips"] for g in report["groups"].values()) == report["clip"]["count"]
+    assert report["worst_group"]["clip_acc"] == min(g["clip_acc"] for g in report["groups"].values())
+    # the stress suite: every condition scored on the same windows
+    assert set(report["stress"]) == {*CONDITIONS, "worst"}
+    for row in (report["stress"][c] for c in CONDITIONS):
+        assert row["window_drop"] == pytest.approx(report["window"]["acc"] - row["window_acc"])
+    for png in ("val_confusion_window.png", "val_confusion_clip.png", "val_per_class.png", "val_stress.png"):
+        assert (trained / png).stat().st_size > 5_000
+    assert torch.load(trained / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1  # trainer.max_epochs=2
+    assert "val/window_bacc" in (trained / "csv" / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_eval_reproduces_the_training_report(trained, tmp_path):
+    report = json.loads((trained / "val_metrics.json").read_text())
+    cfg = compose_run("eval", [f"ckpt_path={trained / 'checkpoints' / 'last.ckpt'}", *SMALL_SYNTHETIC[:5]], tmp_path)
+    evaluation = evaluate(cfg)
+    for level in ("window", "clip"):
+        assert evaluation[level]["acc"] == pytest.approx(report[level]["acc"])
+    assert evaluation["worst_group"] == report["worst_group"]
+    assert evaluation["stress"]["worst"]["condition"] == report["stress"]["worst"]["condition"]
+
+
+def test_export_writes_a_valid_card_and_a_matching_graph(trained, tmp_path):
+    from musclevision.export.cli import parity_windows
+
+    cfg = compose_run("export", [f"ckpt_path={trained / 'checkpoints' / 'last.ckpt'}", "name=unit"], tmp_path)
+    model = load_checkpoint(cfg.ckpt_path)
+    landmarks, world, fps = parity_windows(cfg, model, 64)
+    onnx_path, card_path = export_checkpoint(model, cfg.ckpt_path, "unit", tmp_path, landmarks, world, fps)
+    card = validate_card(json.loads(card_path.read_text()))
+    assert card.window_policy.window == 8 and card.window_policy.min_detected == 4 and card.window_policy.fps == 25
+    assert card.training.data_kind == "synthetic" and card.training.warning
+    assert max(case["max_abs_diff"] for case in card.parity.values()) <= 1e-5
+    assert onnx_path.stat().st_size > 10_000
+    with torch.no_grad():
+        assert model(torch.from_numpy(landmarks[:2]), torch.from_numpy(world[:2])).shape == (2, 5)
