@@ -43,6 +43,14 @@ def write_no_person_video(path: Path, frames: int = 40) -> None:
     writer.release()
 
 
+def write_png(path: Path) -> None:
+    """A real PNG image under a video name (a user's renamed screenshot)."""
+    import cv2
+
+    assert cv2.imwrite(str(path.with_suffix(".png")), np.zeros((48, 64, 3), np.uint8))
+    path.with_suffix(".png").rename(path)
+
+
 def assert_no_log_spam(text: str) -> None:
     leaked = [line for line in text.splitlines() if any(s in line for s in LOG_SPAM)]
     assert not leaked, "native MediaPipe/LiteRT log lines reached the terminal:\n" + "\n".join(leaked[:10])
@@ -57,6 +65,7 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
     real = (ucf_videos / "Lunges/v_Lunges_g20_c02.avi").read_bytes()  # 47 frames
     (bad / "truncated.avi").write_bytes(real[: len(real) // 2])
     (bad / "notes.mp4").write_text("not a video: notes about the squat session\n" * 20)
+    write_png(bad / "image.avi")  # decord's error quotes the path as "[/.../image.avi]": rich markup if unescaped
     write_no_person_video(bad / "noperson.avi")
     (bad / "readme.txt").write_text("not a video extension: ignored")
     cache_dir = tmp_path / "cache"
@@ -67,13 +76,14 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
 
     cache = KeypointCache(cache_dir)
     records = cache.records()
-    assert set(records) == {GOOD, "Bad/empty", "Bad/random", "Bad/truncated", "Bad/notes", "Bad/noperson"}
+    assert set(records) == {GOOD, "Bad/empty", "Bad/random", "Bad/truncated", "Bad/notes", "Bad/noperson", "Bad/image"}
     assert records[GOOD].status == "ok" and records[GOOD].frames_decoded == 29
     assert_clip_consistent(cache, GOOD)
     expected = {
         "Bad/empty": "empty file (0 bytes)",
         "Bad/random": "not a readable video",
         "Bad/notes": "not a readable video",
+        "Bad/image": "not a readable video",
         "Bad/noperson": "no person detected in any of its 40 frames",
     }
     for video_id, reason in expected.items():
@@ -95,12 +105,14 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
         cache.load("Bad/empty")
 
     # Summary: counts, frames, detection, wall time; the failures listed; no native log lines.
-    assert "6 selected: 1 ok, 1 partial, 4 failed, 0 already done" in out, result.stdout
+    assert "7 selected: 1 ok, 1 partial, 5 failed, 0 already done" in out, result.stdout
+    assert f"[{bad / 'image.avi'}]" in out, "the decoder's own words, brackets and all"
+    assert "Traceback" not in result.stderr, result.stderr
     frames = 29 + truncated.frames_decoded + 40
     assert f"frames {frames} decoded" in out and "with a person" in out, result.stdout
     assert " s, " in out and "frames/s with 2 workers" in out, result.stdout
     assert "videos with problems" in out and "partial" in out
-    assert "6/6" in result.stderr, "the progress bar should end at 6/6 videos"
+    assert "7/7" in result.stderr, "the progress bar should end at 7/7 videos"
     assert_no_log_spam(result.stdout + result.stderr)
     assert "Sparsity" in (cache_dir / "logs" / "workers.log").read_text(), "the native output belongs in the log"
 
@@ -108,7 +120,7 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
     lines = len(manifest_lines(cache_dir))
     again = run_extract(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", "workers=2")
     assert again.returncode == 1, (again.returncode, again.stdout, again.stderr)
-    assert "6 already done" in flat(again.stdout) and "4 failures are from earlier runs" in flat(again.stdout)
+    assert "7 already done" in flat(again.stdout) and "5 failures are from earlier runs" in flat(again.stdout)
     assert len(manifest_lines(cache_dir)) == lines
 
 

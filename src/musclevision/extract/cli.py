@@ -13,6 +13,7 @@ import time
 
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -58,7 +59,8 @@ class ExtractProgress:
 def print_summary(summary: ExtractSummary, out: Console) -> None:
     failed = summary.count("failed") + len(summary.earlier_failures)
     grid = Table.grid(padding=(0, 2))
-    grid.add_row("[bold]keypoint cache", str(summary.cache_dir))
+    # Paths, ids and error texts come from outside (a decoder quotes a path as "[/x.avi]"): escaped, never markup.
+    grid.add_row("[bold]keypoint cache", escape(str(summary.cache_dir)))
     grid.add_row(
         "videos",
         f"{summary.selected} selected: [green]{summary.count('ok')} ok[/green], {summary.count('partial')} partial, "
@@ -76,7 +78,7 @@ def print_summary(summary: ExtractSummary, out: Console) -> None:
         issues.add_column("status")
         issues.add_column("reason", overflow="fold")
         for record in problems[:50]:
-            issues.add_row(record.video_id, record.status, record.error or "")
+            issues.add_row(escape(record.video_id), record.status, escape(record.error or ""))
         out.print(issues)
         if len(problems) > 50:
             out.print(f"... and {len(problems) - 50} more")
@@ -104,7 +106,7 @@ def run(cfg: DictConfig) -> int:
             rebuild=options["rebuild"], retry_failed=options["retry_failed"],
         )  # fmt: skip
     except (ConfigError, FileNotFoundError, CacheError, ExtractorFatalError) as exc:
-        console.print(f"[red]musclevision-extract: {exc}[/red]")
+        console.print(f"[red]musclevision-extract: {escape(str(exc))}[/red]")
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: finished videos are saved; run the same command again to resume[/yellow]")
