@@ -5,11 +5,15 @@ cache concurrently, and a terminal free of MediaPipe's native log lines.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +31,7 @@ from helpers import (
     run_extract,
 )
 from musclevision.data import KeypointCache
+from musclevision.extract import CacheError
 
 GOOD = "PushUps/v_PushUps_g16_c04"  # 29 frames, a person in every one
 
@@ -223,7 +228,8 @@ def test_kill_mid_run_then_resume_redoes_only_the_missing_videos(tmp_path, ucf_v
             assert data["image"].shape[1:] == (33, 4)
     leftovers = [p for p in (cache_dir / "clips").rglob("*") if p.is_file() and p.suffix != ".npz"]
     assert all(p.name.endswith(".tmp") for p in leftovers), leftovers  # invisible to the reader
-    assert {p.name for p in cache_dir.iterdir()} <= {"cache.json", "manifest.jsonl", "clips", "logs"}
+    # The killed run's claims stay behind (their locks died with it): the next run takes them over.
+    assert {p.name for p in cache_dir.iterdir()} <= {"cache.json", "manifest.jsonl", "clips", "logs", "claims"}
 
     # Resume: same command, only the missing videos are processed.
     result = run_extract(tmp_path, *args)
@@ -233,6 +239,7 @@ def test_kill_mid_run_then_resume_redoes_only_the_missing_videos(tmp_path, ucf_v
     assert f"{len(ids)} selected: {len(ids) - skipped} ok, 0 partial, 0 failed, {skipped} already done" in out, out
     final = valid_manifest_ids(cache_dir)
     assert sorted(final) == sorted(ids), "every video exactly once: finished ones were not redone"
+    assert not (cache_dir / "claims").exists(), "stale claims taken over, then released and tidied"
     assert final[: len(done_before)] == done_before
     cache = KeypointCache(cache_dir)
     assert sorted(r.video_id for r in cache.videos()) == sorted(ids)
@@ -298,3 +305,129 @@ def test_two_shards_fill_one_cache_concurrently(tmp_path, ucf_videos):
     assert sorted(p.name for p in cache_dir.iterdir()) == ["cache.json", "clips", "logs", "manifest.jsonl"]
     assert not list(cache_dir.rglob("*.tmp"))
     assert json.loads((cache_dir / "cache.json").read_text())["extractor"] == cache.settings
+
+
+@pytest.mark.integration
+def test_a_rerun_redoes_a_damaged_cache_entry_and_only_it(tmp_path, ucf_videos):
+    ids = SHORT_CLIPS[:2]
+    videos = link_clips(ucf_videos, ids, tmp_path / "videos")
+    cache_dir = tmp_path / "cache"
+    args = (f"video_root={videos}", f"cache_dir={cache_dir}", "workers=1", "progress=false")
+    assert run_extract(tmp_path, *args).returncode == 0
+    damaged = KeypointCache(cache_dir).clip_path(ids[0])
+    damaged.write_bytes(damaged.read_bytes()[:4000])  # cut short, as a full disk or a bad copy leaves it
+
+    result = run_extract(tmp_path, *args)
+    out = flat(result.stdout)
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    assert "2 selected: 1 ok, 0 partial, 0 failed, 1 already done" in out, out
+    assert f"1 damaged cache entries were redone: {ids[0]}" in out, out
+    assert_clip_consistent(KeypointCache(cache_dir), ids[0])
+
+    # The command the load error offers redoes exactly that entry.
+    damaged.write_bytes(b"\0" * damaged.stat().st_size)
+    with pytest.raises(CacheError, match=r"videos=\[") as error:
+        KeypointCache(cache_dir).load(ids[0])
+    command = re.search(r"`musclevision-extract (.*?)`", str(error.value)).group(1).split()
+    result = run_extract(tmp_path, *command, "workers=1", "progress=false")
+    assert result.returncode == 0 and "1 selected: 1 ok" in flat(result.stdout), (result.stdout, result.stderr)
+    assert_clip_consistent(KeypointCache(cache_dir), ids[0])
+    assert sorted(valid_manifest_ids(cache_dir)) == sorted([*ids, ids[0], ids[0]])
+
+
+@pytest.mark.integration
+def test_two_extractors_on_one_cache_split_the_work(tmp_path, ucf_videos):
+    """Two terminals (or an array job without shard=) on one cache: each video is extracted once."""
+    ids = SHORT_CLIPS[:8]
+    videos = link_clips(ucf_videos, ids, tmp_path / "videos")
+    cache_dir = tmp_path / "cache"
+    args = (f"video_root={videos}", f"cache_dir={cache_dir}", "workers=1", "progress=false")
+    procs = [start_cli(tmp_path, f"run{i}.log", *args) for i in range(2)]
+    try:
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                kill_group(p)
+    logs = [flat((tmp_path / f"run{i}.log").read_text()) for i in range(2)]
+    assert codes == [0, 0], (codes, logs)
+    assert sorted(valid_manifest_ids(cache_dir)) == sorted(ids), "each video extracted and recorded exactly once"
+    done = [int(re.search(r"8 selected: (\d+) ok", log).group(1)) for log in logs]
+    assert sum(done) == len(ids) and min(done) >= 1, f"the two runs should share the work: {done}\n{logs}"
+    cache = KeypointCache(cache_dir)
+    for video_id in ids:
+        assert_clip_consistent(cache, video_id)
+    assert not (cache_dir / "claims").exists()
+
+
+@contextmanager
+def mounted(target: Path, *mount_args: str):
+    """A file system mounted at ``target`` for the test (a small tmpfs, a read-only bind mount)."""
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a small / read-only file system and needs root (CI runs as root)")
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", *mount_args, str(target)], check=True)
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=True)
+
+
+def fill(disk: Path) -> None:
+    with open(disk / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    assert shutil.disk_usage(disk).free < 65536
+
+
+@pytest.mark.integration
+def test_a_full_disk_stops_with_one_line_and_keeps_what_is_done(tmp_path, ucf_videos):
+    ids = SHORT_CLIPS[:3]
+    with mounted(tmp_path / "disk", "-t", "tmpfs", "-o", "size=4m", "tmpfs") as disk:
+        cache_dir = disk / "cache"
+        first = link_clips(ucf_videos, ids[:1], tmp_path / "first")
+        assert run_extract(tmp_path, f"video_root={first}", f"cache_dir={cache_dir}", "workers=1").returncode == 0
+        fill(disk)
+        videos = link_clips(ucf_videos, ids, tmp_path / "videos")
+        args = (f"video_root={videos}", f"cache_dir={cache_dir}", "workers=1", "progress=false")
+        result = run_extract(tmp_path, *args)
+        assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+        assert "Traceback" not in result.stdout + result.stderr, result.stderr
+        message = flat(result.stderr)
+        assert f"cannot write {cache_dir}/" in message and "(No space left on device)" in message, message
+        assert "0 of the 2 videos to do were stored before it, and kept" in message, message
+        cache = KeypointCache(cache_dir)
+        assert [r.video_id for r in cache.videos()] == ids[:1]
+        assert_clip_consistent(cache, ids[0])
+        assert not list(cache_dir.rglob("*.tmp")), "no half-written files left"
+
+        (disk / "filler").unlink()
+        result = run_extract(tmp_path, *args)
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert "3 selected: 2 ok, 0 partial, 0 failed, 1 already done" in flat(result.stdout)
+        assert sorted(valid_manifest_ids(cache_dir)) == sorted(ids)
+
+
+@pytest.mark.integration
+def test_a_read_only_cache_lacking_a_clip_names_the_folder_not_the_pose_model(tmp_path, ucf_videos):
+    ids = SHORT_CLIPS[:2]
+    cache_dir = tmp_path / "cache"
+    first = link_clips(ucf_videos, ids[:1], tmp_path / "first")
+    assert run_extract(tmp_path, f"video_root={first}", f"cache_dir={cache_dir}", "workers=1").returncode == 0
+    videos = link_clips(ucf_videos, ids, tmp_path / "videos")
+    read_only = tmp_path / "read-only"
+    with mounted(read_only, "--bind", str(cache_dir)):
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(read_only)], check=True)
+        result = run_extract(tmp_path, f"video_root={videos}", f"cache_dir={read_only}", "workers=1")
+        assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+        message = flat(result.stderr)
+        assert "Traceback" not in result.stderr and "pose model" not in message, message
+        assert f"1 video to extract, but cannot write {read_only} (Read-only file system)" in message, message
+        # Complete for what is asked: a read-only cache is fine.
+        result = run_extract(tmp_path, f"video_root={first}", f"cache_dir={read_only}", "workers=1")
+        assert result.returncode == 0 and "1 already done" in flat(result.stdout), (result.stdout, result.stderr)
+        assert KeypointCache(read_only).load(ids[0]).image.shape[1:] == (33, 4)
