@@ -101,6 +101,23 @@ def test_bad_config_values_name_the_option(tmp_path):
     assert done.returncode == 2 and "windw" in done.stderr
 
 
+def test_hostile_values_get_one_clear_line(trained_run, tmp_path):
+    """A wrong type, a window longer than any clip (it used to grow to 24 GB), a random or foreign checkpoint."""
+    garbage = tmp_path / "random.ckpt"
+    garbage.write_bytes(np.random.default_rng(0).bytes(1000))
+    last = trained_run / "checkpoints" / "last.ckpt"
+    cases = [
+        (["trainer.max_epochs=abc"], "trainer.max_epochs='abc' must be a whole number or null"),
+        (["data.window=100000"], "data.window=100000 is longer than every clip (the longest has "),
+        ([f"ckpt_path={garbage}"], f"ckpt_path={garbage} is not a MuscleVision checkpoint"),
+        ([f"ckpt_path={last}", "model.hidden_size=32"], f"ckpt_path={last} holds another model than this configuration"),
+    ]
+    for overrides, message in cases:
+        done = run_cli("train", *SMALL_SYNTHETIC, *overrides, f"hydra.run.dir={tmp_path / 'run'}", "logger=csv")
+        assert done.returncode == 2 and f"musclevision-train: error: {message}" in done.stderr, (overrides, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+
+
 def test_overfit_a_few_batches(tmp_path):
     done = run_cli("train", *SMALL_SYNTHETIC, "debug=overfit", "trainer.max_epochs=40", f"hydra.run.dir={tmp_path}")
     assert_ok(done)

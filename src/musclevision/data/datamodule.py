@@ -6,6 +6,12 @@ one process); ``setup`` loads clips, splits them by group and builds the batch s
 Evaluation always runs on ``window``-frame windows (the live page's input) and reports
 per-window and per-clip (mean window probability) metrics; a model trained on whole clips
 (the paper) is additionally evaluated on whole clips by a second validation loader.
+
+Memory: the keypoints of the loaded clips are held once (flat arrays, ~0.9 KB per frame);
+windows are index pairs (clip, start) gathered per batch, so a batch holds batch_size x window
+frames when training (whole clips: batch_size x the longest clip of the batch) and at most
+``eval_batch_frames`` frames when evaluating, whatever the window. A window longer than every
+clip is refused: it would be all padding.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ SAMPLING = ("window", "clip")
 class KeypointDataModule(pl.LightningDataModule):
     def __init__(self, source, classes: list[str], split: dict | None = None, sampling: str = "window",
                  window: int = 8, train_stride: int = 1, eval_stride: int = 1, min_detected: int = 4,
-                 batch_size: int = 32, eval_batch_size: int = 512, num_workers: int = 0,
+                 batch_size: int = 32, eval_batch_size: int = 512, eval_batch_frames: int = 8192, num_workers: int = 0,
                  augment: dict | None = None, shuffle: bool = True, bucket_by_length: bool = True):  # fmt: skip
         super().__init__()
         if sampling not in SAMPLING:
@@ -34,7 +40,8 @@ class KeypointDataModule(pl.LightningDataModule):
         if not classes or len(set(classes)) != len(classes):
             raise ValueError(f"data.classes={classes!r} must be a non-empty list of distinct class names")
         for name, value in (("window", window), ("train_stride", train_stride), ("eval_stride", eval_stride),
-                            ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):  # fmt: skip
+                            ("batch_size", batch_size), ("eval_batch_size", eval_batch_size),
+                            ("eval_batch_frames", eval_batch_frames)):  # fmt: skip
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"data.{name}={value!r} must be a whole number >= 1")
         self.source, self.classes = source, list(classes)
@@ -42,6 +49,7 @@ class KeypointDataModule(pl.LightningDataModule):
         self.sampling, self.window = sampling, window
         self.train_stride, self.eval_stride, self.min_detected = train_stride, eval_stride, min_detected
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.eval_batch_frames = eval_batch_frames
         self.shuffle, self.bucket_by_length = shuffle, bucket_by_length
         self.augment = AugmentConfig(**{k: tuple(v) if k == "time_stretch" else v for k, v in (augment or {}).items()})
         self.clips: list[ClipData] = []
@@ -55,6 +63,7 @@ class KeypointDataModule(pl.LightningDataModule):
         if self.split is not None:
             return
         self.clips = self.source.load(self.classes)
+        self.check_window()
         self.split = split_clips([c.label for c in self.clips], [c.group for c in self.clips], **self.split_cfg)
         log.info("split %s: %d train / %d val / %d test clips", self.split.description, len(self.split.train),
                  len(self.split.val), len(self.split.test))  # fmt: skip
@@ -64,6 +73,28 @@ class KeypointDataModule(pl.LightningDataModule):
                 self.stores[name] = FrameStore([self.clips[i] for i in members], self.classes)
         if "train" not in self.stores or ("val" not in self.stores and self.split_cfg.get("protocol") != "none"):
             raise ValueError(f"split {self.split.description} left no training or no validation clips")
+
+    def check_window(self) -> None:
+        """Refuse a window longer than every clip (all padding, and memory grows with it); warn when
+        it is longer than some clips (each of those gives one NaN-padded window)."""
+        lengths = sorted(c.frames for c in self.clips)
+        if not lengths:
+            return
+        longest, median = lengths[-1], lengths[len(lengths) // 2]
+        if self.window > longest:
+            raise ValueError(
+                f"data.window={self.window} is longer than every clip (the longest has {longest} frames, the median "
+                f"{median}): each window would be mostly padding. Use data.window<={longest}, or data.sampling=clip "
+                "to train on whole clips"
+            )
+        shorter = sum(length < self.window for length in lengths)
+        if shorter:
+            log.warning("data.window=%d is longer than %d of the %d clips (the shortest has %d frames): each of them "
+                        "gives one window padded with NaN frames", self.window, shorter, len(lengths), lengths[0])  # fmt: skip
+
+    def eval_windows_per_batch(self) -> int:
+        """Windows per evaluation batch: ``eval_batch_size``, fewer for long windows (``eval_batch_frames``)."""
+        return max(1, min(self.eval_batch_size, self.eval_batch_frames // self.window))
 
     def store(self, name: str) -> FrameStore:
         """Frames of one side: ``train``, ``val``, ``test``, or ``all`` (every loaded clip)."""
@@ -85,8 +116,8 @@ class KeypointDataModule(pl.LightningDataModule):
     def eval_loaders(self, name: str, whole_clips: bool | None = None) -> list:
         """Loader 0: every ``window``-frame window; loader 1 (clip-trained models, or on request): whole clips."""
         store = self.store(name)
-        loaders = [batch_loader(WindowSet(store, self.window, self.eval_stride, self.min_detected), self.eval_batch_size,
-                                shuffle=False)]  # fmt: skip
+        loaders = [batch_loader(WindowSet(store, self.window, self.eval_stride, self.min_detected),
+                                self.eval_windows_per_batch(), shuffle=False)]  # fmt: skip
         if whole_clips if whole_clips is not None else self.sampling == "clip":
             loaders.append(batch_loader(ClipSet(store, None), self.batch_size, shuffle=False))
         return loaders
