@@ -5,15 +5,12 @@ cache concurrently, and a terminal free of MediaPipe's native log lines.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +22,11 @@ from helpers import (
     assert_clip_consistent,
     cli_command,
     cli_env,
+    fill,
     flat,
     link_clips,
     manifest_lines,
+    mounted,
     run_extract,
 )
 from musclevision.data import KeypointCache
@@ -358,30 +357,6 @@ def test_two_extractors_on_one_cache_split_the_work(tmp_path, ucf_videos):
     for video_id in ids:
         assert_clip_consistent(cache, video_id)
     assert not (cache_dir / "claims").exists()
-
-
-@contextmanager
-def mounted(target: Path, *mount_args: str):
-    """A file system mounted at ``target`` for the test (a small tmpfs, a read-only bind mount)."""
-    if os.geteuid() != 0:
-        pytest.fail("this test mounts a small / read-only file system and needs root (CI runs as root)")
-    target.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", *mount_args, str(target)], check=True)
-    try:
-        yield target
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=True)
-
-
-def fill(disk: Path) -> None:
-    with open(disk / "filler", "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    assert shutil.disk_usage(disk).free < 65536
 
 
 @pytest.mark.integration

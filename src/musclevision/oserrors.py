@@ -6,16 +6,16 @@ import errno
 
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
-DISK_ERRNOS = FULL | READ_ONLY | {errno.EIO}
 
 
-def is_disk_error(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+def is_full_or_read_only(exc: BaseException) -> bool:
+    """A write refused by the file system itself (errno 28, 30, quota): never the program's fault."""
+    return isinstance(exc, OSError) and exc.errno in FULL | {errno.EROFS}
 
 
 def describe_write_error(exc: OSError, path=None) -> str:
     """``cannot write <path> (No space left on device): <what to do>``."""
-    where = path if path is not None else (exc.filename or "a file")
+    where = path if path is not None else (exc.filename2 or exc.filename or "a file")  # a copy's target is filename2
     cause = exc.strerror or str(exc)
     if exc.errno in FULL:
         advice = "that disk is full: free space on it (or write elsewhere) and run the same command again"
