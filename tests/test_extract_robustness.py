@@ -185,6 +185,26 @@ def start_cli(tmp: Path, log_name: str, *overrides: str) -> subprocess.Popen:
                             start_new_session=True)  # fmt: skip
 
 
+def short_clip_run(tmp: Path, ucf_videos: Path, count: int, workers: int = 1) -> tuple[list[str], Path, tuple]:
+    """``count`` of the shortest real clips, a cache folder and the extractor options for them."""
+    ids = SHORT_CLIPS[:count]
+    videos = link_clips(ucf_videos, ids, tmp / "videos")
+    cache_dir = tmp / "cache"
+    return ids, cache_dir, (f"video_root={videos}", f"cache_dir={cache_dir}", f"workers={workers}", "progress=false")
+
+
+def run_concurrently(tmp: Path, runs: dict[str, tuple]) -> tuple[list[int], list[str]]:
+    """Start one extractor CLI per ``{log name: overrides}`` at once; their exit codes and outputs."""
+    procs = [start_cli(tmp, name, *overrides) for name, overrides in runs.items()]
+    try:
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                kill_group(p)
+    return codes, [(tmp / name).read_text() for name in runs]
+
+
 def kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -269,28 +289,8 @@ def test_workers_exit_when_only_the_main_process_is_killed(tmp_path, ucf_videos)
 
 
 def test_two_shards_fill_one_cache_concurrently(tmp_path, ucf_videos):
-    ids = SHORT_CLIPS[:6]
-    videos = link_clips(ucf_videos, ids, tmp_path / "videos")
-    cache_dir = tmp_path / "cache"
-    procs = [
-        start_cli(
-            tmp_path,
-            f"shard{i}.log",
-            f"video_root={videos}",
-            f"cache_dir={cache_dir}",
-            f"shard={i}/2",
-            "workers=1",
-            "progress=false",
-        )  # fmt: skip
-        for i in range(2)
-    ]
-    try:
-        codes = [p.wait(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                kill_group(p)
-    logs = [(tmp_path / f"shard{i}.log").read_text() for i in range(2)]
+    ids, cache_dir, args = short_clip_run(tmp_path, ucf_videos, 6)
+    codes, logs = run_concurrently(tmp_path, {f"shard{i}.log": (*args, f"shard={i}/2") for i in range(2)})
     assert codes == [0, 0], (codes, logs)
     for log in logs:
         assert "3 selected: 3 ok" in flat(log), log
@@ -308,10 +308,7 @@ def test_two_shards_fill_one_cache_concurrently(tmp_path, ucf_videos):
 
 @pytest.mark.integration
 def test_a_rerun_redoes_a_damaged_cache_entry_and_only_it(tmp_path, ucf_videos):
-    ids = SHORT_CLIPS[:2]
-    videos = link_clips(ucf_videos, ids, tmp_path / "videos")
-    cache_dir = tmp_path / "cache"
-    args = (f"video_root={videos}", f"cache_dir={cache_dir}", "workers=1", "progress=false")
+    ids, cache_dir, args = short_clip_run(tmp_path, ucf_videos, 2)
     assert run_extract(tmp_path, *args).returncode == 0
     damaged = KeypointCache(cache_dir).clip_path(ids[0])
     damaged.write_bytes(damaged.read_bytes()[:4000])  # cut short, as a full disk or a bad copy leaves it
@@ -337,18 +334,9 @@ def test_a_rerun_redoes_a_damaged_cache_entry_and_only_it(tmp_path, ucf_videos):
 @pytest.mark.integration
 def test_two_extractors_on_one_cache_split_the_work(tmp_path, ucf_videos):
     """Two terminals (or an array job without shard=) on one cache: each video is extracted once."""
-    ids = SHORT_CLIPS[:8]
-    videos = link_clips(ucf_videos, ids, tmp_path / "videos")
-    cache_dir = tmp_path / "cache"
-    args = (f"video_root={videos}", f"cache_dir={cache_dir}", "workers=1", "progress=false")
-    procs = [start_cli(tmp_path, f"run{i}.log", *args) for i in range(2)]
-    try:
-        codes = [p.wait(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                kill_group(p)
-    logs = [flat((tmp_path / f"run{i}.log").read_text()) for i in range(2)]
+    ids, cache_dir, args = short_clip_run(tmp_path, ucf_videos, 8)
+    codes, logs = run_concurrently(tmp_path, {f"run{i}.log": args for i in range(2)})
+    logs = [flat(log) for log in logs]
     assert codes == [0, 0], (codes, logs)
     assert sorted(valid_manifest_ids(cache_dir)) == sorted(ids), "each video extracted and recorded exactly once"
     done = [int(re.search(r"8 selected: (\d+) ok", log).group(1)) for log in logs]
