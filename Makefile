@@ -105,6 +105,7 @@ bench: setup system-deps .venv-legacy/.installed
 	$(PY) benchmarks/bench_extract.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_page.py
+	$(PY) benchmarks/bench_memory.py
 
 cluster-up:
 	slurm/dev-cluster/start.sh

@@ -6,11 +6,14 @@ worker processes that import a test module see a different order and failed on i
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +146,28 @@ def assert_clip_consistent(cache: KeypointCache, video_id: str):
 
 
 # -- what the cache holds -------------------------------------------------------------------
+
+
+# -- full and read-only disks (need root to mount; CI runs as root) ----------------------------
+@contextmanager
+def mounted(target: Path, *mount_args: str):
+    """A file system mounted at ``target`` for the test (a small tmpfs, a read-only bind mount)."""
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a small / read-only file system and needs root (CI runs as root)")
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", *mount_args, str(target)], check=True)
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=True)
+
+
+def fill(disk: Path) -> None:
+    """Fill the file system of ``disk`` (a file ``filler`` in it) until it is full."""
+    with open(disk / "filler", "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    assert shutil.disk_usage(disk).free < 65536

@@ -191,3 +191,62 @@ def test_length_buckets_cover_every_clip_once_with_less_padding():
     padded = sum(len(b) * lengths[b].max() for b in first)
     random_batches = np.array_split(np.random.default_rng(1).permutation(203), 7)
     assert padded < 0.8 * sum(len(b) * lengths[b].max() for b in random_batches)
+
+
+class ListSource:
+    """A keypoint source holding given clips (the datamodule's source interface, in memory)."""
+
+    def __init__(self, clips):
+        self.clips = clips
+
+    def prepare(self, classes):
+        pass
+
+    def load(self, classes):
+        return [c for c in self.clips if c.label in classes]
+
+
+FRAME_BYTES = 33 * (4 + 3) * 4  # one frame of a batch: image [33, 4] + world [33, 3], float32
+
+
+def long_clips(frames=200):
+    return [clip(label, f"g{g:02d}", frames, seed=g) for label in CLASSES for g in range(8, 12)]
+
+
+def peak_bytes(loader) -> tuple[int, dict]:
+    """Peak bytes allocated (numpy reports to tracemalloc) while gathering the loader's first batch."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        batch = next(iter(loader))
+        return tracemalloc.get_traced_memory()[1], batch
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_of_a_batch_is_bounded_by_its_frames_not_by_the_window():
+    """eval_batch_size=1024 windows of a long window was the blow-up (1024 x 100,000 frames): evaluation
+    batches hold at most eval_batch_frames frames, training ones batch_size x window, gathered per batch."""
+    split = {"protocol": "group_kfold", "folds": 4, "fold": 0}
+    for window in (8, 64, 150):
+        data = KeypointDataModule(ListSource(long_clips()), CLASSES, split=split, window=window, batch_size=32,
+                                  eval_batch_size=1024, eval_batch_frames=8192)  # fmt: skip
+        data.setup()
+        peak, batch = peak_bytes(data.eval_loaders("val")[0])
+        frames = batch["landmarks"].shape[0] * window
+        assert frames <= 8192 and batch["landmarks"].shape[1] == window, (window, batch["landmarks"].shape)
+        assert peak < 1.5 * 8192 * FRAME_BYTES, f"window {window}: an evaluation batch peaked at {peak / 1e6:.1f} MB"
+        peak, batch = peak_bytes(data.train_dataloader())
+        assert batch["landmarks"].shape[:2] == (32, window)
+        assert peak < 3 * 32 * window * FRAME_BYTES, f"window {window}: a training batch peaked at {peak / 1e6:.1f} MB"
+
+
+def test_a_window_longer_than_every_clip_is_refused_with_the_numbers(caplog):
+    clips = long_clips(200) + [clip("Lunges", "g13", 40)]
+    data = KeypointDataModule(ListSource(clips), CLASSES, window=100_000, split={"protocol": "none"})
+    with pytest.raises(ValueError, match=r"data.window=100000 is longer than every clip \(the longest has 200 frames"):
+        data.setup()
+    with caplog.at_level(logging.WARNING):
+        KeypointDataModule(ListSource(clips), CLASSES, window=100, split={"protocol": "none"}).setup()
+    assert "data.window=100 is longer than 1 of the 21 clips (the shortest has 40 frames)" in caplog.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -21,12 +22,15 @@ from helpers import (
     assert_clip_consistent,
     cli_command,
     cli_env,
+    fill,
     flat,
     link_clips,
     manifest_lines,
+    mounted,
     run_extract,
 )
 from musclevision.data import KeypointCache
+from musclevision.extract import CacheError
 
 pytestmark = pytest.mark.integration  # real videos and MediaPipe
 
@@ -45,6 +49,14 @@ def write_no_person_video(path: Path, frames: int = 40) -> None:
     writer.release()
 
 
+def write_png(path: Path) -> None:
+    """A real PNG image under a video name (a user's renamed screenshot)."""
+    import cv2
+
+    assert cv2.imwrite(str(path.with_suffix(".png")), np.zeros((48, 64, 3), np.uint8))
+    path.with_suffix(".png").rename(path)
+
+
 def assert_no_log_spam(text: str) -> None:
     leaked = [line for line in text.splitlines() if any(s in line for s in LOG_SPAM)]
     assert not leaked, "native MediaPipe/LiteRT log lines reached the terminal:\n" + "\n".join(leaked[:10])
@@ -59,6 +71,7 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
     real = (ucf_videos / "Lunges/v_Lunges_g20_c02.avi").read_bytes()  # 47 frames
     (bad / "truncated.avi").write_bytes(real[: len(real) // 2])
     (bad / "notes.mp4").write_text("not a video: notes about the squat session\n" * 20)
+    write_png(bad / "image.avi")  # decord's error quotes the path as "[/.../image.avi]": rich markup if unescaped
     write_no_person_video(bad / "noperson.avi")
     (bad / "readme.txt").write_text("not a video extension: ignored")
     cache_dir = tmp_path / "cache"
@@ -69,13 +82,14 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
 
     cache = KeypointCache(cache_dir)
     records = cache.records()
-    assert set(records) == {GOOD, "Bad/empty", "Bad/random", "Bad/truncated", "Bad/notes", "Bad/noperson"}
+    assert set(records) == {GOOD, "Bad/empty", "Bad/random", "Bad/truncated", "Bad/notes", "Bad/noperson", "Bad/image"}
     assert records[GOOD].status == "ok" and records[GOOD].frames_decoded == 29
     assert_clip_consistent(cache, GOOD)
     expected = {
         "Bad/empty": "empty file (0 bytes)",
         "Bad/random": "not a readable video",
         "Bad/notes": "not a readable video",
+        "Bad/image": "not a readable video",
         "Bad/noperson": "no person detected in any of its 40 frames",
     }
     for video_id, reason in expected.items():
@@ -97,12 +111,14 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
         cache.load("Bad/empty")
 
     # Summary: counts, frames, detection, wall time; the failures listed; no native log lines.
-    assert "6 selected: 1 ok, 1 partial, 4 failed, 0 already done" in out, result.stdout
+    assert "7 selected: 1 ok, 1 partial, 5 failed, 0 already done" in out, result.stdout
+    assert f"[{bad / 'image.avi'}]" in out, "the decoder's own words, brackets and all"
+    assert "Traceback" not in result.stderr, result.stderr
     frames = 29 + truncated.frames_decoded + 40
     assert f"frames {frames} decoded" in out and "with a person" in out, result.stdout
     assert " s, " in out and "frames/s with 2 workers" in out, result.stdout
     assert "videos with problems" in out and "partial" in out
-    assert "6/6" in result.stderr, "the progress bar should end at 6/6 videos"
+    assert "7/7" in result.stderr, "the progress bar should end at 7/7 videos"
     assert_no_log_spam(result.stdout + result.stderr)
     assert "Sparsity" in (cache_dir / "logs" / "workers.log").read_text(), "the native output belongs in the log"
 
@@ -110,7 +126,7 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
     lines = len(manifest_lines(cache_dir))
     again = run_extract(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", "workers=2")
     assert again.returncode == 1, (again.returncode, again.stdout, again.stderr)
-    assert "6 already done" in flat(again.stdout) and "4 failures are from earlier runs" in flat(again.stdout)
+    assert "7 already done" in flat(again.stdout) and "5 failures are from earlier runs" in flat(again.stdout)
     assert len(manifest_lines(cache_dir)) == lines
 
 
@@ -171,6 +187,26 @@ def start_cli(tmp: Path, log_name: str, *overrides: str) -> subprocess.Popen:
                             start_new_session=True)  # fmt: skip
 
 
+def short_clip_run(tmp: Path, ucf_videos: Path, count: int, workers: int = 1) -> tuple[list[str], Path, tuple]:
+    """``count`` of the shortest real clips, a cache folder and the extractor options for them."""
+    ids = SHORT_CLIPS[:count]
+    videos = link_clips(ucf_videos, ids, tmp / "videos")
+    cache_dir = tmp / "cache"
+    return ids, cache_dir, (f"video_root={videos}", f"cache_dir={cache_dir}", f"workers={workers}", "progress=false")
+
+
+def run_concurrently(tmp: Path, runs: dict[str, tuple]) -> tuple[list[int], list[str]]:
+    """Start one extractor CLI per ``{log name: overrides}`` at once; their exit codes and outputs."""
+    procs = [start_cli(tmp, name, *overrides) for name, overrides in runs.items()]
+    try:
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                kill_group(p)
+    return codes, [(tmp / name).read_text() for name in runs]
+
+
 def kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -213,7 +249,8 @@ def test_kill_mid_run_then_resume_redoes_only_the_missing_videos(tmp_path, ucf_v
             assert data["image"].shape[1:] == (33, 4)
     leftovers = [p for p in (cache_dir / "clips").rglob("*") if p.is_file() and p.suffix != ".npz"]
     assert all(p.name.endswith(".tmp") for p in leftovers), leftovers  # invisible to the reader
-    assert {p.name for p in cache_dir.iterdir()} <= {"cache.json", "manifest.jsonl", "clips", "logs"}
+    # The killed run's claims stay behind (their locks died with it): the next run takes them over.
+    assert {p.name for p in cache_dir.iterdir()} <= {"cache.json", "manifest.jsonl", "clips", "logs", "claims"}
 
     # Resume: same command, only the missing videos are processed.
     result = run_extract(tmp_path, *args)
@@ -223,6 +260,7 @@ def test_kill_mid_run_then_resume_redoes_only_the_missing_videos(tmp_path, ucf_v
     assert f"{len(ids)} selected: {len(ids) - skipped} ok, 0 partial, 0 failed, {skipped} already done" in out, out
     final = valid_manifest_ids(cache_dir)
     assert sorted(final) == sorted(ids), "every video exactly once: finished ones were not redone"
+    assert not (cache_dir / "claims").exists(), "stale claims taken over, then released and tidied"
     assert final[: len(done_before)] == done_before
     cache = KeypointCache(cache_dir)
     assert sorted(r.video_id for r in cache.videos()) == sorted(ids)
@@ -253,28 +291,8 @@ def test_workers_exit_when_only_the_main_process_is_killed(tmp_path, ucf_videos)
 
 
 def test_two_shards_fill_one_cache_concurrently(tmp_path, ucf_videos):
-    ids = SHORT_CLIPS[:6]
-    videos = link_clips(ucf_videos, ids, tmp_path / "videos")
-    cache_dir = tmp_path / "cache"
-    procs = [
-        start_cli(
-            tmp_path,
-            f"shard{i}.log",
-            f"video_root={videos}",
-            f"cache_dir={cache_dir}",
-            f"shard={i}/2",
-            "workers=1",
-            "progress=false",
-        )  # fmt: skip
-        for i in range(2)
-    ]
-    try:
-        codes = [p.wait(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                kill_group(p)
-    logs = [(tmp_path / f"shard{i}.log").read_text() for i in range(2)]
+    ids, cache_dir, args = short_clip_run(tmp_path, ucf_videos, 6)
+    codes, logs = run_concurrently(tmp_path, {f"shard{i}.log": (*args, f"shard={i}/2") for i in range(2)})
     assert codes == [0, 0], (codes, logs)
     for log in logs:
         assert "3 selected: 3 ok" in flat(log), log
@@ -288,3 +306,93 @@ def test_two_shards_fill_one_cache_concurrently(tmp_path, ucf_videos):
     assert sorted(p.name for p in cache_dir.iterdir()) == ["cache.json", "clips", "logs", "manifest.jsonl"]
     assert not list(cache_dir.rglob("*.tmp"))
     assert json.loads((cache_dir / "cache.json").read_text())["extractor"] == cache.settings
+
+
+@pytest.mark.integration
+def test_a_rerun_redoes_a_damaged_cache_entry_and_only_it(tmp_path, ucf_videos):
+    ids, cache_dir, args = short_clip_run(tmp_path, ucf_videos, 2)
+    assert run_extract(tmp_path, *args).returncode == 0
+    damaged = KeypointCache(cache_dir).clip_path(ids[0])
+    damaged.write_bytes(damaged.read_bytes()[:4000])  # cut short, as a full disk or a bad copy leaves it
+
+    result = run_extract(tmp_path, *args)
+    out = flat(result.stdout)
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    assert "2 selected: 1 ok, 0 partial, 0 failed, 1 already done" in out, out
+    assert f"1 damaged cache entries were redone: {ids[0]}" in out, out
+    assert_clip_consistent(KeypointCache(cache_dir), ids[0])
+
+    # The command the load error offers redoes exactly that entry.
+    damaged.write_bytes(b"\0" * damaged.stat().st_size)
+    with pytest.raises(CacheError, match=r"videos=\[") as error:
+        KeypointCache(cache_dir).load(ids[0])
+    command = re.search(r"`musclevision-extract (.*?)`", str(error.value)).group(1).split()
+    result = run_extract(tmp_path, *command, "workers=1", "progress=false")
+    assert result.returncode == 0 and "1 selected: 1 ok" in flat(result.stdout), (result.stdout, result.stderr)
+    assert_clip_consistent(KeypointCache(cache_dir), ids[0])
+    assert sorted(valid_manifest_ids(cache_dir)) == sorted([*ids, ids[0], ids[0]])
+
+
+@pytest.mark.integration
+def test_two_extractors_on_one_cache_split_the_work(tmp_path, ucf_videos):
+    """Two terminals (or an array job without shard=) on one cache: each video is extracted once."""
+    ids, cache_dir, args = short_clip_run(tmp_path, ucf_videos, 8)
+    codes, logs = run_concurrently(tmp_path, {f"run{i}.log": args for i in range(2)})
+    logs = [flat(log) for log in logs]
+    assert codes == [0, 0], (codes, logs)
+    assert sorted(valid_manifest_ids(cache_dir)) == sorted(ids), "each video extracted and recorded exactly once"
+    done = [int(re.search(r"8 selected: (\d+) ok", log).group(1)) for log in logs]
+    assert sum(done) == len(ids) and min(done) >= 1, f"the two runs should share the work: {done}\n{logs}"
+    cache = KeypointCache(cache_dir)
+    for video_id in ids:
+        assert_clip_consistent(cache, video_id)
+    assert not (cache_dir / "claims").exists()
+
+
+@pytest.mark.integration
+def test_a_full_disk_stops_with_one_line_and_keeps_what_is_done(tmp_path, ucf_videos):
+    ids = SHORT_CLIPS[:3]
+    with mounted(tmp_path / "disk", "-t", "tmpfs", "-o", "size=4m", "tmpfs") as disk:
+        cache_dir = disk / "cache"
+        first = link_clips(ucf_videos, ids[:1], tmp_path / "first")
+        assert run_extract(tmp_path, f"video_root={first}", f"cache_dir={cache_dir}", "workers=1").returncode == 0
+        fill(disk)
+        videos = link_clips(ucf_videos, ids, tmp_path / "videos")
+        args = (f"video_root={videos}", f"cache_dir={cache_dir}", "workers=1", "progress=false")
+        result = run_extract(tmp_path, *args)
+        assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+        assert "Traceback" not in result.stdout + result.stderr, result.stderr
+        message = flat(result.stderr)
+        assert f"cannot write {cache_dir}/" in message and "(No space left on device)" in message, message
+        assert "0 of the 2 videos to do were stored before it, and kept" in message, message
+        cache = KeypointCache(cache_dir)
+        assert [r.video_id for r in cache.videos()] == ids[:1]
+        assert_clip_consistent(cache, ids[0])
+        assert not list(cache_dir.rglob("*.tmp")), "no half-written files left"
+
+        (disk / "filler").unlink()
+        result = run_extract(tmp_path, *args)
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert "3 selected: 2 ok, 0 partial, 0 failed, 1 already done" in flat(result.stdout)
+        assert sorted(valid_manifest_ids(cache_dir)) == sorted(ids)
+
+
+@pytest.mark.integration
+def test_a_read_only_cache_lacking_a_clip_names_the_folder_not_the_pose_model(tmp_path, ucf_videos):
+    ids = SHORT_CLIPS[:2]
+    cache_dir = tmp_path / "cache"
+    first = link_clips(ucf_videos, ids[:1], tmp_path / "first")
+    assert run_extract(tmp_path, f"video_root={first}", f"cache_dir={cache_dir}", "workers=1").returncode == 0
+    videos = link_clips(ucf_videos, ids, tmp_path / "videos")
+    read_only = tmp_path / "read-only"
+    with mounted(read_only, "--bind", str(cache_dir)):
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(read_only)], check=True)
+        result = run_extract(tmp_path, f"video_root={videos}", f"cache_dir={read_only}", "workers=1")
+        assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+        message = flat(result.stderr)
+        assert "Traceback" not in result.stderr and "pose model" not in message, message
+        assert f"1 video to extract, but cannot write {read_only} (Read-only file system)" in message, message
+        # Complete for what is asked: a read-only cache is fine.
+        result = run_extract(tmp_path, f"video_root={first}", f"cache_dir={read_only}", "workers=1")
+        assert result.returncode == 0 and "1 already done" in flat(result.stdout), (result.stdout, result.stderr)
+        assert KeypointCache(read_only).load(ids[0]).image.shape[1:] == (33, 4)

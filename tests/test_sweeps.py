@@ -149,6 +149,68 @@ def test_a_preempted_job_is_requeued_and_resumes_from_its_last_checkpoint(slurm_
     assert report["epoch"] == epochs
 
 
+def submitted(sweep: Path) -> list[str]:
+    """SLURM ids of a sweep's jobs, also those that never ran (their .submitit/<id> folder exists at submission)."""
+    folder = sweep / ".submitit"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def test_a_job_that_can_never_start_ends_the_sweep_with_the_reason(slurm_env, tmp_path):
+    """slurm_t4's defaults (4 CPUs) on the dev node (fewer CPUs): the job pends with PartitionConfig forever;
+    the sweep must say so, cancel it and end, not wait in silence."""
+    overrides = [o for o in ON_DEV_CLUSTER if "cpus_per_task" not in o]  # the documented default: 4 CPUs
+    start = time.monotonic()
+    try:
+        done = run_cli("train", "-m", *overrides, *QUICK, f"hydra.sweep.dir={tmp_path}", env=slurm_env, timeout=240)
+    finally:
+        ids = submitted(tmp_path)
+        if ids:
+            slurm("scancel", *ids, env=slurm_env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and time.monotonic() - start < 200, output[-3000:]
+    assert "can never start, SLURM says PartitionConfig" in output and "Traceback" not in output, output[-3000:]
+    cpus = slurm("sinfo", "-h", "-p", "dev", "-o", "%c", env=slurm_env).strip()
+    assert f"nodes of partition dev have ({cpus} CPUs" in output and "asked: cpus_per_task=4" in output
+    assert "lower hydra.launcher.cpus_per_task" in output and "1 of 1 sweep jobs failed" in output
+    assert ids and all(s.startswith("CANCELLED") for s in states(ids, slurm_env).values()), "it must not stay queued"
+
+
+def test_slurms_refusal_at_submission_is_one_clear_error(slurm_env, tmp_path):
+    done = run_cli("train", "-m", *ON_DEV_CLUSTER, "hydra.launcher.mem_gb=100000", *QUICK, f"hydra.sweep.dir={tmp_path}",
+                   env=slurm_env, timeout=120)  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output, output[-3000:]
+    assert "SLURM refused the sweep (1 jobs) at submission: sbatch: error: Memory specification can not be satisfied" in output
+    assert "check hydra.launcher.partition, cpus_per_task, mem_gb" in output
+
+
+def test_pending_jobs_and_their_reason_are_reported_while_the_sweep_waits(slurm_env, tmp_path):
+    from hydra_plugins.musclevision_launchers import POLL_S
+
+    cpus = slurm("sinfo", "-h", "-p", "dev", "-o", "%c", env=slurm_env).strip()
+    blocker = slurm(
+        "sbatch", "--parsable", f"--cpus-per-task={cpus}", "--output=/dev/null", "--wrap", "sleep 300", env=slurm_env
+    ).strip()
+    sweep = start_sweep(slurm_env, f"hydra.sweep.dir={tmp_path}")
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the sweep's job waits behind the blocker
+            queue = slurm("squeue", "-h", "-o", "%i|%T|%r", env=slurm_env).splitlines()
+            if any(line.endswith("|PENDING|Resources") and not line.startswith(blocker) for line in queue):
+                break
+            assert sweep.poll() is None and time.monotonic() < deadline, f"no pending sweep job: {queue}"
+            time.sleep(0.5)
+        time.sleep(2 * POLL_S + 1)  # the launcher reads the queue every POLL_S
+        slurm("scancel", blocker, env=slurm_env)
+        stdout, stderr = sweep.communicate(timeout=240)
+    finally:
+        sweep.kill()
+        slurm("scancel", blocker, env=slurm_env)
+    output = stdout + stderr
+    assert sweep.returncode == 0, output[-3000:]
+    assert "waiting for 1 of 1 jobs: 1 pending (Resources)" in output and "waiting for 1 of 1 jobs: 1 running" in output
+
+
 def test_sharded_extraction_array_on_the_cluster(slurm_env, ucf_videos, tmp_path):
     videos = link_clips(ucf_videos, EXTRA_CLIPS[:4], tmp_path / "videos")
     cache = tmp_path / "cache"

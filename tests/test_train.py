@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import onnx
 import pytest
 import torch
 
-from helpers import SMALL_SYNTHETIC, assert_ok, run_cli
+from helpers import SMALL_SYNTHETIC, assert_ok, mounted, run_cli
 from musclevision.card import validate_card
 from musclevision.export.onnx_model import onnx_probabilities
 from musclevision.models import ExerciseModule
@@ -103,6 +104,38 @@ def test_bad_config_values_name_the_option(tmp_path):
     assert done.returncode == 2 and "train=false" in done.stderr and "ckpt_path=" in done.stderr, done
     done = run_cli("train", *SMALL_SYNTHETIC, "data.windw=8", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 2 and "windw" in done.stderr
+
+
+def test_hostile_values_get_one_clear_line(trained_run, tmp_path):
+    """A wrong type, a window longer than any clip (it used to grow to 24 GB), a random or foreign checkpoint."""
+    garbage = tmp_path / "random.ckpt"
+    garbage.write_bytes(np.random.default_rng(0).bytes(1000))
+    last = trained_run / "checkpoints" / "last.ckpt"
+    cases = [
+        (["trainer.max_epochs=abc"], "trainer.max_epochs='abc' must be a whole number or null"),
+        (["data.window=100000"], "data.window=100000 is longer than every clip (the longest has "),
+        ([f"ckpt_path={garbage}"], f"ckpt_path={garbage} is not a MuscleVision checkpoint"),
+        ([f"ckpt_path={last}", "model.hidden_size=32"], f"ckpt_path={last} holds another model than this configuration"),
+    ]
+    for overrides, message in cases:
+        done = run_cli("train", *SMALL_SYNTHETIC, *overrides, f"hydra.run.dir={tmp_path / 'run'}", "logger=csv")
+        assert done.returncode == 2 and f"musclevision-train: error: {message}" in done.stderr, (overrides, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.integration
+def test_a_full_or_read_only_disk_is_one_line_naming_the_file(tmp_path):
+    with mounted(tmp_path / "small", "-t", "tmpfs", "-o", "size=600k", "tmpfs") as small:  # room for a few logs only
+        done = run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=1", "logger=csv", f"hydra.run.dir={small / 'run'}")
+        assert done.returncode == 1, (done.returncode, done.stderr[-3000:])
+        assert f"musclevision-train: error: cannot write {small / 'run' / 'checkpoints'}/" in done.stderr, done.stderr
+        assert "(No space left on device); that disk is full" in done.stderr and "Traceback" not in done.stderr
+    (tmp_path / "folder").mkdir()
+    with mounted(tmp_path / "read-only", "--bind", str(tmp_path / "folder")) as read_only:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(read_only)], check=True)
+        done = run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=1", f"hydra.run.dir={read_only / 'run'}")
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"musclevision-train: error: cannot write {read_only / 'run'} (Read-only file system)" in done.stderr
 
 
 def test_overfit_a_few_batches(tmp_path):

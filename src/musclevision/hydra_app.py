@@ -13,10 +13,12 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from musclevision.oserrors import describe_write_error, is_full_or_read_only
 from musclevision.paths import config_dir, project_root
 
 # Output is for people: drop library chatter nobody can act on, keep real warnings and errors.
@@ -41,10 +43,36 @@ def mark_task_started() -> None:
     _started = True
 
 
-def report_error(tool: str, exc: BaseException) -> int:
-    """Print a task's expected error (bad path, bad value) on stderr, where scripts look for it; exit code 2."""
+def report_error(tool: str, exc: BaseException | str, code: int = 2) -> int:
+    """Print a task's expected error (bad path, bad value: exit code 2; full disk: 1) on stderr, where scripts look."""
     print(f"{tool}: error: {exc}", file=sys.stderr)
-    return 2
+    return code
+
+
+class WritableOutput(Callback):
+    """Checks the run (sweep) folder before Hydra creates it: a full or read-only disk is one line, not
+    the traceback Hydra prints for its own mkdir (configs/hydra/default.yaml registers this)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        _check_output_folder(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        _check_output_folder(config, "hydra.sweep.dir")
+
+
+def _check_output_folder(config: DictConfig, key: str) -> None:
+    folder = Path(str(OmegaConf.select(config, key)))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        if not (is_full_or_read_only(exc) or isinstance(exc, PermissionError)):
+            raise
+        mark_task_started()  # not a usage error: exit 1
+        message = f"{describe_write_error(exc, folder)} ({key}=<folder> or paths.log_dir=<folder> moves it)"
+        sys.exit(report_error(f"musclevision-{config.get('task_name', 'run')}", message, code=1))
 
 
 ErrorKinds = tuple[type[BaseException], ...]
@@ -64,7 +92,8 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
     A non-int result (a metric, for sweepers such as Optuna) means success; an error in the
     command line itself exits 2, an error while the task runs exits 1. In a single run, one of
     ``user_errors`` (a bad path or value, which the message names) is one line on stderr and
-    exit 2, its traceback kept in the run folder; in a sweep it fails the job as it is.
+    exit 2, its traceback kept in the run folder; a full or read-only disk is one line naming
+    the file and the cause, exit 1; in a sweep both fail the job as they are.
     """
     tool = f"musclevision-{config_name}"
 
@@ -82,12 +111,18 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
             except MissingMandatoryValue as exc:  # a required option (ckpt_path=???) not given
                 outcome["result"] = report_error(tool, f"{exc.full_key}=<value> is required")
             except Exception as exc:
-                mistake = user_mistake(exc, user_errors)
+                disk = user_mistake(exc, (OSError,))
+                disk = disk if disk is not None and is_full_or_read_only(disk) else None  # a full disk: the cause, 1 line
+                mistake = user_mistake(exc, user_errors) if disk is None else describe_write_error(disk)
                 if mistake is None or HydraConfig.get().mode == RunMode.MULTIRUN:
                     raise  # a bug, or a sweep job (the launcher lists it with its log): the traceback helps
                 trace = Path(HydraConfig.get().runtime.output_dir) / "error.txt"
-                trace.write_text(traceback.format_exc())
-                outcome["result"] = report_error(tool, f"{mistake}\n  (traceback in {trace})")
+                try:
+                    trace.write_text(traceback.format_exc())
+                    saved = f"traceback in {trace}"
+                except OSError:
+                    saved = f"its traceback could not be saved in {trace.parent} either"
+                outcome["result"] = report_error(tool, f"{mistake}\n  ({saved})", code=1 if disk else 2)
             return outcome["result"]
 
         try:

@@ -11,6 +11,8 @@ wandb/. The return value (the optimized metric) is what Hydra sweepers such as O
 from __future__ import annotations
 
 import logging
+import types
+import typing
 import warnings
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from musclevision.extract.cache import CacheError
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.metrics import report_value
+from musclevision.models.module import check_resumable
 from musclevision.models.report import summary_line, write_report
 from musclevision.models.stress import group_metrics, stress_suite
 
@@ -58,6 +61,34 @@ def check_config(cfg: DictConfig) -> None:
     if protocol == "none" and (cfg.get("eval_ckpt", "last") != "none" or OmegaConf.select(cfg, "callbacks.model_checkpoint")):
         raise ValueError("data.split.protocol=none trains on every group, so there is no validation to report or monitor: "
                          "add eval_ckpt=none callbacks.model_checkpoint=null (as experiment=best_deploy does)")  # fmt: skip
+    check_trainer_options(cfg.get("trainer") or {})
+
+
+_KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
+
+
+def check_trainer_options(trainer_cfg) -> None:
+    """A value of the wrong type (trainer.max_epochs=abc) named now, checked against the types pl.Trainer
+    declares, instead of a bare AssertionError from deep inside Lightning after the data is loaded."""
+    hints = typing.get_type_hints(pl.Trainer.__init__)
+    for key, value in trainer_cfg.items():
+        hint = hints.get(key)
+        options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        literals = [v for o in options if typing.get_origin(o) is typing.Literal for v in typing.get_args(o)]
+        kinds = [o for o in options if o in _KINDS]
+        if len(kinds) + sum(typing.get_origin(o) is typing.Literal for o in options) < len(options):
+            continue  # it also takes objects (a profiler, a timedelta, a list of devices): Lightning checks those
+        fits = any(_fits(value, kind) for kind in kinds) or (value in literals and not isinstance(value, bool))
+        if not fits:
+            allowed = [_KINDS[k] for k in kinds if not (k is int and float in kinds)]
+            allowed += [f"one of {', '.join(dict.fromkeys(map(str, literals)))}"] if literals else []
+            raise ValueError(f"trainer.{key}={value!r} must be {' or '.join(allowed)}")
+
+
+def _fits(value, kind) -> bool:
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    return isinstance(value, (int, float) if kind is float else kind)
 
 
 def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
@@ -113,6 +144,8 @@ def train(cfg: DictConfig) -> dict:
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    if cfg.get("ckpt_path"):
+        check_resumable(cfg.ckpt_path, model)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = instantiate_group(cfg.get("logger"))
     callbacks = instantiate_group(cfg.get("callbacks"))

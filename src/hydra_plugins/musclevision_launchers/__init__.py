@@ -5,11 +5,20 @@ hides the others, and the message is a page of submitit internals. These launche
 the same job array, wait for all of it (submitit notices killed or cancelled jobs through
 ``sacct``, so nothing hangs), and raise one error listing each failed job: its number,
 scheduler id, overrides, the last error line and the log file to read.
+
+While they wait they say which jobs are pending and why (``squeue``'s reason), and a job that
+can never start (more CPUs or memory than any node of the partition has, an invalid account
+or QOS, a dependency that failed, ...) is cancelled and reported with what to change, instead
+of a sweep waiting in silence forever. Jobs that SLURM refuses at submission get its words.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 from hydra.core.singleton import Singleton
@@ -22,6 +31,52 @@ from musclevision.hydra_app import mark_task_started
 
 log = logging.getLogger(__name__)
 EXECUTOR_INIT_KEYS = {"max_num_timeout"}  # passed when the executor is built, prefixed by the cluster name
+POLL_S = 5.0  # how often the queue is read while waiting
+REMIND_S = 300.0  # an unchanged queue is reported again this often
+# squeue reasons that never resolve by waiting, and what they mean.
+NEVER_STARTS = {
+    "PartitionConfig": "it asks for more than the nodes of partition {partition} have ({nodes}; asked: {asked})",
+    "PartitionNodeLimit": "it asks for more nodes than partition {partition} allows",
+    "PartitionTimeLimit": "its time limit (timeout_min={timeout_min}) exceeds partition {partition}'s ({limit})",
+    "BadConstraints": "no node has the requested features (constraint={constraint})",
+    "InvalidAccount": "account={account} does not exist or you are not in it (sacctmgr show assoc user=$USER)",
+    "InvalidQOS": "qos={qos} does not exist or is not allowed for you (sacctmgr show assoc user=$USER)",
+    "AccountNotAllowed": "account={account} may not use partition {partition}",
+    "QOSNotAllowed": "qos={qos} may not be used on partition {partition}",
+    "DependencyNeverSatisfied": "a job it depends on failed or was cancelled",
+}
+PER_JOB_LIMIT = re.compile(r"^(QOS|Assoc)(Max\w*PerJob\w*|Min\w*)$")  # e.g. QOSMaxCpuPerJobLimit
+
+
+def never_starts(reason: str) -> bool:
+    return reason in NEVER_STARTS or bool(PER_JOB_LIMIT.match(reason))
+
+
+def queue(job_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """``{job id: (state, reason)}`` of those jobs still in the queue ({} when squeue is unavailable)."""
+    if not job_ids or shutil.which("squeue") is None:
+        return {}
+    masters = sorted({j.split("_")[0] for j in job_ids})
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-j", ",".join(masters), "-o", "%i|%T|%r"], capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    rows = (line.split("|") for line in out.stdout.splitlines() if line.count("|") == 2)
+    return {job: (state, reason) for job, state, reason in rows} if out.returncode == 0 else {}
+
+
+def partition_nodes(partition: str | None) -> tuple[str, str]:
+    """``("2 CPUs, 22899 MB memory, gres (null)", "infinite")`` for the nodes of a partition (its time limit)."""
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%P|%c|%m|%G|%l"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown", "unknown"
+    for line in out.splitlines():
+        name, cpus, memory, gres, limit = (line.split("|") + [""] * 5)[:5]
+        if name.rstrip("*") == partition or (partition is None and name.endswith("*")):
+            return f"{cpus} CPUs, {memory} MB memory, gres {gres}", limit
+    return f"no partition {partition!r} in sinfo", "unknown"
 
 
 def last_error_line(exc: Exception) -> str:
@@ -45,13 +100,24 @@ class _ReportingLauncher:
         numbers = [initial_job_idx + i for i in range(len(job_overrides))]
         args = [(list(o), "hydra.sweep.dir", n, f"job_id_for_{n}", Singleton.get_state()) for n, o in zip(numbers, job_overrides)]
         mark_task_started()  # from here on, an exit 1 is a failed job, not a bad command line
-        jobs = executor.map_array(self, *zip(*args))
+        try:
+            jobs = executor.map_array(self, *zip(*args))
+        except Exception as exc:  # sbatch refused them: a partition, memory or gres no node can give
+            said = [line.strip() for line in str(exc).splitlines() if "error:" in line] or [last_error_line(exc)]
+            log.error("SLURM refused the sweep (%d jobs) at submission: %s\n  check hydra.launcher.partition, "
+                      "cpus_per_task, mem_gb, gres, account and qos against `sinfo` (nodes: %s)", len(args),
+                      " ".join(dict.fromkeys(said)), partition_nodes(self.params.get("partition"))[0])  # fmt: skip
+            raise SystemExit(1) from None
         log.info("submitted %d %s jobs to %s (logs in %s)", len(jobs), cluster, self.config.hydra.sweep.dir, folder)
         for number, job, overrides in zip(numbers, jobs, job_overrides):
             log.info("  #%d  id %s  %s", number, job.job_id, " ".join(filter_overrides(overrides)))
+        hopeless = self._await(jobs)
         results, failures = [], []
         for number, job, overrides in zip(numbers, jobs, job_overrides):
             where = f"job #{number} (id {job.job_id}: {' '.join(filter_overrides(overrides)) or 'no overrides'})"
+            if job.job_id in hopeless:
+                failures.append(f"{where} could never start ({hopeless[job.job_id]}, explained above): cancelled")
+                continue
             try:
                 result = job.results()[0]
             except Exception as exc:  # the job died (killed, cancelled, out of time): UncompletedJobError & co
@@ -67,6 +133,49 @@ class _ReportingLauncher:
             log.error("%d of %d sweep jobs failed:\n  %s", len(failures), len(jobs), "\n  ".join(failures))
             raise SystemExit(1)
         return results
+
+    def _await(self, jobs) -> dict[str, str]:
+        """Wait until every job is done, saying which are pending and why; cancel the jobs that can never
+        start. Returns ``{job id: squeue's reason}`` for those."""
+        hopeless: dict[str, str] = {}
+        said, said_at = "", 0.0
+        while True:
+            waiting = [job for job in jobs if job.job_id not in hopeless and not job.done()]
+            if not waiting:
+                return hopeless
+            queued = queue([job.job_id for job in waiting])
+            stuck = {job.job_id: queued[job.job_id][1] for job in waiting
+                     if queued.get(job.job_id, ("", ""))[0] == "PENDING" and never_starts(queued[job.job_id][1])}  # fmt: skip
+            if stuck:
+                subprocess.run(["scancel", *stuck], capture_output=True, timeout=60)
+                hopeless.update(stuck)
+                for reason in sorted(set(stuck.values())):
+                    ids = [job_id for job_id, r in stuck.items() if r == reason]
+                    log.error("%d job%s (%s) can never start, SLURM says %s: %s. Cancelled.", len(ids), "s" * (len(ids) > 1),
+                              ", ".join(ids), reason, self._explain(reason))  # fmt: skip
+                continue
+            counts: dict[str, int] = {}
+            for job in waiting:
+                state, reason = queued.get(job.job_id, ("finishing", ""))
+                key = f"{state.lower()} ({reason})" if state == "PENDING" and reason not in ("", "None") else state.lower()
+                counts[key] = counts.get(key, 0) + 1
+            line = f"waiting for {len(waiting)} of {len(jobs)} jobs"
+            line += (": " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))) if queued else ""
+            if line != said or time.monotonic() - said_at > REMIND_S:
+                log.info(line)
+                said, said_at = line, time.monotonic()
+            time.sleep(POLL_S)
+
+    def _explain(self, reason: str) -> str:
+        params = {k: self.params.get(k) for k in ("partition", "timeout_min", "constraint", "account", "qos")}
+        nodes, limit = partition_nodes(params["partition"])
+        asked = ", ".join(f"{k}={'null' if self.params.get(k) is None else self.params.get(k)}"
+                          for k in ("cpus_per_task", "mem_gb", "gres"))  # fmt: skip
+        text = NEVER_STARTS.get(reason, "it exceeds a per-job limit of its QOS or account (sacctmgr show qos)")
+        fix = {"PartitionConfig": "; lower hydra.launcher.cpus_per_task / mem_gb / gres to fit, or choose another "
+                                  "hydra.launcher.partition",
+               "PartitionTimeLimit": "; lower hydra.launcher.timeout_min"}.get(reason, "")  # fmt: skip
+        return text.format(**params, nodes=nodes, limit=limit, asked=asked) + fix
 
 
 class SlurmLauncher(_ReportingLauncher, submitit_launcher.SlurmLauncher):

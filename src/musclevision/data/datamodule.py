@@ -6,6 +6,12 @@ one process); ``setup`` loads clips, splits them by group and builds the batch s
 Evaluation always runs on ``window``-frame windows (the live page's input) and reports
 per-window and per-clip (mean window probability) metrics; a model trained on whole clips
 (the paper) is additionally evaluated on whole clips by a second validation loader.
+
+Memory: the keypoints of the loaded clips are held once (flat arrays, ~0.9 KB per frame);
+windows are index pairs (clip, start) gathered per batch, so a batch holds batch_size x window
+frames when training (whole clips: batch_size x the longest clip of the batch) and at most
+``eval_batch_frames`` frames when evaluating, whatever the window. A window longer than every
+clip is refused: it would be all padding.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ SAMPLING = ("window", "clip")
 class KeypointDataModule(pl.LightningDataModule):
     def __init__(self, source, classes: list[str], split: dict | None = None, sampling: str = "window",
                  window: int = 8, fps: float = 25.0, train_stride: int = 1, eval_stride: int = 1, min_detected: int = 4,
-                 batch_size: int = 32, eval_batch_size: int = 512, num_workers: int = 0,
+                 batch_size: int = 32, eval_batch_size: int = 512, eval_batch_frames: int = 8192, num_workers: int = 0,
                  augment: dict | None = None, shuffle: bool = True, bucket_by_length: bool = True):  # fmt: skip
         super().__init__()
         if sampling not in SAMPLING:
@@ -34,7 +40,8 @@ class KeypointDataModule(pl.LightningDataModule):
         if not classes or len(set(classes)) != len(classes):
             raise ValueError(f"data.classes={classes!r} must be a non-empty list of distinct class names")
         for name, value in (("window", window), ("train_stride", train_stride), ("eval_stride", eval_stride),
-                            ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):  # fmt: skip
+                            ("batch_size", batch_size), ("eval_batch_size", eval_batch_size),
+                            ("eval_batch_frames", eval_batch_frames)):  # fmt: skip
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"data.{name}={value!r} must be a whole number >= 1")
         self.source, self.classes = source, list(classes)
@@ -44,6 +51,7 @@ class KeypointDataModule(pl.LightningDataModule):
         self.sampling, self.window, self.fps = sampling, window, float(fps)
         self.train_stride, self.eval_stride, self.min_detected = train_stride, eval_stride, min_detected
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.eval_batch_frames = eval_batch_frames
         self.shuffle, self.bucket_by_length = shuffle, bucket_by_length
         self.augment = AugmentConfig(**{k: tuple(v) if k == "time_stretch" else v for k, v in (augment or {}).items()})
         self.clips: list[ClipData] = []
@@ -57,6 +65,7 @@ class KeypointDataModule(pl.LightningDataModule):
         if self.split is not None:
             return
         self.clips = self.source.load(self.classes)
+        self.check_window()
         self.split = split_clips([c.label for c in self.clips], [c.group for c in self.clips], **self.split_cfg)
         log.info("split %s: %d train / %d val / %d test clips", self.split.description, len(self.split.train),
                  len(self.split.val), len(self.split.test))  # fmt: skip
@@ -66,6 +75,30 @@ class KeypointDataModule(pl.LightningDataModule):
                 self.stores[name] = FrameStore([self.clips[i] for i in members], self.classes)
         if "train" not in self.stores or ("val" not in self.stores and self.split_cfg.get("protocol") != "none"):
             raise ValueError(f"split {self.split.description} left no training or no validation clips")
+
+    def check_window(self) -> None:
+        """Refuse a window longer than every clip (all padding, and memory grows with it); warn when
+        it is longer than some clips (each of those gives one NaN-padded window)."""
+        if not self.clips:
+            return
+        # a window covers (window - 1) slot steps of clip.fps / fps frames each, plus its last frame
+        spare = sorted(c.frames - (self.window - 1) * c.fps / self.fps for c in self.clips)  # frames left over
+        lengths = sorted(c.frames for c in self.clips)
+        longest, median = lengths[-1], lengths[len(lengths) // 2]
+        if spare[-1] < 1:
+            raise ValueError(
+                f"data.window={self.window} is longer than every clip (the longest has {longest} frames, the median "
+                f"{median}; slots are 1/data.fps={1 / self.fps:.3g} s apart): each window would be mostly padding. Use a "
+                "shorter data.window, or data.sampling=clip to train on whole clips"
+            )
+        shorter = sum(s < 1 for s in spare)
+        if shorter:
+            log.warning("data.window=%d is longer than %d of the %d clips (the shortest has %d frames): each of them "
+                        "gives one window padded with NaN frames", self.window, shorter, len(lengths), lengths[0])  # fmt: skip
+
+    def eval_windows_per_batch(self) -> int:
+        """Windows per evaluation batch: ``eval_batch_size``, fewer for long windows (``eval_batch_frames``)."""
+        return max(1, min(self.eval_batch_size, self.eval_batch_frames // self.window))
 
     def store(self, name: str) -> FrameStore:
         """Frames of one side: ``train``, ``val``, ``test``, or ``all`` (every loaded clip)."""
@@ -89,7 +122,7 @@ class KeypointDataModule(pl.LightningDataModule):
         ``transform``: a fixed change of every window (the stress suite's views and bodies)."""
         store = self.store(name)
         windows = WindowSet(store, self.window, self.eval_stride, self.min_detected, fps=self.fps, transform=transform)
-        loaders = [batch_loader(windows, self.eval_batch_size, shuffle=False)]
+        loaders = [batch_loader(windows, self.eval_windows_per_batch(), shuffle=False)]
         if whole_clips if whole_clips is not None else self.sampling == "clip":
             loaders.append(batch_loader(ClipSet(store, None), self.batch_size, shuffle=False))
         return loaders

@@ -33,14 +33,18 @@ def window_positions(timestamps_ms: np.ndarray, end_ms: float, fps: float, windo
 
 
 class FrameStore:
-    """The frames of many clips concatenated into flat arrays, with per-clip offsets."""
+    """The frames of many clips concatenated into flat arrays, with per-clip offsets.
+
+    The clips' own arrays become views into these, so the keypoints are held once, not twice."""
 
     def __init__(self, clips: list[ClipData], classes: list[str]):
         self.clips = clips
         self.lengths = np.array([c.frames for c in clips], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
-        self.image = np.concatenate([c.image for c in clips]).astype(np.float32)
-        self.world = np.concatenate([c.world for c in clips]).astype(np.float32)
+        self.image = np.concatenate([c.image for c in clips], dtype=np.float32)
+        self.world = np.concatenate([c.world for c in clips], dtype=np.float32)
+        for c, start, length in zip(clips, self.offsets, self.lengths):
+            c.image, c.world = self.image[start : start + length], self.world[start : start + length]
         self.labels = np.array([classes.index(c.label) for c in clips], dtype=np.int64)
         self.aspect = np.array([c.width / c.height for c in clips], dtype=np.float32)
         self.fps = np.array([c.fps for c in clips], dtype=np.float64)
@@ -59,10 +63,12 @@ class FrameStore:
         high = np.minimum(low + 1, length - 1)
         frac = (pos - low)[..., None, None].astype(np.float32)
         base = self.offsets[clip][:, None]
+        between = bool((frac > 0).any())  # False for unstretched windows: whole frames, nothing to mix
         out = []
         for array in (self.image, self.world):
-            lo, hi = array[base + low], array[base + high]
-            mixed = np.where(frac > 0, lo * (1 - frac) + hi * frac, lo)
+            mixed = array[base + low]  # [B, W, 33, C]
+            if between:
+                mixed = np.where(frac > 0, mixed * (1 - frac) + array[base + high] * frac, mixed)
             mixed[~inside] = np.nan
             out.append(mixed)
         return out

@@ -6,27 +6,37 @@ Layout of ``<cache_dir>``::
     manifest.jsonl      one JSON record per finished video (ok / partial / failed); last one wins
     clips/<id>.npz      image [T,33,4], world [T,33,3], timestamps_ms [T]
     logs/               native MediaPipe/ffmpeg output of the extractor workers
+    claims/             one locked file per video being extracted right now (owner pid and host)
 
-Crash safety: a clip file is written to a temp name and renamed, *then* its record is
-appended under an exclusive lock, so a kill -9 at any point leaves either a finished video or
-one that the next run redoes. Several processes (SLURM array shards) can write one cache.
+Crash safety: a clip file is written to a temp name and renamed, *then* its record (with the
+clip file's sha256) is appended under an exclusive lock, starting on a new line, so a kill -9
+or a full disk at any point leaves either a finished video or one that the next run redoes.
+Every read checks the file against its record; a damaged one is named and redone by the next
+extractor run. Several processes (SLURM array shards, two terminals) can write one cache: each
+claims a video before extracting it, so they share the work instead of doing it twice.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import io
 import json
 import os
 import secrets
 import shutil
+import socket
 import time
-from dataclasses import asdict, dataclass, fields
+import zipfile
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
 from musclevision.extract.pose_bundle import sha256_file
+from musclevision.oserrors import describe_write_error
 
 FORMAT_VERSION = 1
 STATUSES = ("ok", "partial", "failed")
@@ -34,6 +44,14 @@ STATUSES = ("ok", "partial", "failed")
 
 class CacheError(RuntimeError):
     """The cache cannot be used as asked; the message says what to do instead."""
+
+
+class DamagedClipError(CacheError):
+    """A clip file does not match its manifest record (cut short, overwritten, unreadable)."""
+
+
+class CacheWriteError(CacheError):
+    """The cache folder cannot be written (full disk, read-only); what was finished is kept."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,7 @@ class ClipRecord:
     mtime_ns: int
     seconds: float
     finished: str
+    clip_sha256: str | None = None  # of clips/<id>.npz as written; None in records from before checksums
 
     @classmethod
     def from_json(cls, data: dict) -> ClipRecord:
@@ -85,10 +104,20 @@ class KeypointCache:
                 f"{self.path} is not a keypoint cache (no cache.json); build it with "
                 f"`musclevision-extract video_root=<videos> cache_dir={self.path}`"
             )
-        info = json.loads(meta.read_text())
-        if info.get("format_version") != FORMAT_VERSION:
-            raise CacheError(f"{self.path} has cache format {info.get('format_version')}, this version reads {FORMAT_VERSION}")
-        self.settings: dict = info["extractor"]
+        try:
+            info = json.loads(meta.read_text())
+            version, settings = info.get("format_version"), info["extractor"]
+            if not isinstance(settings, dict):
+                raise TypeError(f"'extractor' is a {type(settings).__name__}, not a mapping")
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            why = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+            raise CacheError(
+                f"{meta} is damaged or not a keypoint cache's settings file ({why}); restore it, or re-extract the "
+                f"cache with `musclevision-extract video_root=<videos> cache_dir={self.path} rebuild=true`"
+            ) from None
+        if version != FORMAT_VERSION:
+            raise CacheError(f"{self.path} has cache format {version}, this version reads {FORMAT_VERSION}")
+        self.settings: dict = settings
         self._records: dict[str, ClipRecord] | None = None
         self._manifest_stamp = None
 
@@ -99,15 +128,18 @@ class KeypointCache:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise CacheError(f"cache_dir={path} is a file, not a folder; choose a folder for the keypoint cache")
-        if rebuild and path.exists():
-            if not (path / "cache.json").is_file() and any(path.iterdir()):
-                raise CacheError(f"cache_dir={path} is a non-empty folder that is not a keypoint cache; refusing to delete it")
-            shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
-        meta = path / "cache.json"
-        if not meta.exists():
-            payload = {"format_version": FORMAT_VERSION, "extractor": settings, "created": now_iso()}
-            _write_atomic(meta, json.dumps(payload, indent=2).encode(), exclusive=True)
+        try:
+            if rebuild and path.exists():
+                if not (path / "cache.json").is_file() and any(path.iterdir()):
+                    raise CacheError(f"cache_dir={path} is a non-empty folder but not a keypoint cache; refusing to delete it")
+                shutil.rmtree(path)
+            path.mkdir(parents=True, exist_ok=True)
+            meta = path / "cache.json"
+            if not meta.exists():
+                payload = {"format_version": FORMAT_VERSION, "extractor": settings, "created": now_iso()}
+                _write_atomic(meta, json.dumps(payload, indent=2).encode(), exclusive=True)
+        except OSError as exc:
+            raise CacheWriteError(f"cache_dir={path}: {describe_write_error(exc)}") from None
         cache = cls(path)
         cache.remove_stale_temporaries()
         if cache.settings != settings:
@@ -129,8 +161,21 @@ class KeypointCache:
             try:
                 if tmp.stat().st_mtime < cutoff:
                     tmp.unlink()
-            except FileNotFoundError:
+            except OSError:  # gone already, or a read-only cache (which a complete one may be)
                 pass
+
+    def check_writable(self, todo: int) -> None:
+        """Refuse, before any work, a cache folder that cannot take the ``todo`` videos it lacks."""
+        for folder in (self.path, self.path / "clips", self.path / "logs", self.path / "claims"):
+            try:
+                folder.mkdir(exist_ok=True)
+                fd, tmp = _create_temp(folder, ".tmp")
+                os.close(fd)
+                os.unlink(tmp)
+            except OSError as exc:
+                raise CacheWriteError(
+                    f"{todo} video{'s' if todo != 1 else ''} to extract, but {describe_write_error(exc, folder)}"
+                ) from None
 
     # -- reading ------------------------------------------------------------------------------
     def records(self) -> dict[str, ClipRecord]:
@@ -164,12 +209,62 @@ class KeypointCache:
         return self.path / "clips" / f"{video_id}.npz"
 
     def load(self, video_id: str) -> Clip:
+        """The clip of ``video_id``, checked against its record; DamagedClipError names a bad file and how to redo it."""
         record = self.records().get(video_id)
         if record is None or record.status == "failed":
             reason = "is not in the cache" if record is None else f"failed to extract: {record.error}"
             raise KeyError(f"{video_id} {reason}")
-        with np.load(self.clip_path(video_id)) as data:
-            return Clip(record, data["image"], data["world"], data["timestamps_ms"])
+        clip, why = self._read_clip(record)
+        if clip is None:
+            raise DamagedClipError(self.damage_message(record, why))
+        return clip
+
+    def damage(self, record: ClipRecord) -> str | None:
+        """Why the clip file of an ok/partial ``record`` cannot be trusted, or None when it is intact."""
+        data, why = self._verified_bytes(record)
+        if why is None and not record.clip_sha256:
+            why = self._decode(record, data)[1]
+        return why
+
+    def _read_clip(self, record: ClipRecord) -> tuple[Clip | None, str | None]:
+        """(clip, None), or (None, why it cannot be trusted)."""
+        data, why = self._verified_bytes(record)
+        return (None, why) if why else self._decode(record, data)
+
+    def _verified_bytes(self, record: ClipRecord) -> tuple[bytes | None, str | None]:
+        """The clip file's bytes, checked against the record's sha256. Records from before checksums have
+        none: their files are checked by decoding them whole, whose zip CRC-32 catches a cut or changed file."""
+        try:
+            data = self.clip_path(record.video_id).read_bytes()
+        except FileNotFoundError:
+            return None, "the file is missing"
+        except OSError as exc:
+            return None, f"unreadable: {exc.strerror}"
+        if record.clip_sha256 and hashlib.sha256(data).hexdigest() != record.clip_sha256:
+            return None, f"its sha256 differs from the manifest's: cut short or overwritten ({len(data)} bytes)"
+        return data, None
+
+    @staticmethod
+    def _decode(record: ClipRecord, data: bytes) -> tuple[Clip | None, str | None]:
+        try:
+            with np.load(io.BytesIO(data)) as arrays:
+                clip = Clip(record, arrays["image"], arrays["world"], arrays["timestamps_ms"])
+        except (zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError) as exc:
+            return None, f"unreadable ({type(exc).__name__}: {exc})"
+        t = record.frames_decoded
+        if clip.image.shape != (t, 33, 4) or clip.world.shape != (t, 33, 3) or clip.timestamps_ms.shape != (t,):
+            return None, f"its arrays {clip.image.shape} / {clip.world.shape} do not hold the {t} frames of its record"
+        return clip, None
+
+    def damage_message(self, record: ClipRecord, why: str) -> str:
+        source = Path(record.source)
+        # video ids are <Class>/<name>: the videos' root is two levels above the source file.
+        root = source.parents[1] if len(source.parents) > 1 else "<videos>"
+        return (
+            f"{self.clip_path(record.video_id)} is damaged ({why}); redo exactly this entry with "
+            f"`musclevision-extract video_root={root} cache_dir={self.path} videos=[{record.video_id}]` "
+            "(a run without videos= redoes every damaged entry)"
+        )
 
     # -- writing ------------------------------------------------------------------------------
     def is_finished(self, video_id: str, size: int, mtime_ns: int, retry_failed: bool = False,
@@ -183,31 +278,99 @@ class KeypointCache:
             return False
         if record.status == "failed":
             return not retry_failed
-        return self.clip_path(video_id).is_file()
+        return self.damage(record) is None  # a damaged or missing clip file is redone
 
-    def write(self, record: ClipRecord, image=None, world=None, timestamps_ms=None) -> None:
-        if image is not None:
-            target = self.clip_path(record.video_id)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = _create_temp(target.parent, ".npz.tmp")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    np.savez(f, image=image, world=world, timestamps_ms=timestamps_ms)
+    def write(self, record: ClipRecord, image=None, world=None, timestamps_ms=None) -> ClipRecord:
+        """Store one video's result: its clip file (atomically), then its record; returns the record as stored.
+        CacheWriteError (full disk, read-only folder) leaves what was stored before intact."""
+        target, manifest = self.clip_path(record.video_id), self.path / "manifest.jsonl"
+        where = target
+        try:
+            if image is not None:
+                buffer = io.BytesIO()
+                np.savez(buffer, image=image, world=world, timestamps_ms=timestamps_ms)
+                data = buffer.getvalue()
+                record = replace(record, clip_sha256=hashlib.sha256(data).hexdigest())
+                target.parent.mkdir(parents=True, exist_ok=True)
+                # fsync: the record appended next must never point at a half-written clip.
+                _write_atomic(target, data, fsync=True)
+            line, where = (json.dumps(asdict(record)) + "\n").encode(), manifest
+            with open(manifest, "a+b") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)  # shards share this file; one whole line at a time
+                try:
+                    # A line cut short (full disk, a crash mid-write) must not swallow this record.
+                    if f.seek(0, os.SEEK_END) > 0 and os.pread(f.fileno(), 1, f.tell() - 1) != b"\n":
+                        line = b"\n" + line
+                    f.write(line)
                     f.flush()
-                    os.fsync(f.fileno())  # the record appended next must never point at a half-written clip
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        line = (json.dumps(asdict(record)) + "\n").encode()
-        with open(self.path / "manifest.jsonl", "ab") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # shards share this file; one whole line at a time
+                    os.fsync(f.fileno())
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+        except OSError as exc:
+            raise CacheWriteError(describe_write_error(exc, where)) from None
+        return record
+
+    # -- claims: which extractor works on which video right now ---------------------------------
+    def claim(self, video_id: str) -> Claim | None:
+        """Claim ``video_id`` for this process, or None while another process holds it. The claim is a lock
+        on ``claims/<id>.claim``: the kernel drops it when its owner dies, so a stale claim is simply taken."""
+        path = self.path / "claims" / f"{quote(video_id, safe='')}.claim"
+        while True:
             try:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            except FileNotFoundError:
+                path.parent.mkdir(exist_ok=True)
+                continue
+            except OSError as exc:
+                raise CacheWriteError(describe_write_error(exc, path)) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            try:
+                current = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if not current:  # its owner finished and removed the file between our open and lock: again
+                os.close(fd)
+                continue
+            owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now_iso()}).encode()
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, owner, 0)
+            except OSError:  # a full disk: the lock is the claim, the owner's name only helps messages
+                pass
+            return Claim(path, fd)
+
+    def claim_owner(self, video_id: str) -> str:
+        """``pid 123 on host`` of whoever holds the claim (for messages); "another process" if unknown."""
+        try:
+            owner = json.loads((self.path / "claims" / f"{quote(video_id, safe='')}.claim").read_text())
+            return f"pid {owner['pid']} on {owner['host']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another process"
+
+    def tidy_claims(self) -> None:
+        """Remove the claims folder once no claim is left in it (best effort: another run may be adding one)."""
+        try:
+            (self.path / "claims").rmdir()
+        except OSError:
+            pass
+
+
+@dataclass
+class Claim:
+    path: Path
+    fd: int
+
+    def release(self) -> None:
+        """Remove the claim file while still holding its lock, then unlock (close)."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
 
 
 def _create_temp(directory: Path, suffix: str) -> tuple[int, str]:
@@ -221,11 +384,14 @@ def _create_temp(directory: Path, suffix: str) -> tuple[int, str]:
             continue
 
 
-def _write_atomic(path: Path, data: bytes, exclusive: bool = False) -> None:
+def _write_atomic(path: Path, data: bytes, exclusive: bool = False, fsync: bool = False) -> None:
     fd, tmp = _create_temp(path.parent, ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         if exclusive:
             try:
                 os.link(tmp, path)  # fails if another shard created it first: theirs wins

@@ -2,8 +2,9 @@
 
     musclevision-extract video_root=../shared/data/ucf101-exercise/videos cache_dir=data/cache/ucf101-full workers=2
 
-Exit codes: 0 all videos usable, 1 some videos failed (recorded in the manifest), 2 bad
-options or unusable cache (nothing was done).
+Exit codes: 0 all videos usable, 1 some videos failed (recorded in the manifest) or the cache
+could not be written (full disk: what was finished is kept), 2 bad options or unusable cache
+(nothing was done).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import time
 
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from musclevision.extract.cache import CacheError
+from musclevision.extract.cache import CacheError, CacheWriteError
 from musclevision.extract.landmarker import ConfigError
 from musclevision.extract.pool import ExtractorFatalError
 from musclevision.extract.runner import ExtractSummary, extract_videos
@@ -32,16 +34,18 @@ class ExtractProgress:
         self.enabled = enabled
         self.bar = Progress(
             TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rates]}"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console, disable=not enabled,
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[others]}"),
+            console=console, disable=not enabled,
         )  # fmt: skip
         self.task = None
         self.frames = 0
+        self.held: dict[str, str] = {}  # video id -> owner, for videos another extractor is working on
 
     def start(self, todo) -> None:
         if not todo:
             return  # nothing to extract: no empty 0/0 bar
         self.started = time.perf_counter()
-        self.task = self.bar.add_task("extract", total=len(todo), rates="")
+        self.task = self.bar.add_task("extract", total=len(todo), rates="", others="")
         self.bar.start()
 
     def advance(self, record) -> None:
@@ -51,6 +55,19 @@ class ExtractProgress:
         rates = f"{done / elapsed:.2f} videos/s  {self.frames / elapsed:.0f} frames/s"
         self.bar.update(self.task, advance=1, rates=rates)
 
+    def other(self, source, owner: str | None) -> None:
+        """Another extractor holds ``source`` (``owner``), or finished it (None: it leaves this bar's total)."""
+        if self.task is None:
+            return
+        if owner is None:
+            self.held.pop(source.video_id, None)
+            self.bar.update(self.task, total=self.bar.tasks[0].total - 1)
+        else:
+            self.held[source.video_id] = owner
+        owners = sorted(set(self.held.values()))
+        text = f"{len(self.held)} held by {', '.join(owners[:2])}{' ...' if len(owners) > 2 else ''}" if self.held else ""
+        self.bar.update(self.task, others=escape(text))
+
     def stop(self) -> None:
         self.bar.stop()
 
@@ -58,11 +75,13 @@ class ExtractProgress:
 def print_summary(summary: ExtractSummary, out: Console) -> None:
     failed = summary.count("failed") + len(summary.earlier_failures)
     grid = Table.grid(padding=(0, 2))
-    grid.add_row("[bold]keypoint cache", str(summary.cache_dir))
+    # Paths, ids and error texts come from outside (a decoder quotes a path as "[/x.avi]"): escaped, never markup.
+    grid.add_row("[bold]keypoint cache", escape(str(summary.cache_dir)))
     grid.add_row(
         "videos",
         f"{summary.selected} selected: [green]{summary.count('ok')} ok[/green], {summary.count('partial')} partial, "
-        f"[{'red' if failed else 'green'}]{failed} failed[/], {summary.skipped} already done",
+        f"[{'red' if failed else 'green'}]{failed} failed[/], {summary.skipped} already done"
+        + (f", {summary.by_others} done by another extractor on this cache" if summary.by_others else ""),
     )
     if summary.frames:
         grid.add_row("frames", f"{summary.frames} decoded, {summary.detected / summary.frames:.1%} with a person")
@@ -76,10 +95,13 @@ def print_summary(summary: ExtractSummary, out: Console) -> None:
         issues.add_column("status")
         issues.add_column("reason", overflow="fold")
         for record in problems[:50]:
-            issues.add_row(record.video_id, record.status, record.error or "")
+            issues.add_row(escape(record.video_id), record.status, escape(record.error or ""))
         out.print(issues)
         if len(problems) > 50:
             out.print(f"... and {len(problems) - 50} more")
+    if summary.damaged:
+        names = ", ".join(escape(v) for v in summary.damaged[:5]) + (" ..." if len(summary.damaged) > 5 else "")
+        out.print(f"{len(summary.damaged)} damaged cache entries were redone: {names}")
     if summary.earlier_failures:
         out.print(f"{len(summary.earlier_failures)} failures are from earlier runs; retry them with retry_failed=true")
 
@@ -88,7 +110,8 @@ def extract_with_progress(video_root, cache_dir, show_progress: bool = True, **o
     """:func:`extract_videos` as a person at a terminal sees it: the progress bar, then the summary."""
     progress = ExtractProgress(show_progress)
     try:
-        summary = extract_videos(video_root, cache_dir, on_start=progress.start, on_result=progress.advance, **options)
+        summary = extract_videos(video_root, cache_dir, on_start=progress.start, on_result=progress.advance,
+                                 on_other=progress.other, **options)  # fmt: skip
     finally:
         progress.stop()
     print_summary(summary, Console())
@@ -101,10 +124,13 @@ def run(cfg: DictConfig) -> int:
         summary = extract_with_progress(
             options["video_root"], options["cache_dir"], bool(options["progress"]), pose=options["pose"],
             classes=options["classes"], workers=options["workers"], shard=options["shard"], limit=options["limit"],
-            rebuild=options["rebuild"], retry_failed=options["retry_failed"],
+            rebuild=options["rebuild"], retry_failed=options["retry_failed"], videos=options["videos"],
         )  # fmt: skip
+    except CacheWriteError as exc:  # a full or read-only disk: one line, what was finished is kept
+        console.print(f"[red]musclevision-extract: {escape(str(exc))}[/red]")
+        return 1
     except (ConfigError, FileNotFoundError, CacheError, ExtractorFatalError) as exc:
-        console.print(f"[red]musclevision-extract: {exc}[/red]")
+        console.print(f"[red]musclevision-extract: {escape(str(exc))}[/red]")
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: finished videos are saved; run the same command again to resume[/yellow]")

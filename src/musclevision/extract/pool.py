@@ -5,6 +5,9 @@
 - MediaPipe/LiteRT/ffmpeg write their chatter straight to file descriptor 2; workers point
   fds 1 and 2 at a log file so the terminal shows progress, while every real error still
   comes back as the video's recorded reason.
+- ``take(source)`` (the runner's claim on the cache) is asked right before a video is handed
+  out: "mine" runs it, "done" drops it (another extractor finished it), "busy" sets it aside
+  (another extractor is on it) and offers it again once the rest is done, until it is decided.
 - A worker that dies (a decoder segfault on a damaged file) breaks the whole executor. The
   videos that were in flight are then re-run one at a time in a fresh pool: the guilty one
   (it crashes again) is recorded as failed, the innocent ones complete, the batch goes on.
@@ -141,11 +144,13 @@ class ExtractorPool:
             initargs=(self.settings, self.log_dir, os.getpid()),
         )
 
-    def run(self, sources: list[VideoSource]) -> Iterator[Outcome]:
-        """Yield one Outcome per source, in completion order."""
+    def run(self, sources: list[VideoSource], take=None, poll_s: float = 0.5) -> Iterator[Outcome]:
+        """Yield one Outcome per source that ``take`` (default: all) gives this pool, in completion order."""
         if not sources:
             return
         pending = sorted(sources, key=lambda s: s.size, reverse=True)  # longest first
+        held: list[VideoSource] = []  # another extractor is on these: offered again once the rest is done
+        taken: set[str] = set()
         workers = min(self.workers, len(pending))
         executor = self._executor(workers)
         try:
@@ -160,9 +165,20 @@ class ExtractorPool:
             except Exception as exc:
                 raise ExtractorFatalError(f"the pose landmarker could not be created: {exc}") from None
             in_flight: dict[Future, VideoSource] = {}
-            while pending or in_flight:
+            while pending or in_flight or held:
+                if not pending and not in_flight:  # only videos others are working on are left: wait for them
+                    time.sleep(poll_s)
+                    pending, held = held, []
                 pool_broken = False
                 while pending and len(in_flight) < 2 * workers:
+                    if take is not None and pending[0].video_id not in taken:
+                        verdict = take(pending[0])
+                        if verdict != "mine":
+                            source = pending.pop(0)
+                            if verdict == "busy":
+                                held.append(source)
+                            continue
+                        taken.add(pending[0].video_id)
                     try:
                         future = executor.submit(self.task, pending[0])
                     except BrokenProcessPool:

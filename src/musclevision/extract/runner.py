@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from musclevision.extract.cache import ClipRecord, KeypointCache
+from musclevision.extract.cache import CacheWriteError, ClipRecord, KeypointCache
 from musclevision.extract.landmarker import ConfigError, PoseSettings
 from musclevision.extract.pool import ExtractorPool, default_workers
 from musclevision.extract.sources import find_videos, parse_shard, take_shard
@@ -19,6 +19,8 @@ class ExtractSummary:
     skipped: int = 0  # already finished in the cache
     done: list[ClipRecord] = field(default_factory=list)  # finished by this run
     earlier_failures: list[ClipRecord] = field(default_factory=list)  # failed before, not retried
+    by_others: int = 0  # finished meanwhile by another extractor working on the same cache
+    damaged: list[str] = field(default_factory=list)  # ids whose cached clip was damaged: redone by this run
     seconds: float = 0.0
     workers: int = 0
 
@@ -62,18 +64,25 @@ def extract_videos(
     limit: int | None = None,
     rebuild: bool = False,
     retry_failed: bool = False,
+    videos=None,
     on_start=None,
     on_result=None,
+    on_other=None,
 ) -> ExtractSummary:
-    """Make sure every video under ``video_root`` has an entry in the cache at ``cache_dir``.
+    """Make sure every video under ``video_root`` (or only the ids in ``videos``) has an intact entry in
+    the cache at ``cache_dir``: missing and damaged entries are (re)done, finished ones skipped.
 
-    ``on_start(todo_sources)`` and ``on_result(record)`` let a caller draw progress.
-    Raises ConfigError (bad option, before any work), FileNotFoundError (no video_root),
-    CacheError (cache made with other settings) or ExtractorFatalError (model cannot load).
+    ``on_start(todo_sources)``, ``on_result(record)`` and ``on_other(source, owner)`` (another extractor
+    on this cache holds that video, ``owner`` None: it finished it) let a caller draw progress.
+    Raises ConfigError (bad option, before any work), FileNotFoundError (no video_root), CacheError
+    (cache made with other settings; CacheWriteError: it cannot be written, what was done is kept)
+    or ExtractorFatalError (model cannot load).
     """
     workers, (index, count) = check_options(workers, shard, limit)
     if classes is not None and (isinstance(classes, str) or not all(isinstance(c, str) for c in classes)):
         raise ConfigError(f"classes={classes!r} must be a list of class folder names, e.g. [PushUps, Lunges]")
+    if videos is not None and (isinstance(videos, str) or not all(isinstance(v, str) for v in videos)):
+        raise ConfigError(f"videos={videos!r} must be a list of video ids, e.g. [PushUps/v_PushUps_g16_c04]")
     if rebuild and count > 1:
         raise ConfigError("rebuild=true with shard=i/n>1 would let one shard delete the others' work; rebuild once unsharded")
     settings = PoseSettings.resolve(**(pose or {}))
@@ -83,6 +92,11 @@ def extract_videos(
             f"video_root={video_root} holds no videos of the expected layout <root>/<ClassName>/<video>"
             + (f" for classes {list(classes)}" if classes else "")
         )
+    if videos is not None:
+        unknown = sorted(set(videos) - {s.video_id for s in found})
+        if unknown:
+            raise ConfigError(f"videos= names ids with no video under {video_root}: {unknown} (ids are <Class>/<file stem>)")
+        found = [s for s in found if s.video_id in set(videos)]
     sources = take_shard(found, index, count)
     if classes is not None:
         missing = sorted(set(classes) - {s.label for s in sources})
@@ -101,18 +115,51 @@ def extract_videos(
                 summary.earlier_failures.append(record)
         else:
             todo.append(source)
+            record = cache.records().get(source.video_id)
+            if record is not None and record.status != "failed" and record.size == source.size and cache.damage(record):
+                summary.damaged.append(source.video_id)
+    if todo:
+        cache.check_writable(len(todo))  # a read-only or unwritable cache: say so now, not per video
     if on_start:
         on_start(todo)
     start = time.perf_counter()
-    pool = ExtractorPool(settings, workers, log_dir=cache.path / "logs")
-    for outcome in pool.run(todo):
-        kp = outcome.keypoints
-        if kp is None:
-            cache.write(outcome.record)
-        else:
-            cache.write(outcome.record, kp.image, kp.world, kp.timestamps_ms)
-        summary.done.append(outcome.record)
-        if on_result:
-            on_result(outcome.record)
+    planned = {s.video_id: cache.records().get(s.video_id) for s in todo}
+    claims = {}
+
+    def take(source) -> str:
+        """Claim a video right before extracting it, so that extractors sharing this cache split the work."""
+        claim = cache.claim(source.video_id)
+        if claim is None:
+            if on_other:
+                on_other(source, cache.claim_owner(source.video_id))
+            return "busy"
+        if cache.records().get(source.video_id) != planned[source.video_id]:  # another extractor finished it
+            claim.release()
+            summary.by_others += 1
+            if on_other:
+                on_other(source, None)
+            return "done"
+        claims[source.video_id] = claim
+        return "mine"
+
+    outcomes = ExtractorPool(settings, workers, log_dir=cache.path / "logs").run(todo, take=take)
+    try:
+        for outcome in outcomes:
+            kp = outcome.keypoints
+            try:
+                record = cache.write(outcome.record, *((kp.image, kp.world, kp.timestamps_ms) if kp else ()))
+            finally:
+                claims.pop(outcome.record.video_id).release()
+            summary.done.append(record)
+            if on_result:
+                on_result(record)
+    except CacheWriteError as exc:  # a full disk: say what is safe
+        kept = len(summary.done)
+        raise CacheWriteError(f"{exc}. {kept} of the {len(todo)} videos to do were stored before it, and kept") from None
+    finally:
+        outcomes.close()  # stops the workers
+        for claim in claims.values():
+            claim.release()
+        cache.tidy_claims()
     summary.seconds = time.perf_counter() - start
     return summary

@@ -130,3 +130,17 @@ def load_checkpoint(ckpt_path) -> ExerciseModule:
         return ExerciseModule.load_from_checkpoint(path, map_location="cpu")
     except Exception as exc:  # a truncated download, another program's .ckpt, a text file
         raise ValueError(f"ckpt_path={ckpt_path} is not a MuscleVision checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def check_resumable(ckpt_path, model: ExerciseModule) -> None:
+    """Refuse, before training, a checkpoint that is not MuscleVision's or holds another model than ``model``."""
+    saved = load_checkpoint(ckpt_path)
+    if saved.classes != model.classes:
+        raise ValueError(f"ckpt_path={ckpt_path} was trained on classes {saved.classes}, this run has {model.classes}")
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in saved.state_dict().items()}
+    differ = [f"{k}: checkpoint {theirs.get(k)}, this model {ours.get(k)}" for k in sorted(set(ours) | set(theirs))
+              if ours.get(k) != theirs.get(k)]  # fmt: skip
+    if differ:
+        raise ValueError(f"ckpt_path={ckpt_path} holds another model than this configuration ({'; '.join(differ[:3])}): "
+                         "resume with the model options it was trained with, or train without ckpt_path")  # fmt: skip

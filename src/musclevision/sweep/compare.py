@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from musclevision.models.metrics import LEVELS, parse_metric, report_value
@@ -118,29 +119,32 @@ def short_names(keys: list[str]) -> list[str]:
 
 
 def run_table(runs: list[Run], keys: list[str], metric: str, sweep_dir: Path) -> Table:
-    table = Table(title=f"runs ranked by {metric} (checkpoints under {sweep_dir})", title_justify="left")
+    # Paths, keys and override values come from outside (data.classes=[lunges] looks like markup): escaped.
+    table = Table(title=f"runs ranked by {escape(metric)} (checkpoints under {escape(str(sweep_dir))})", title_justify="left")
     columns = [("window", "acc"), ("window", "bacc"), ("clip", "acc"), ("clip", "bacc")]
     if any("wholeclip" in r.metrics for r in runs):
         columns.append(("wholeclip", "acc"))
     for column in ("#", "job", *short_names(keys), *(f"{lv} {k}" for lv, k in columns), "epoch", "checkpoint"):
-        table.add_column(column, overflow="fold")
+        table.add_column(escape(column), overflow="fold")
     ranked = sorted(runs, key=lambda r: -(r.value(metric) if r.value(metric) is not None else -1))
     for rank, run in enumerate(ranked, 1):
         values = [_pct(run.metrics.get(level, {}).get(k)) for level, k in columns]
-        checkpoint = (str(run.checkpoint.relative_to(run.folder)) if run.checkpoint and run.checkpoint.is_relative_to(run.folder)
-                      else str(run.checkpoint) if run.checkpoint else "[red]no report: failed or running[/red]")  # fmt: skip
-        table.add_row(str(rank), run.folder.name, *(run.overrides.get(k, "") for k in keys), *values,
+        shown = run.checkpoint
+        if shown and shown.is_relative_to(run.folder):
+            shown = shown.relative_to(run.folder)
+        checkpoint = escape(str(shown)) if shown else "[red]no report: failed or running[/red]"
+        table.add_row(str(rank), escape(run.folder.name), *(escape(run.overrides.get(k, "")) for k in keys), *values,
                       str(run.metrics.get("epoch", "-")), checkpoint)  # fmt: skip
     return table
 
 
 def fold_table(groups, metric: str) -> Table:
     """One row per configuration: fold means, the worst held-out person group, the worst stress condition."""
-    table = Table(title=f"mean over folds (cross-validation), by {metric}", title_justify="left")
+    table = Table(title=f"mean over folds (cross-validation), by {escape(metric)}", title_justify="left")
     columns = ("configuration", "folds", *(f"{level} acc" for level in LEVELS), f"{metric.split('/')[-1]} mean ± sd",
                "worst group (clips)", "groups < 85 %", "stress: worst clip drop")  # fmt: skip
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(escape(column), overflow="fold")
     for label, members in groups:
         means = [_pct(statistics.mean(vals)) if (vals := [r.metrics[lv]["acc"] for r in members if lv in r.metrics]) else "-"
                  for lv in LEVELS]  # fmt: skip
@@ -148,12 +152,12 @@ def fold_table(groups, metric: str) -> Table:
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         summary = crossval_summary(label, members)
         worst = summary.get("worst_group")
-        worst_text = f"{worst['group']} {worst['clip_acc']:.0%}" if worst else "-"
+        worst_text = escape(f"{worst['group']} {worst['clip_acc']:.0%}") if worst else "-"
         below = str(len(summary["groups_below_85"])) + f" of {len(summary['groups'])}" if "groups" in summary else "-"
         stress = (summary.get("stress") or {}).get("worst")
-        stress_text = f"{stress['condition']} {(-100 * stress.get('clip_drop', 0.0)) or 0.0:+.1f} pts" if stress else "-"
-        table.add_row(label, str(len(members)), *means, f"{statistics.mean(values):.1%} ± {spread:.1%}", worst_text, below,
-                      stress_text)  # fmt: skip
+        stress_text = escape(f"{stress['condition']} {(-100 * stress.get('clip_drop', 0.0)) or 0.0:+.1f} pts") if stress else "-"
+        mean = f"{statistics.mean(values):.1%} ± {spread:.1%}"
+        table.add_row(escape(label), str(len(members)), *means, mean, worst_text, below, stress_text)
     return table
 
 
@@ -166,7 +170,7 @@ def stress_table(summary: dict) -> Table:
     for name, row in summary.get("stress", {}).items():
         if name != "worst":
             drop = (-100 * row.get("clip_drop", 0.0)) or 0.0  # no "-0.0"
-            table.add_row(name, _pct(row.get("window_acc")), _pct(row.get("clip_acc")), f"{drop:+.1f} pts")
+            table.add_row(escape(name), _pct(row.get("window_acc")), _pct(row.get("clip_acc")), f"{drop:+.1f} pts")
     return table
 
 
@@ -210,13 +214,14 @@ def main(argv: list[str] | None = None) -> int:
     if not console.is_terminal:
         console = Console(width=160)  # logs and pipes: wide rows rather than wrapped cells
     runs = read_runs(args.sweep_dir.resolve()) if args.sweep_dir.is_dir() else []
+    where = escape(str(args.sweep_dir))
     if not runs:
-        console.print(f"[red]musclevision-compare: no runs under {args.sweep_dir} (expected <sweep>/<n>/.hydra/)[/red]")
+        console.print(f"[red]musclevision-compare: no runs under {where} (expected <sweep>/<n>/.hydra/)[/red]")
         return 2
     try:
         parse_metric(args.metric)
     except ValueError as exc:
-        console.print(f"[red]musclevision-compare: --metric: {exc}[/red]")
+        console.print(f"[red]musclevision-compare: --metric: {escape(str(exc))}[/red]")
         return 2
     keys = swept_keys(runs)
     console.print(run_table(runs, keys, args.metric, args.sweep_dir.resolve()))
@@ -227,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         if summary.get("stress"):
             console.print(stress_table(summary))
         (args.sweep_dir / "crossval.json").write_text(json.dumps(summary, indent=2) + "\n")
-        console.print(f"wrote {args.sweep_dir / 'crossval.json'} (best configuration's mean over folds)")
+        console.print(f"wrote {where}/crossval.json (best configuration's mean over folds)")
     finished = [r for r in runs if r.value(args.metric) is not None and r.checkpoint]
     if not finished:
         console.print("[red]no run finished with a report and a checkpoint[/red]")
@@ -237,9 +242,9 @@ def main(argv: list[str] | None = None) -> int:
               "run": str(best.folder), "overrides": best.overrides}  # fmt: skip
     (args.sweep_dir / "best.json").write_text(json.dumps(record, indent=2) + "\n")
     plot(runs, keys, args.metric, args.sweep_dir / "compare.png")
-    console.print(f"best: {best.folder} ({args.metric} {best.value(args.metric):.1%})")
-    console.print(f"wrote {args.sweep_dir / 'best.json'} and {args.sweep_dir / 'compare.png'}; export it with")
-    console.print(f"  musclevision-export sweep_dir={args.sweep_dir} name=<name>")
+    console.print(f"best: {escape(str(best.folder))} ({escape(args.metric)} {best.value(args.metric):.1%})")
+    console.print(f"wrote {where}/best.json and {where}/compare.png; export it with")
+    console.print(f"  musclevision-export sweep_dir={where} name=<name>")
     if len(finished) < len(runs):
         console.print(f"[yellow]{len(runs) - len(finished)} runs have no report yet (failed or still running)[/yellow]")
     return 0

@@ -1,0 +1,26 @@
+"""A failed file write (full disk, read-only folder) said in one line people can act on."""
+
+from __future__ import annotations
+
+import errno
+
+FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def is_full_or_read_only(exc: BaseException) -> bool:
+    """A write refused by the file system itself (errno 28, 30, quota): never the program's fault."""
+    return isinstance(exc, OSError) and exc.errno in FULL | {errno.EROFS}
+
+
+def describe_write_error(exc: OSError, path=None) -> str:
+    """``cannot write <path> (No space left on device): <what to do>``."""
+    where = path if path is not None else (exc.filename2 or exc.filename or "a file")  # a copy's target is filename2
+    cause = exc.strerror or str(exc)
+    if exc.errno in FULL:
+        advice = "that disk is full: free space on it (or write elsewhere) and run the same command again"
+    elif exc.errno in READ_ONLY:
+        advice = "that folder is read-only for you: choose a folder you can write to"
+    else:
+        advice = "the disk reported an error: check it and run the same command again"
+    return f"cannot write {where} ({cause}); {advice}"

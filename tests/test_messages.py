@@ -1,0 +1,48 @@
+"""What people read: strings from outside (paths, ids, decoder errors, overrides) are printed as
+they are, never read as rich markup."""
+
+from __future__ import annotations
+
+import io
+
+import yaml
+from rich.console import Console
+
+from helpers import flat
+from musclevision.extract.cache import ClipRecord
+from musclevision.extract.cli import print_summary
+from musclevision.extract.runner import ExtractSummary
+from musclevision.sweep import compare
+
+# A decoder quotes the path in brackets ("[/videos/a.avi]" reads as a closing tag); the others are
+# an opening style tag, an unknown tag and a trailing backslash that would escape what follows.
+HOSTILE = ["[/videos/PushUps/a.avi]", "[bold red]", "[lunges]", "C:\\clips\\"]
+
+
+def record(video_id: str, status: str, error: str) -> ClipRecord:
+    return ClipRecord(video_id=video_id, label="PushUps", group="g01", source=f"/x/{video_id}.avi", status=status,
+                      error=error, frames_declared=-1, frames_decoded=0, frames_detected=0, detection_rate=0.0, fps=0.0,
+                      width=0, height=0, sha256="", size=1, mtime_ns=1, seconds=0.0, finished="")  # fmt: skip
+
+
+def test_extractor_summary_prints_outside_strings_literally(tmp_path):
+    done = [record(f"PushUps/{text}", "failed", f"DECORDError: {text} Failed to measure duration") for text in HOSTILE]
+    summary = ExtractSummary(tmp_path / "[cache]" / "[/x]", selected=len(done), done=done)
+    out = io.StringIO()
+    print_summary(summary, Console(file=out, width=300))
+    text = flat(out.getvalue())
+    assert f"{tmp_path}/[cache]/[/x]" in text, text
+    for hostile in HOSTILE:
+        assert f"PushUps/{hostile}" in text and f"DECORDError: {hostile} Failed" in text, (hostile, text)
+
+
+def test_compare_prints_overrides_and_paths_literally(tmp_path, capsys, monkeypatch):
+    sweep = tmp_path / "[sweep]"
+    for number, classes in enumerate(("[lunges]", "[/squats]")):
+        hydra = sweep / str(number) / ".hydra"
+        hydra.mkdir(parents=True)
+        (hydra / "overrides.yaml").write_text(yaml.safe_dump([f"data.classes={classes}", f"model.hidden_size={number}"]))
+    monkeypatch.setenv("COLUMNS", "300")
+    assert compare.main([str(sweep)]) == 1  # no run has a report yet: listed, exit 1, no crash
+    out = flat(capsys.readouterr().out)
+    assert "[lunges]" in out and "[/squats]" in out and f"{sweep.resolve()}" in out, out
