@@ -125,7 +125,7 @@ def serve_in_thread(card: Path):
     from musclevision.web.serve import load_site, make_server
 
     server = make_server(load_site(card), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield server
