@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from web_helpers import require_tool, serve_subprocess
+from web_helpers import serve_subprocess
 
 from musclevision.web import serve
 from musclevision.web.assets import VENDOR_FILES
@@ -600,22 +600,6 @@ def test_listen_backlog_holds_a_burst(limited_server):
 
 
 # ------------------------------------------------------------------ TLS
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1 (cert.pem, key.pem)."""
-    openssl = require_tool("openssl", "openssl, needed to make a test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
-
-
 def test_tls(site, certificate):
     """https with our headers; silent or plain-http clients on the https port are dropped."""
     cert, key = certificate
@@ -648,12 +632,6 @@ def test_bad_certificate(site, tmp_path):
 
 
 # ------------------------------------------------------------------ the command line
-def run_cli(*args, timeout=60):
-    return subprocess.run(
-        [sys.executable, "-m", "musclevision.web.serve", *args], capture_output=True, text=True, timeout=timeout
-    )
-
-
 @pytest.mark.parametrize(
     "case, expected",
     [
@@ -664,7 +642,7 @@ def run_cli(*args, timeout=60):
         ("keyfile-alone", "--keyfile needs --certfile"),
     ],
 )
-def test_cli_errors_are_one_clear_line(card, tmp_path, assets_ready, case, expected):
+def test_cli_errors_are_one_clear_line(card, tmp_path, assets_ready, capsys, case, expected):
     args = ["--export", str(card), "--port", "0"]
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -681,11 +659,13 @@ def test_cli_errors_are_one_clear_line(card, tmp_path, assets_ready, case, expec
             args += ["--certfile", str(tmp_path / "cert.pem")]
         elif case == "keyfile-alone":
             args += ["--keyfile", str(tmp_path / "key.pem")]
-        result = run_cli(*args)
-    assert result.returncode == 2, result
-    errors = [line for line in result.stderr.splitlines() if "error:" in line]
-    assert len(errors) == 1 and expected in errors[0], result.stderr
-    assert "Traceback" not in result.stderr
+        try:
+            code = serve.main(args)
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code
+    assert code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and expected in errors[0], errors
 
 
 def test_cli_stops_cleanly_on_ctrl_c(tiny_export, assets_ready):

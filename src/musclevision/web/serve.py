@@ -251,8 +251,6 @@ async def _error(request: Request, exc: HTTPException) -> Response:
     headers = {**(exc.headers or {}), "Cache-Control": "no-store"}
     if status == HTTPStatus.METHOD_NOT_ALLOWED:
         headers["Allow"] = "GET, HEAD"  # Starlette lists its method set in any order
-    if status == HTTPStatus.BAD_REQUEST:
-        headers["Connection"] = "close"
     return PlainTextResponse(f"{status.value} {status.phrase}\n", status, headers)
 
 
