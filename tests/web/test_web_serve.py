@@ -346,6 +346,7 @@ def assert_security_headers(headers: dict, what) -> None:
         ("POST", "/", {"Content-Length": "0"}, 405),
         ("DELETE", "/nope", {}, 405),
         ("OPTIONS", "/", {}, 405),
+        ("CONNECT", "example.com:443", {}, 405),
     ],
 )
 def test_security_headers_on_every_response(server, method, path, extra, status):

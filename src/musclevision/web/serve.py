@@ -248,6 +248,8 @@ def _url_parts(request: Request) -> list[str]:
 
 async def _error(request: Request, exc: HTTPException) -> Response:
     status = HTTPStatus(exc.status_code)
+    if request.method not in ("GET", "HEAD"):  # whatever the path (CONNECT's matches no route)
+        status = HTTPStatus.METHOD_NOT_ALLOWED
     headers = {**(exc.headers or {}), "Cache-Control": "no-store"}
     if status == HTTPStatus.METHOD_NOT_ALLOWED:
         headers["Allow"] = "GET, HEAD"  # Starlette lists its method set in any order
