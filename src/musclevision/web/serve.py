@@ -205,25 +205,16 @@ def load_site(
 
 
 # ------------------------------------------------------------------ requests
-class BadPath(ValueError):
-    pass
-
-
-def _segments(url_path: str) -> list[str]:
-    """Decoded path segments of ``url_path`` (which starts with ``/``), refusing anything that could escape."""
-    if not url_path.startswith("/") or url_path.startswith("//"):
-        raise BadPath("path must be absolute and same-origin")
+def _segments(url_path: str) -> list[str] | None:
+    """Decoded segments of a raw URL path, or None for anything that could leave the folder or hide (encoded or not)."""
     try:
         decoded = urllib.parse.unquote(url_path, errors="strict")
-    except UnicodeDecodeError as exc:
-        raise BadPath("invalid percent-encoding") from exc
-    if "\x00" in decoded or "\\" in decoded:
-        raise BadPath("forbidden character")
+    except UnicodeDecodeError:
+        return None
     parts = decoded.split("/")[1:]
-    for part in parts:
-        if part in ("", ".", "..") or part.startswith("."):
-            raise BadPath(f"forbidden path segment {part!r}")
-    return parts
+    if not url_path.startswith("/") or "\x00" in decoded or "\\" in decoded:
+        return None
+    return None if any(part in ("", ".", "..") or part.startswith(".") for part in parts) else parts
 
 
 def _send_file(request: Request, root: Path, parts: list[str], url_name: str | None = None) -> Response:
@@ -240,10 +231,10 @@ def _send_file(request: Request, root: Path, parts: list[str], url_name: str | N
 
 def _url_parts(request: Request) -> list[str]:
     """The request's path segments, judged on the raw path (encoded dots, slashes, bad escapes): 400 if unsafe."""
-    try:
-        return _segments(request.scope["raw_path"].decode("latin-1"))
-    except BadPath as exc:
-        raise HTTPException(HTTPStatus.BAD_REQUEST) from exc
+    parts = _segments(request.scope["raw_path"].decode("latin-1"))
+    if parts is None:
+        raise HTTPException(HTTPStatus.BAD_REQUEST)
+    return parts
 
 
 async def _error(request: Request, exc: HTTPException) -> Response:
