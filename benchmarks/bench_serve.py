@@ -5,7 +5,9 @@ and each path:
 
 * latency: ``--requests`` sequential GETs on one keep-alive connection, and on a fresh connection
   each (what a browser pays for its first requests); p50 and p95 in ms;
-* throughput: ``--clients`` concurrent keep-alive clients for ``--seconds``; requests/s and MB/s.
+* throughput: ``--clients`` concurrent keep-alive clients for ``--seconds``; requests/s and MB/s;
+* the server's CPU time per request (from /proc, all its threads) on keep-alive and on fresh
+  connections: unlike the wall-clock numbers, hardly moved by other load on the machine.
 
 The client is one asyncio process with a minimal HTTP/1.1 reader, so it costs every server alike.
 Loopback only; everything is bounded by the options. Compare two servers side by side (ratios are
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import shlex
 import statistics
@@ -36,11 +39,20 @@ from urllib.parse import urlparse
 from musclevision.paths import project_root
 
 DEFAULT_SERVER = f"{sys.executable} -m musclevision.web.serve"
+KEYS = ["keepalive_p50_ms", "fresh_p50_ms", "keepalive_cpu_ms", "fresh_cpu_ms", "req_per_s", "mb_per_s"]
+TITLES = ["keep-alive p50 ms", "new conn p50 ms", "keep-alive CPU ms", "new conn CPU ms", "req/s", "MB/s"]
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_S
 
 
 @contextmanager
 def running(command: str, card: Path, timeout: float = 60.0):
-    """Start ``command --port 0 --export card``; yields (host, port) from the URL it prints."""
+    """Start ``command --port 0 --export card``; yields (pid, (host, port)) from the URL it prints."""
     proc = subprocess.Popen(
         [*shlex.split(command), "--port", "0", "--export", str(card)],
         stdout=subprocess.PIPE,
@@ -57,7 +69,7 @@ def running(command: str, card: Path, timeout: float = 60.0):
             if match:
                 parsed = urlparse(match.group(1))
                 address = (parsed.hostname, parsed.port)
-        yield address
+        yield proc.pid, address
     finally:
         proc.terminate()
         proc.wait(15)
@@ -91,27 +103,24 @@ class Client:
             pass
 
 
-def percentile_ms(samples: list[float], q: float) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1] * 1000 if len(samples) > 1 else samples[0] * 1000
-
-
-async def measure(address, path: str, requests: int, clients: int, seconds: float) -> dict:
+async def measure(pid: int, address, path: str, requests: int, clients: int, seconds: float) -> dict:
     client = await Client.open(address)
     size = await client.get(path)  # warm-up (and the size)
-    keep_alive = []
+    keep_alive, cpu0 = [], cpu_seconds(pid)
     for _ in range(requests):
         t0 = time.perf_counter()
         await client.get(path)
         keep_alive.append(time.perf_counter() - t0)
     await client.close()
 
-    fresh = []
+    fresh, cpu1 = [], cpu_seconds(pid)
     for _ in range(requests):
         t0 = time.perf_counter()
         client = await Client.open(address)
         await client.get(path)
         fresh.append(time.perf_counter() - t0)
         await client.close()
+    cpu2 = cpu_seconds(pid)
 
     done = [0] * clients
     stop_at = time.perf_counter() + seconds
@@ -129,10 +138,10 @@ async def measure(address, path: str, requests: int, clients: int, seconds: floa
     return {
         "path": path,
         "bytes": size,
-        "keepalive_p50_ms": percentile_ms(keep_alive, 50),
-        "keepalive_p95_ms": percentile_ms(keep_alive, 95),
-        "fresh_p50_ms": percentile_ms(fresh, 50),
-        "fresh_p95_ms": percentile_ms(fresh, 95),
+        "keepalive_p50_ms": statistics.median(keep_alive) * 1000,
+        "fresh_p50_ms": statistics.median(fresh) * 1000,
+        "keepalive_cpu_ms": (cpu1 - cpu0) / requests * 1000,
+        "fresh_cpu_ms": (cpu2 - cpu1) / requests * 1000,
         "req_per_s": sum(done) / elapsed,
         "mb_per_s": sum(done) * size / elapsed / 1e6,
     }
@@ -151,6 +160,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per latency test")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients in the throughput test")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput test")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all servers; medians are printed")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if not args.export.is_file():
@@ -163,30 +173,33 @@ def main() -> int:
         label, _, command = spec.partition("=")
         servers.append((label, command or DEFAULT_SERVER))
 
-    results = {}
-    for label, command in servers:
-        with running(command, args.export) as address:
-            results[label] = [asyncio.run(measure(address, p, args.requests, args.clients, args.seconds)) for p in paths]
+    rounds = {label: [] for label, _ in servers}  # label -> one list of rows per round
+    for _ in range(args.rounds):  # servers alternate, so background load hits them alike
+        for label, command in servers:
+            with running(command, args.export) as (pid, address):
+                rows = [asyncio.run(measure(pid, address, p, args.requests, args.clients, args.seconds)) for p in paths]
+                rounds[label].append(rows)
+    results = {  # the median over rounds of every number
+        label: [{**runs[0][i], **{k: statistics.median(r[i][k] for r in runs) for k in KEYS}} for i in range(len(paths))]
+        for label, runs in rounds.items()
+    }
 
-    columns = [
-        ("keepalive_p50_ms", "keep-alive p50 ms"),
-        ("keepalive_p95_ms", "p95 ms"),
-        ("fresh_p50_ms", "new conn p50 ms"),
-        ("fresh_p95_ms", "p95 ms"),
-        ("req_per_s", f"{args.clients} clients req/s"),
-        ("mb_per_s", "MB/s"),
-    ]
-    print(f"\nloopback, {args.requests} sequential requests, {args.clients} clients x {args.seconds:g} s (indicative)")
-    print(f"{'server':10} {'path':28} {'KB':>7} " + " ".join(f"{title:>18}" for _, title in columns))
+    columns = list(zip(KEYS, TITLES))
+    print(
+        f"\nloopback, {args.requests} sequential requests, {args.clients} clients x {args.seconds:g} s (req/s, MB/s), "
+        f"median of {args.rounds} rounds (indicative)"
+    )
+    width = max(len(p) for p in paths)
+    print(f"{'server':10} {'path':{width}} {'KB':>7} " + " ".join(f"{title:>17}" for _, title in columns))
     for label, rows in results.items():
         for row in rows:
-            values = " ".join(f"{row[key]:18.2f}" for key, _ in columns)
-            print(f"{label:10} {row['path']:28} {row['bytes'] / 1024:7.0f} {values}")
+            values = " ".join(f"{row[key]:17.2f}" for key, _ in columns)
+            print(f"{label:10} {row['path']:{width}} {row['bytes'] / 1024:7.0f} {values}")
     if len(results) > 1:
         first, last = list(results)[0], list(results)[-1]
         for a, b in zip(results[first], results[last]):
-            ratios = " ".join(f"{b[key] / a[key]:18.2f}" for key, _ in columns)
-            print(f"{last + '/' + first:10} {a['path']:28} {'':7} {ratios}")
+            ratios = " ".join(f"{b[key] / a[key]:17.2f}" for key, _ in columns)
+            print(f"{last + '/' + first:10} {a['path']:{width}} {'':7} {ratios}")
     if args.json:
         args.json.write_text(json.dumps({"servers": dict(servers), "results": results}, indent=2))
     return 0

@@ -207,6 +207,18 @@ def test_only_get_and_head(server, method):
     assert headers["allow"] == "GET, HEAD"
 
 
+def test_large_files_are_streamed_whole(server, site):
+    """Files above SMALL_FILE take the streaming path: same bytes, length, ETag and 304."""
+    wasm = site.vendor_dir / "onnxruntime-web" / "dist" / "ort-wasm-simd-threaded.wasm"
+    data = os.urandom(serve.SMALL_FILE * 3 + 12345)
+    wasm.write_bytes(data)
+    path = "/vendor/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm"
+    status, headers, body = raw_request(server, "GET", path)
+    assert status == 200 and body == data and headers["content-type"] == "application/wasm"
+    assert raw_request(server, "HEAD", path)[1]["content-length"] == str(len(data))
+    assert raw_request(server, "GET", path, {"If-None-Match": headers["etag"]})[0] == 304
+
+
 def test_conditional_get(server):
     status, headers, _ = raw_request(server, "GET", "/js/app.js")
     assert status == 200 and headers["etag"]
