@@ -20,6 +20,7 @@ import urllib.request
 import pytest
 from web_helpers import serve_subprocess
 
+from musclevision.card import CARD_FORMAT
 from musclevision.web import serve
 from musclevision.web.assets import VENDOR_FILES
 
@@ -625,7 +626,7 @@ def test_tls(site, certificate):
             assert wait_closed([silent], 15) == 0, "a silent client on the https port is never dropped"
         context = ssl.create_default_context(cafile=str(cert))
         with urllib.request.urlopen(srv.url + "model/card.json", context=context, timeout=10) as response:
-            assert response.status == 200 and json.loads(response.read())["format"] == serve.CARD_FORMAT
+            assert response.status == 200 and json.loads(response.read())["format"] == CARD_FORMAT
             assert_security_headers({k.lower(): v for k, v in response.headers.items()}, "https")
         raw = exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # plain http on the https port: no answer, no crash
         assert not raw.startswith(b"HTTP/1.1 200")

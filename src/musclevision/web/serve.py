@@ -330,8 +330,8 @@ class Server:
             self._stopped.set()
 
     async def _serve(self) -> None:
-        stop = asyncio.Event()
-        self._loop, self._stop = asyncio.get_running_loop(), stop
+        self._stop = stop = asyncio.Event()
+        self._loop = asyncio.get_running_loop()  # after _stop: shutdown() uses both once it sees _loop
         if self._stop_requested:
             return
         if threading.current_thread() is threading.main_thread():
