@@ -40,11 +40,11 @@ $(CONTRACT_JS): $(VENV)/.installed src/musclevision/pose/skeleton.py src/musclev
 
 setup: $(VENV)/.installed assets/.built $(CONTRACT_JS)
 
-# Debian packages the tests need (browser + video conversion); SLURM is installed by
+# Debian packages the tests need (browser, video conversion, a test TLS certificate); SLURM is installed by
 # slurm/dev-cluster/start.sh when the cluster tests start it.
 system-deps:
-	@command -v chromium >/dev/null && command -v ffmpeg >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium ffmpeg; }
+	@command -v chromium >/dev/null && command -v ffmpeg >/dev/null && command -v openssl >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium ffmpeg openssl; }
 
 # The main job: the whole stack on synthetic keypoints (no video needed, about a minute).
 demo: setup

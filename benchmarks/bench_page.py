@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-an", "-pix_fmt", "yuv420p", "-r", "25", str(y4m)], check=True
         )
         server = make_server(site, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS + fake_camera_args(Path(y4m)))

@@ -237,3 +237,19 @@ def test_no_person(open_page, tiny_export, ffmpeg, clip_dir):
     assert sum(snap["reps"].values()) == 0 and snap["log"] == []
     assert page.locator("#label").inner_text() == "No person"
     assert not own_origin_only(requests) and not errors
+
+
+def test_page_over_https(browser, tiny_export, assets_ready, certificate):
+    """With --certfile/--keyfile (a phone's camera on the LAN): the page loads everything over HTTPS, as HTTP/2."""
+    cert, key = certificate
+    with serve_in_thread(tiny_export(), certfile=str(cert), keyfile=str(key)) as server:
+        context = browser.new_context(ignore_https_errors=True)
+        page = context.new_page()
+        requests, errors = record_requests(page), watch_errors(page)
+        assert server.url.startswith("https://")
+        page.goto(server.url + "?camera=off")
+        snap = wait_ready(page)
+        assert snap["state"] == "idle" and not errors
+        assert page.evaluate("() => performance.getEntriesByType('navigation')[0].nextHopProtocol") == "h2"
+        assert any(url.endswith("/model/tiny.onnx") for url in requests) and not own_origin_only(requests)
+        context.close()

@@ -120,12 +120,12 @@ def write_tiny_export(
 
 
 @contextmanager
-def serve_in_thread(card: Path):
-    """musclevision-serve in this process on a free port; yields the server (``.url``)."""
+def serve_in_thread(card: Path, **options):
+    """musclevision-serve in this process on a free port (``options`` for make_server); yields the server (``.url``)."""
     from musclevision.web.serve import load_site, make_server
 
-    server = make_server(load_site(card), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    server = make_server(load_site(card), "127.0.0.1", 0, **options)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield server

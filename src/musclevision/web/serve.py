@@ -15,21 +15,35 @@ Every file the page loads comes from this origin; the Content-Security-Policy se
 response makes the browser refuse anything else (no CDN, no telemetry). GET and HEAD only.
 The camera needs a secure context: ``http://127.0.0.1`` / ``http://localhost`` are fine on this
 machine; to use a phone's camera over the network pass ``--host 0.0.0.0 --certfile/--keyfile``.
+
+HTTP is Hypercorn's (HTTP/1.1, and HTTP/2 over TLS; idle and slow clients time out), the routes
+and file responses Starlette's; what is ours is which file each URL names and the model card.
 """
 
 from __future__ import annotations
 
 import argparse
-import email.utils
-import os
-import shutil
+import asyncio
+import errno
+import signal
+import socket
 import ssl
 import sys
+import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.staticfiles import NotModifiedResponse
 
 from musclevision.card import CardError
 from musclevision.card import load_card as load_model_card
@@ -81,6 +95,12 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 
+# A connection that has not sent a whole request IDLE_TIMEOUT_S after connecting (or after its last
+# response) is closed, so idle or slow clients cannot pile up; BACKLOG connections may wait for accept().
+IDLE_TIMEOUT_S = 5.0
+BACKLOG = 1024
+SMALL_FILE = 1 << 20  # files up to this size are read whole and sent at once
+
 
 class ServeError(RuntimeError):
     """A problem found before serving (missing card/onnx/bundle/vendor file); the message says what to run."""
@@ -110,6 +130,7 @@ def load_card(card_path: Path) -> dict:
         raise ServeError(str(exc)) from None
 
 
+# ------------------------------------------------------------------ what is served
 @dataclass
 class Site:
     """What the server serves, resolved and checked once at start-up."""
@@ -122,21 +143,27 @@ class Site:
     static_dir: Path
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def onnx_url(self) -> str:
-        return "/model/" + self.onnx_path.name
 
-    @property
-    def bundle_url(self) -> str:
-        return "/models/pose/" + self.bundle_path.name
+def _inside(root: Path, parts: list[str]) -> Path | None:
+    """``root/parts`` if it is a regular file that really lives under ``root`` (symlinks resolved)."""
+    try:
+        target = root.joinpath(*parts).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not target.is_relative_to(root) or not target.is_file():
+        return None
+    return target
 
-    def exact_routes(self) -> dict[str, Path]:
-        return {
-            "/": self.static_dir / "index.html",
-            "/model/card.json": self.card_path,
-            self.onnx_url: self.onnx_path,
-            self.bundle_url: self.bundle_path,
-        }
+
+def _check_named_file(path: Path, what: str, card_path: Path, fix: str) -> None:
+    """The card names ``path``: it must exist, as a regular file inside its folder (not a link out of it)."""
+    if not path.is_file():
+        raise ServeError(f"{what} {path} (named by the model card {card_path}) is missing: {fix}")
+    if _inside(path.parent, [path.name]) is None:
+        raise ServeError(
+            f"{what} {path} (named by the model card {card_path}) links to {path.resolve()}, outside "
+            f"{path.parent}: the server only serves files inside that folder; copy the file there, or {fix}"
+        )
 
 
 def load_site(
@@ -152,15 +179,9 @@ def load_site(
     card = load_card(card_path)
 
     onnx_path = card_path.parent / card["onnx"]
-    if not onnx_path.is_file():
-        raise ServeError(f"ONNX model {onnx_path} (named by the model card {card_path}) is missing: re-run `musclevision-export`")
-    bundle_name = card["pose_model"]["bundle"]
-    bundle_path = assets / "pose" / bundle_name
-    if not bundle_path.is_file():
-        raise ServeError(
-            f"pose bundle {bundle_path} (named by the model card {card_path}) is missing: "
-            "run `make setup` (it builds assets/pose/*.task)"
-        )
+    _check_named_file(onnx_path, "ONNX model", card_path, "re-run `musclevision-export`")
+    bundle_path = (assets / "pose").resolve() / card["pose_model"]["bundle"]
+    _check_named_file(bundle_path, "pose bundle", card_path, "run `make setup` (it builds assets/pose/*.task)")
     vendor_dir = assets / "web" / "vendor"
     missing = [str(vendor_dir / name) for name in _vendor_files() if not (vendor_dir / name).is_file()]
     if missing:
@@ -184,156 +205,161 @@ def load_site(
     return Site(card_path, card, onnx_path, bundle_path, vendor_dir.resolve(), static_dir.resolve(), warnings)
 
 
-class BadPath(ValueError):
-    pass
-
-
-def _segments(url_path: str) -> list[str]:
-    """Decoded path segments of ``url_path`` (which starts with ``/``), refusing anything that could escape."""
-    if not url_path.startswith("/") or url_path.startswith("//"):
-        raise BadPath("path must be absolute and same-origin")
+# ------------------------------------------------------------------ requests
+def _segments(url_path: str) -> list[str] | None:
+    """Decoded segments of a raw URL path, or None for anything that could leave the folder or hide (encoded or not)."""
     try:
         decoded = urllib.parse.unquote(url_path, errors="strict")
-    except UnicodeDecodeError as exc:
-        raise BadPath("invalid percent-encoding") from exc
-    if "\x00" in decoded or "\\" in decoded:
-        raise BadPath("forbidden character")
+    except UnicodeDecodeError:
+        return None
     parts = decoded.split("/")[1:]
-    for part in parts:
-        if part in ("", ".", "..") or part.startswith("."):
-            raise BadPath(f"forbidden path segment {part!r}")
+    if not url_path.startswith("/") or "\x00" in decoded or "\\" in decoded:
+        return None
+    return None if any(part in ("", ".", "..") or part.startswith(".") for part in parts) else parts
+
+
+class _FileResponse(FileResponse):
+    chunk_size = 1 << 20  # each chunk read is a thread hop: 64 KiB ones cost large files half their throughput
+
+
+def _send_file(request: Request, root: Path, parts: list[str], url_name: str | None = None) -> Response:
+    """``root/parts``, typed by the URL's file name (only MIME_TYPES); 404 unless a regular file inside ``root``."""
+    mime = MIME_TYPES.get(Path(url_name or parts[-1]).suffix.lower())
+    target = _inside(root, parts) if mime else None
+    if target is None:
+        raise HTTPException(HTTPStatus.NOT_FOUND)
+    stat = target.stat()
+    response = _FileResponse(target, media_type=mime, stat_result=stat, headers={"Cache-Control": "no-cache"})
+    if response.headers["etag"] in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+        return NotModifiedResponse(response.headers)
+    if stat.st_size > SMALL_FILE:
+        return response
+    # Read here, in the event loop: half the CPU time and latency of FileResponse's thread hops (bench_serve.py).
+    headers = {key: response.headers[key] for key in ("etag", "last-modified", "cache-control")}
+    return Response(target.read_bytes(), media_type=mime, headers=headers)
+
+
+def _url_parts(request: Request) -> list[str]:
+    """The request's path segments, judged on the raw path (encoded dots, slashes, bad escapes): 400 if unsafe."""
+    parts = _segments(request.scope["raw_path"].decode("latin-1"))
+    if parts is None:
+        raise HTTPException(HTTPStatus.BAD_REQUEST)
     return parts
 
 
-def _inside(root: Path, parts: list[str]) -> Path | None:
-    """``root/parts`` if it is a regular file that really lives under ``root`` (symlinks resolved)."""
-    try:
-        target = root.joinpath(*parts).resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    if not target.is_relative_to(root) or not target.is_file():
-        return None
-    return target
+async def _error(request: Request, exc: HTTPException) -> Response:
+    status = HTTPStatus(exc.status_code)
+    if request.method not in ("GET", "HEAD"):  # whatever the path (CONNECT's matches no route)
+        status = HTTPStatus.METHOD_NOT_ALLOWED
+    headers = {**(exc.headers or {}), "Cache-Control": "no-store"}
+    if status == HTTPStatus.METHOD_NOT_ALLOWED:
+        headers["Allow"] = "GET, HEAD"  # Starlette lists its method set in any order
+    return PlainTextResponse(f"{status.value} {status.phrase}\n", status, headers)
 
 
-def resolve_path(site: Site, url_path: str) -> Path | None:
-    """File for a request path (query string already removed), or None for 404. Raises BadPath."""
-    exact = site.exact_routes()
-    if url_path == "/":
-        return exact["/"]
-    parts = _segments(url_path)
-    decoded = "/" + "/".join(parts)
-    if decoded in exact:
-        return exact[decoded]
-    if not parts or Path(parts[-1]).suffix.lower() not in MIME_TYPES:
-        return None
-    if parts[0] == "vendor":
-        return _inside(site.vendor_dir, parts[1:]) if len(parts) > 1 else None
-    if parts[0] in ("model", "models"):
-        return None  # only the exact card/onnx/bundle routes above
-    return _inside(site.static_dir, parts)
+def make_app(site: Site) -> Starlette:
+    """The ASGI app: one route per URL shape of the module docstring (GET, and HEAD with it)."""
+
+    def named(path: Path, url_name: str | None = None):
+        """The file the site names (the card, its ONNX model, its bundle), as long as it stays inside its folder."""
+
+        async def endpoint(request: Request) -> Response:
+            if request.path_params.get("name", path.name) != path.name:
+                raise HTTPException(HTTPStatus.NOT_FOUND)
+            return _send_file(request, path.parent, [path.name], url_name)
+
+        return endpoint
+
+    async def vendor(request: Request) -> Response:
+        return _send_file(request, site.vendor_dir, _url_parts(request)[1:])
+
+    async def page_file(request: Request) -> Response:
+        parts = _url_parts(request)
+        if parts[0] in ("model", "models"):  # only the card, its ONNX model and its bundle live there
+            raise HTTPException(HTTPStatus.NOT_FOUND)
+        return _send_file(request, site.static_dir, parts)
+
+    routes = {
+        "/": named(site.static_dir / "index.html"),
+        "/model/card.json": named(site.card_path, "card.json"),
+        "/model/{name}": named(site.onnx_path),
+        "/models/pose/{name}": named(site.bundle_path),
+        "/vendor/{rest:path}": vendor,
+        "/{rest:path}": page_file,
+    }
+    return Starlette(
+        routes=[Route(url, endpoint, methods=["GET"]) for url, endpoint in routes.items()],
+        exception_handlers={HTTPException: _error},
+    )
 
 
-class Handler(BaseHTTPRequestHandler):
-    server_version = "musclevision-serve"
-    sys_version = ""
+# ------------------------------------------------------------------ the server
+class _HypercornConfig(HypercornConfig):
+    """Hypercorn's settings; every response it sends, the app's and its own (400 on a malformed request,
+    ...), carries SECURITY_HEADERS."""
 
-    def version_string(self):
-        return self.server_version
+    include_server_header = False
 
-    protocol_version = "HTTP/1.1"
-    site: Site  # set on the subclass made by make_server
-    verbose = False
-
-    def do_GET(self):
-        self._serve(body=True)
-
-    def do_HEAD(self):
-        self._serve(body=False)
-
-    def _not_allowed(self):
-        self.close_connection = True  # any request body is left unread
-        self._send_simple(HTTPStatus.METHOD_NOT_ALLOWED, {"Allow": "GET, HEAD"})
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
-
-    def _send_simple(self, status: HTTPStatus, extra: dict | None = None, body: bool = True):
-        payload = f"{status.value} {status.phrase}\n".encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Cache-Control", "no-store")
-        for key, value in {**SECURITY_HEADERS, **(extra or {})}.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if body and self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def _serve(self, body: bool):
-        path = self.path.split("?", 1)[0].split("#", 1)[0]
-        try:
-            target = resolve_path(self.site, path)
-        except BadPath:
-            self.close_connection = True
-            return self._send_simple(HTTPStatus.BAD_REQUEST, body=body)
-        if target is None:
-            return self._send_simple(HTTPStatus.NOT_FOUND, body=body)
-        try:
-            f = open(target, "rb")
-        except OSError:
-            return self._send_simple(HTTPStatus.NOT_FOUND, body=body)
-        with f:
-            stat = os.fstat(f.fileno())
-            etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-            headers = {
-                "ETag": etag,
-                "Last-Modified": email.utils.formatdate(stat.st_mtime, usegmt=True),
-                "Cache-Control": "no-cache",
-                **SECURITY_HEADERS,
-            }
-            if etag in [t.strip() for t in self.headers.get("If-None-Match", "").split(",")]:
-                self.send_response(HTTPStatus.NOT_MODIFIED)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                return
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", MIME_TYPES.get(target.suffix.lower(), "application/octet-stream"))
-            self.send_header("Content-Length", str(stat.st_size))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            if body:
-                try:
-                    shutil.copyfileobj(f, self.wfile, 1 << 20)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
-
-    def log_request(self, code="-", size="-"):
-        if self.verbose:
-            super().log_request(code, size)
-
-    def log_error(self, format, *args):
-        if self.verbose:
-            super().log_error(format, *args)
+    def response_headers(self, protocol: str) -> list[tuple[bytes, bytes]]:
+        extra = [(b"server", b"musclevision-serve")] + [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        return super().response_headers(protocol) + extra
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class Server:
+    """The app on a socket bound by :func:`make_server`; ``serve_forever()`` until ``shutdown()`` (or Ctrl+C)."""
 
-    def handle_error(self, request, client_address):
-        # Clients that go away or speak plain HTTP to the https port are not server errors.
-        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
+    def __init__(self, app: Starlette, sock: socket.socket, config: HypercornConfig):
+        self.app, self.socket, self.config = app, sock, config
+        self.server_address = sock.getsockname()[:2]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested = False
+        self._stopped = threading.Event()
+        self._warned_at = -60.0
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        scheme = "https" if isinstance(self.socket, ssl.SSLSocket) else "http"
+        host, port = self.server_address
+        scheme = "https" if self.config.ssl_enabled else "http"
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("localhost" if host == "::" else host)
         return f"{scheme}://{shown}:{port}/"
+
+    def serve_forever(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        finally:
+            self._stopped.set()
+
+    async def _serve(self) -> None:
+        self._stop = stop = asyncio.Event()
+        self._loop = asyncio.get_running_loop()  # after _stop: shutdown() uses both once it sees _loop
+        if self._stop_requested:
+            return
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._loop.add_signal_handler(sig, stop.set)
+        self._loop.set_exception_handler(self._out_of_files)
+        # Hypercorn serves (and closes) a duplicate of the listening socket; server_close() closes ours.
+        self.config.bind = [f"fd://{self.socket.dup().detach()}"]
+        await hypercorn_serve(self.app, self.config, shutdown_trigger=stop.wait)
+
+    def _out_of_files(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        """One line a minute instead of asyncio's traceback a second while accept() runs out of file descriptors."""
+        exc = context.get("exception")
+        if not (isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE)):
+            return loop.default_exception_handler(context)
+        if time.monotonic() - self._warned_at > 60:
+            self._warned_at = time.monotonic()
+            print(f"musclevision-serve: warning: {exc.strerror}; new connections wait until idle ones time out", file=sys.stderr)
+
+    def shutdown(self) -> None:
+        """Stop serve_forever() (from another thread) and wait until it has returned."""
+        self._stop_requested = True
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._stopped.wait()
+
+    def server_close(self) -> None:
+        self.socket.close()
 
 
 def make_server(
@@ -343,29 +369,33 @@ def make_server(
     verbose: bool = False,
     certfile: str | None = None,
     keyfile: str | None = None,
+    idle_timeout: float = IDLE_TIMEOUT_S,
 ) -> Server:
     """A bound (not yet serving) server for ``site``; ``port=0`` picks a free port (see ``server.url``)."""
-    handler = type("SiteHandler", (Handler,), {"site": site, "verbose": verbose})
-    try:
-        server = Server((host, port), handler)
-    except OSError as exc:
-        raise ServeError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port") from exc
+    config = _HypercornConfig()
+    # Also covers a new connection until its first request is complete (and the TLS handshake before it).
+    config.keep_alive_timeout = config.ssl_handshake_timeout = idle_timeout
+    config.backlog = BACKLOG
+    config.graceful_timeout = 1.0
+    config.accesslog = "-" if verbose else None
+    config.loglevel = "INFO" if verbose else "WARNING"
     if certfile:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        config.certfile, config.keyfile = certfile, keyfile or certfile  # a PEM may hold both
         try:
-            context.load_cert_chain(certfile, keyfile)
+            config.create_ssl_context()
         except (OSError, ssl.SSLError) as exc:
-            server.server_close()
-            raise ServeError(f"cannot load TLS certificate {certfile} / key {keyfile}: {exc}") from exc
-        # The handshake runs in the request's thread, so a slow client cannot stall accept().
-        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-    return server
+            raise ServeError(f"cannot load TLS certificate {certfile} / key {keyfile or certfile}: {exc}") from exc
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+    except OSError as exc:
+        what = "--host" if isinstance(exc, socket.gaierror) else "--port"
+        raise ServeError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another {what}") from exc
+    return Server(make_app(site), sock, config)
 
 
 def _lan_address() -> str | None:
     """This machine's address on its local network (a UDP connect sends no packet)."""
-    import socket
-
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.connect(("10.255.255.255", 1))
@@ -428,8 +458,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.server_close()
     return 0
