@@ -56,6 +56,8 @@ class ClipRecord:
     mtime_ns: int
     seconds: float
     finished: str
+    orientations: dict | None = None  # frames with a person per orientation, {"0": n, "90": m} (degrees clockwise)
+    people: dict | None = None  # with num_poses > 1: most people in a frame, people followed, frames kept per person
 
     @classmethod
     def from_json(cls, data: dict) -> ClipRecord:

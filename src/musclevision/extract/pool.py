@@ -93,6 +93,8 @@ def make_record(source: VideoSource, status: str, error: str | None, keypoints: 
         mtime_ns=source.mtime_ns,
         seconds=round(seconds, 3),
         finished=now_iso(),
+        orientations=keypoints.tracking.get("orientations") if keypoints else None,
+        people=keypoints.tracking.get("people") if keypoints else None,
     )
 
 
