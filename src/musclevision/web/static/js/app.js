@@ -733,6 +733,9 @@ async function main() {
         minDetection: pm.min_pose_detection_confidence ?? 0.5,
         minPresence: pm.min_pose_presence_confidence ?? 0.5,
         minTracking: pm.min_tracking_confidence ?? 0.5,
+        rotations: pm.rotations ?? [],
+        numPoses: pm.num_poses ?? 1,
+        selector: pm.selector ?? null,
       }),
       config.classifier ? createClassifier(card, onnxUrl) : Promise.resolve(null),
     ]);
