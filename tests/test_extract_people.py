@@ -63,16 +63,20 @@ def test_settings_validate_rotations_and_num_poses():
     for bad in (0, 6, 1.5, True, "2"):
         with pytest.raises(ConfigError, match="num_poses="):
             PoseSettings(num_poses=bad)
+        if bad != 6:
+            with pytest.raises(ConfigError, match="retry_every="):
+                PoseSettings(retry_every=bad)
 
 
 def test_cache_key_changes_with_the_remedies(tmp_path):
     plain = PoseSettings.resolve(rotations=[], num_poses=1).cache_key()
-    assert "rotations" not in plain and "selector" not in plain and plain["num_poses"] == 1, (
+    assert not {"rotations", "retry_every", "selector"} & set(plain) and plain["num_poses"] == 1, (
         "without the remedies the key is the one caches had before them, so those stay valid"
     )
     rotated = PoseSettings.resolve(rotations=[90, 270], num_poses=1).cache_key()
     people = PoseSettings.resolve(rotations=[], num_poses=2).cache_key()
     assert rotated["rotations"] == [90, 270] and people["num_poses"] == 2 and people["selector"]["rule"]
+    assert PoseSettings.resolve(rotations=[90], retry_every=4).cache_key()["retry_every"] == 4
     assert json.loads(json.dumps(rotated)) == rotated, "the key is stored as JSON and compared as read back"
     assert len({json.dumps(k, sort_keys=True) for k in (plain, rotated, people)}) == 3
     KeypointCache.open_for_writing(tmp_path / "cache", rotated)

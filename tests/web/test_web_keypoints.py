@@ -59,10 +59,10 @@ def test_page_and_extractor_landmarks_agree(ucf_videos, launch_browser, tiny_exp
 
 
 # The page's PoseTracker copy with the extractor's settings (rotated retries, several people, the
-# exerciser rule), as app.js creates it from the card's pose_model block.
+# exerciser rule), created from a pose_model block as app.js does (the exporter copies cache_key() there).
 BROWSER_TRACKER = """async (arg) => {
-  const { createPose } = await import('/js/pose.js');
-  const pose = await createPose({ bundleUrl: arg.bundle, ...arg.options });
+  const { createPose, poseOptions } = await import('/js/pose.js');
+  const pose = await createPose({ bundleUrl: arg.bundle, ...poseOptions(arg.poseModel) });
   const out = [], turns = [];
   for (let i = 0; i < arg.frames.length; i++) {
     const bytes = Uint8ClampedArray.from(atob(arg.frames[i]), (c) => c.charCodeAt(0));
@@ -77,10 +77,6 @@ BROWSER_TRACKER = """async (arg) => {
 
 
 def page_tracker(launch_browser, tiny_export, frames, stamps, settings: PoseSettings):
-    key = settings.cache_key()
-    options = {"minDetection": key["min_pose_detection_confidence"], "minPresence": key["min_pose_presence_confidence"],
-               "minTracking": key["min_tracking_confidence"], "rotations": key.get("rotations", []),
-               "numPoses": key["num_poses"], "selector": key.get("selector")}  # fmt: skip
     rgba = [base64.b64encode(np.dstack([f, np.full(f.shape[:2], 255, np.uint8)]).tobytes()).decode() for f in frames]
     height, width = frames[0].shape[:2]
     with serve_in_thread(tiny_export(variant=settings.model)) as server:
@@ -89,7 +85,7 @@ def page_tracker(launch_browser, tiny_export, frames, stamps, settings: PoseSett
         wait_ready(page)
         return page.evaluate(BROWSER_TRACKER, {"bundle": f"/models/pose/pose_landmarker_{settings.model}.task", "frames": rgba,
                                                "width": width, "height": height, "stamps": [int(t) for t in stamps],
-                                               "options": options})  # fmt: skip
+                                               "poseModel": settings.cache_key()})  # fmt: skip
 
 
 def extractor_tracker(frames, stamps, settings: PoseSettings):

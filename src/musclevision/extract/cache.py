@@ -57,6 +57,7 @@ class ClipRecord:
     seconds: float
     finished: str
     orientations: dict | None = None  # frames with a person per orientation, {"0": n, "90": m} (degrees clockwise)
+    landmarker_calls: int | None = None  # frames + rotated retries (the extraction cost)
     people: dict | None = None  # with num_poses > 1: most people in a frame, people followed, frames kept per person
 
     @classmethod

@@ -9,7 +9,9 @@ previous clip's pose into the next clip's first frames and make results depend o
 - **Rotated retries** (``rotations``): when the landmarker of the current orientation finds no
   one, the frame is tried turned by each other orientation (upright first, then ``rotations`` in
   order); the first that finds someone becomes the current one, so tracking goes on in the
-  orientation that worked and frames that are found cost one landmarker call, as before.
+  orientation that worked and frames that are found cost one landmarker call, as before. While
+  no one is found anywhere, the retries run on the first such frame and then every
+  ``retry_every``-th (a clip with long stretches of no one pays a fraction of the retries).
   Landmarks are mapped back to the original frame (``rotation.py``).
 - **Several people** (``num_poses`` > 1): MediaPipe returns up to that many; the exerciser among
   them is kept by a causal rule (``exerciser.py``).
@@ -44,6 +46,7 @@ class PoseSettings:
     min_pose_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     rotations: tuple[int, ...] = ()  # degrees clockwise to retry a frame at when no one is found (90, 180, 270)
+    retry_every: int = 1  # while no one is found, retry turned frames on the first such frame, then every n-th
     num_poses: int = 1  # people MediaPipe may return per frame; > 1: keep the exerciser (exerciser.py)
     bundle_sha256: str = field(default="", compare=True)
 
@@ -64,6 +67,8 @@ class PoseSettings:
         object.__setattr__(self, "rotations", rotations)
         if isinstance(self.num_poses, bool) or not isinstance(self.num_poses, int) or not 1 <= self.num_poses <= 5:
             raise ConfigError(f"num_poses={self.num_poses!r} must be a whole number from 1 to 5")
+        if isinstance(self.retry_every, bool) or not isinstance(self.retry_every, int) or self.retry_every < 1:
+            raise ConfigError(f"retry_every={self.retry_every!r} must be a whole number >= 1 (1 = every frame)")
 
     @classmethod
     def resolve(cls, **options) -> PoseSettings:
@@ -78,7 +83,7 @@ class PoseSettings:
 
         key = {"mediapipe": mediapipe.__version__, **asdict(self), "rotations": list(self.rotations)}
         if not self.rotations:
-            del key["rotations"]
+            del key["rotations"], key["retry_every"]
         if self.num_poses > 1:
             key["selector"] = dict(SELECTOR)
         return key
@@ -162,6 +167,7 @@ class PoseTracker:
         self.selector = ExerciserSelector(width, height) if settings.num_poses > 1 else None
         self.found_in = Counter()  # frames with a person, per orientation
         self.calls = 0  # landmarker calls (frames + retries)
+        self.empty = 0  # frames in a row, up to the last one, where no orientation found anyone
         self.people: list = []  # everyone found in the last frame, mapped back (recording, debugging)
 
     def _landmarker(self, degrees: int):
@@ -171,12 +177,15 @@ class PoseTracker:
 
     def detect(self, frame: np.ndarray, timestamp_ms: int):
         people, found = [], None
-        for degrees in (self.current, *(o for o in self.orientations if o != self.current)):
+        retry = self.empty % self.settings.retry_every == 0  # just lost (or never found): retry now, then every n-th
+        others = tuple(o for o in self.orientations if o != self.current) if retry else ()
+        for degrees in (self.current, *others):
             self.calls += 1
             people = detect_people(self._landmarker(degrees), rotate_frame(frame, degrees), timestamp_ms)
             if people:
                 found = self.current = degrees
                 break
+        self.empty = 0 if people else self.empty + 1
         if found not in (None, 0):  # back to the original frame's coordinates
             people = [(unrotate_image(i, found, self.width, self.height), unrotate_world(w, found)) for i, w in people]
         self.people = people
@@ -191,7 +200,7 @@ class PoseTracker:
 
     def summary(self) -> dict:
         """For the manifest: frames with a person per orientation, and who was kept among several people."""
-        out = {"orientations": {str(k): v for k, v in sorted(self.found_in.items())}}
+        out = {"orientations": {str(k): v for k, v in sorted(self.found_in.items())}, "calls": self.calls}
         if self.selector is not None:
             out["people"] = self.selector.summary()
         return out

@@ -95,6 +95,7 @@ def make_record(source: VideoSource, status: str, error: str | None, keypoints: 
         finished=now_iso(),
         orientations=keypoints.tracking.get("orientations") if keypoints else None,
         people=keypoints.tracking.get("people") if keypoints else None,
+        landmarker_calls=keypoints.tracking.get("calls") if keypoints else None,
     )
 
 

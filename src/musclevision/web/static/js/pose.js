@@ -4,7 +4,8 @@
 // settings the training keypoints were made with (the model card's pose_model block):
 // - rotations: when the landmarker of the current orientation finds no one, the frame is tried
 //   turned by the other orientations (upright first, then `rotations` in order; degrees clockwise)
-//   on a canvas; the first that finds someone becomes current. Landmarks are mapped back exactly
+//   on a canvas; the first that finds someone becomes current; while no one is found anywhere, the
+//   retries run on the first such frame and then every `retryEvery`-th. Landmarks are mapped back exactly
 //   as extract/rotation.py does (x, y; z scaled by height/width for quarter turns; world x, y turned).
 // - numPoses > 1: the exerciser among the people found is kept by exerciser.js (the same rule).
 
@@ -75,6 +76,19 @@ function makeRotator() {
   };
 }
 
+/** createPose's options from the model card's pose_model block (the extractor's PoseSettings.cache_key()). */
+export function poseOptions(pm) {
+  return {
+    minDetection: pm.min_pose_detection_confidence ?? 0.5,
+    minPresence: pm.min_pose_presence_confidence ?? 0.5,
+    minTracking: pm.min_tracking_confidence ?? 0.5,
+    rotations: pm.rotations ?? [],
+    retryEvery: pm.retry_every ?? 1,
+    numPoses: pm.num_poses ?? 1,
+    selector: pm.selector ?? null,
+  };
+}
+
 /**
  * Create the landmarkers from the served `.task` bundle and wasm fileset.
  * Returns {detect(source, timestampMs) -> {image: Float32Array(132), world: Float32Array(99)} | null,
@@ -82,11 +96,12 @@ function makeRotator() {
  *          last frame, selector() -> the ExerciserSelector (or null), close()}.
  */
 export async function createPose({
-  bundleUrl, delegate = "CPU", minDetection = 0.5, minPresence = 0.5, minTracking = 0.5, rotations = [], numPoses = 1,
-  selector = null,
+  bundleUrl, delegate = "CPU", minDetection = 0.5, minPresence = 0.5, minTracking = 0.5, rotations = [], retryEvery = 1,
+  numPoses = 1, selector = null,
 }) {
   if (!Array.isArray(rotations) || rotations.some((r) => !QUARTER_TURNS.includes(r)) || new Set(rotations).size !== rotations.length)
     throw new Error(`pose_model.rotations ${JSON.stringify(rotations)} must list distinct quarter turns from 90, 180, 270`);
+  if (!Number.isInteger(retryEvery) || retryEvery < 1) throw new Error(`pose_model.retry_every ${retryEvery} must be a whole number >= 1`);
   if (!Number.isInteger(numPoses) || numPoses < 1) throw new Error(`pose_model.num_poses ${numPoses} must be a whole number >= 1`);
   if (numPoses > 1) new ExerciserSelector(1, 1, selector); // fail now, not on the first frame, if the rule is unknown
   let vision;
@@ -119,6 +134,7 @@ export async function createPose({
   const rotate = makeRotator();
   let lastTs = -1;
   let current = 0;
+  let empty = 0; // frames in a row, up to the last one, where no orientation found anyone
   let picker = null;
   let lastPeople = 0;
 
@@ -157,13 +173,15 @@ export async function createPose({
     const [w, h] = sourceSize(source);
     let people = [];
     let found = null;
-    for (const degrees of [current, ...orientations.filter((o) => o !== current)]) {
+    const others = empty % retryEvery === 0 ? orientations.filter((o) => o !== current) : [];
+    for (const degrees of [current, ...others]) {
       people = run(landmarkers.get(degrees), degrees === 0 ? source : rotate(source, w, h, degrees), ts);
       if (people.length) {
         found = current = degrees;
         break;
       }
     }
+    empty = people.length ? 0 : empty + 1;
     if (found) people = people.map((p) => unrotate(p.image, p.world, found, w, h));
     lastPeople = people.length;
     let choice = people.length ? 0 : null;
