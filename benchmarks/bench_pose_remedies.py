@@ -19,6 +19,9 @@ into its own cache. Per remedy it prints, per class and for all selected clips:
   the existing ones much), and how many frames were found in a rotated orientation.
 
 Timings depend on what else runs on the machine: the load average is printed before/after.
+``--cost CLIPS`` measures instead the landmarking cost per frame of each remedy in one process, on
+frames decoded beforehand, the remedies taking turns clip by clip over several rounds so that a
+change in the machine's load hits them all alike (the median round is printed, relative to the first).
 """
 
 from __future__ import annotations
@@ -59,18 +62,23 @@ def has_usable_window(present: np.ndarray) -> bool:
     return bool(counts.max() >= MIN_DETECTED)
 
 
-def cache_stats(cache_dir: Path, reference: Path | None = None) -> dict:
+def cache_stats(cache_dir: Path, reference: Path | None = None, only: set | None = None) -> dict:
     """Per class: clips, frames, frames with a person, failed clips, clips without a usable window,
-    frames found rotated, and (with ``reference``) the keypoint movement on frames both found."""
+    frames found rotated, and (with ``reference``) the keypoint movement on frames both found.
+    ``only``: the video ids to count (default all in the cache)."""
     from musclevision.extract import KeypointCache
 
     cache = KeypointCache(cache_dir)
     ref = KeypointCache(reference) if reference is not None else None
     stats: dict[str, dict] = {}
     for record in cache.records().values():
+        if only is not None and record.video_id not in only:
+            continue
         s = stats.setdefault(record.label, dict(clips=0, frames=0, person=0, lying=0, failed=0, no_window=0, rotated=0, moved=[],
-                                                failed_ids=[], no_window_ids=[]))  # fmt: skip
+                                                failed_ids=[], no_window_ids=[], calls=0, seconds=0.0))  # fmt: skip
         s["clips"] += 1
+        s["calls"] += record.landmarker_calls or record.frames_decoded
+        s["seconds"] += record.seconds
         s["frames"] += record.frames_decoded
         s["person"] += record.frames_detected
         s["rotated"] += sum(n for k, n in (record.orientations or {}).items() if k != "0")
@@ -104,7 +112,8 @@ def lying(world: np.ndarray) -> np.ndarray:
 
 
 def total(stats: dict) -> dict:
-    out = dict(clips=0, frames=0, person=0, lying=0, failed=0, no_window=0, rotated=0, moved=[], failed_ids=[], no_window_ids=[])
+    out = dict(clips=0, frames=0, person=0, lying=0, failed=0, no_window=0, rotated=0, moved=[], failed_ids=[], no_window_ids=[],
+               calls=0, seconds=0.0)  # fmt: skip
     for s in stats.values():
         for k in out:
             out[k] += s[k]
@@ -126,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard", default="0/1", help="i/n: every n-th clip from the i-th (a quicker screen, e.g. 0/3)")
     parser.add_argument("--video-root", type=Path, default=None)
     parser.add_argument("--keep", type=Path, default=None, help="keep each remedy's cache under this folder (re-runs resume)")
+    parser.add_argument("--cost", nargs="+", default=None, metavar="VIDEO_ID",
+                        help="ms per frame of each remedy on these clips, e.g. BenchPress/v_BenchPress_g09_c01")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --cost (default 3)")
+    parser.add_argument("--caches", nargs="+", default=None, metavar="NAME=DIR",
+                        help="only report on caches made before (the first is the reference): before=DIR after=DIR")  # fmt: skip
     args = parser.parse_args(argv)
 
     from musclevision.extract import extract_videos
@@ -140,10 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown remedies {unknown}; known: {list(remedies)}")
     video_root = args.video_root or default_video_root()
+    if args.caches:
+        return report_caches([item.partition("=")[::2] for item in args.caches], args.classes)
+    if args.cost:
+        return measure_cost(video_root, args.cost, {n: remedies[n] for n in names}, args.rounds)
     classes = None if args.classes == ["all"] else args.classes
     print(f"classes {args.classes}, {args.workers} workers, {len(os.sched_getaffinity(0))} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start", flush=True)  # fmt: skip
 
+    from musclevision.extract.sources import find_videos, parse_shard, take_shard
+
+    selected = {s.video_id for s in take_shard(find_videos(video_root, classes=classes), *parse_shard(args.shard))[: args.limit]}
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-remedies-") as tmp:
         root = args.keep or Path(tmp)
@@ -156,12 +177,79 @@ def main(argv: list[str] | None = None) -> int:
                                      limit=args.limit, shard=args.shard)  # fmt: skip
             seconds = time.perf_counter() - start
             fps = summary.frames / seconds if summary.done and not summary.skipped else float("nan")
-            stats = cache_stats(cache_dir, first)
+            stats = cache_stats(cache_dir, first, selected)
             rows.append((name, stats, fps))
             first = first or cache_dir
             print_remedy(name, stats, fps)
         print(f"\nload average {os.getloadavg()[0]:.1f} at the end (timings are only comparable on an otherwise idle machine)")
         print_table(rows)
+    return 0
+
+
+def report_caches(caches: list[tuple[str, str]], classes: list[str]) -> int:
+    """The per-remedy report for caches made before (e.g. the shared cache before and after a change)."""
+    from musclevision.extract import KeypointCache
+
+    ids = [set(KeypointCache(path).records()) for _, path in caches]
+    common = set.intersection(*ids)
+    if classes != ["all"]:
+        common = {v for v in common if v.split("/")[0] in classes}
+    print(f"{len(common)} clips in every cache ({', '.join(f'{n}: {len(i)}' for (n, _), i in zip(caches, ids))})")
+    rows = []
+    for name, path in caches:
+        stats = cache_stats(Path(path), Path(caches[0][1]) if rows else None, common)
+        alls = total(stats)
+        fps = alls["frames"] / max(alls["seconds"], 1e-9)  # per worker: the manifest's seconds are each video's own
+        print(f"{name}: {path}")
+        print_remedy(name, stats, fps, "frames/s per worker (from the manifest's seconds)")
+        rows.append((name, stats, fps))
+    print_table(rows)
+    return 0
+
+
+def measure_cost(video_root: Path, video_ids: list[str], remedies: dict, rounds: int) -> int:
+    """Per remedy: landmarker calls and milliseconds per frame, frames decoded beforehand, remedies in turns."""
+    from musclevision.extract.landmarker import PoseSettings, PoseTracker, timestamps_ms
+    from musclevision.extract.pool import redirect_native_output
+    from musclevision.extract.video import iter_frames, open_video
+
+    clips = []
+    for video_id in video_ids:
+        reader, info = open_video(video_root / f"{video_id}.avi")
+        frames = list(iter_frames(reader, info))
+        clips.append((frames, timestamps_ms(len(frames), info.fps), info.width, info.height))
+    frames = sum(len(c[0]) for c in clips)
+    settings = {name: PoseSettings.resolve(**pose) for name, pose in remedies.items()}
+    print(f"cost per frame: {len(clips)} clips, {frames} frames, {rounds} rounds, load average {os.getloadavg()[0]:.1f}")
+    sys.stdout.flush()
+    saved = os.dup(1), os.dup(2)
+    redirect_native_output(Path(tempfile.gettempdir()) / "bench-remedies-mediapipe.log")  # MediaPipe chatter
+    seconds = {name: [] for name in remedies}
+    calls, found = {}, {}
+    try:
+        for _ in range(rounds):
+            spent = dict.fromkeys(remedies, 0.0)
+            for clip_frames, stamps, width, height in clips:
+                for name in remedies:
+                    start = time.perf_counter()
+                    with PoseTracker(settings[name], width, height) as tracker:
+                        hits = sum(tracker.detect(f, t) is not None for f, t in zip(clip_frames, stamps))
+                    spent[name] += time.perf_counter() - start
+                    calls[name] = calls.get(name, 0) + tracker.calls
+                    found[name] = found.get(name, 0) + hits
+            for name in remedies:
+                seconds[name].append(spent[name])
+    finally:
+        for fd, copy in enumerate(saved, start=1):
+            os.dup2(copy, fd)
+            os.close(copy)
+    first = float(np.median(seconds[next(iter(remedies))]))
+    print(f"{'remedy':<18} {'ms/frame':>8} {'vs first':>8} {'calls/frame':>11} {'found':>6}")
+    for name in remedies:
+        median = float(np.median(seconds[name]))
+        print(f"{name:<18} {1000 * median / frames:8.2f} {median / first:8.2f} {calls[name] / (rounds * frames):11.2f} "
+              f"{found[name] / (rounds * frames):6.1%}")  # fmt: skip
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 
@@ -173,7 +261,7 @@ def default_pose_settings() -> dict:
     return OmegaConf.to_container(OmegaConf.load(config_dir() / "extract.yaml").pose)
 
 
-def print_remedy(name: str, stats: dict, fps: float) -> None:
+def print_remedy(name: str, stats: dict, fps: float, what: str = "frames/s") -> None:
     for label in sorted(stats):
         s = stats[label]
         frames = max(s["frames"], 1)
@@ -182,7 +270,8 @@ def print_remedy(name: str, stats: dict, fps: float) -> None:
               f"{s['no_window']} without a usable window, {s['rotated']} frames found rotated, moved {moved(s)}")  # fmt: skip
         if s["no_window_ids"]:
             print(f"  {'':<17} without a window: {', '.join(v.split('/')[-1] for v in sorted(s['no_window_ids']))}")
-    print(f"  {'speed':<17} {fps:.1f} frames/s", flush=True)
+    calls = total(stats)["calls"] / max(total(stats)["frames"], 1)
+    print(f"  {'speed':<17} {fps:.1f} {what}, {calls:.2f} landmarker calls per frame", flush=True)
 
 
 def print_table(rows) -> None:
