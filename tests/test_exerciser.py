@@ -4,27 +4,13 @@ copy of it (web/static/js/exerciser.js, run by Node) makes exactly the same choi
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
+from helpers import select_in_node, select_in_python
 from musclevision.data.synthetic import synthesize_clip
 from musclevision.extract.exerciser import SELECTOR, ExerciserSelector
-from musclevision.paths import PACKAGE_DIR
-
-EXERCISER_JS = PACKAGE_DIR / "web" / "static" / "js" / "exerciser.js"
-# Node runs the page's ES module directly: frames on stdin, choices and summary on stdout.
-NODE_SELECT = """
-import { ExerciserSelector } from %s;
-let text = "";
-for await (const chunk of process.stdin) text += chunk;
-const rec = JSON.parse(text);
-const selector = new ExerciserSelector(rec.width, rec.height, rec.selector);
-const choices = rec.frames.map((f) => selector.update(f.people.map((p) => Float32Array.from(p)), f.t));
-console.log(JSON.stringify({ choices, summary: selector.summary() }));
-"""
 
 
 def two_people(seed: int = 0, seconds: float = 8.0) -> tuple[dict, np.ndarray]:
@@ -55,24 +41,6 @@ def two_people(seed: int = 0, seconds: float = 8.0) -> tuple[dict, np.ndarray]:
         stamp = int(round(i * 1000 / fps))
         recording["frames"].append({"t": stamp, "people": [p.astype(np.float32).ravel().tolist() for _, p in people]})
     return recording, np.array(truth)
-
-
-def select_in_python(recording: dict) -> tuple[list, dict]:
-    selector = ExerciserSelector(recording["width"], recording["height"], recording["selector"])
-    choices = [selector.update([np.asarray(p, np.float32).reshape(33, 4) for p in f["people"]], f["t"])
-               for f in recording["frames"]]  # fmt: skip
-    return choices, selector.summary()
-
-
-def select_in_node(recording: dict) -> tuple[list, dict]:
-    node = shutil.which("node")
-    assert node, "Node 20 is needed for the page's JS tests (make setup installs the npm packages with it)"
-    script = NODE_SELECT % json.dumps(EXERCISER_JS.as_uri())
-    done = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(recording), capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
-    return out["choices"], out["summary"]
 
 
 def kept_exerciser(choices: list, truth: np.ndarray, start: int = 0) -> float:

@@ -4,11 +4,12 @@ several people, and the settings that key the cache. Real clips and MediaPipe wh
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import link_clips
+from helpers import link_clips, select_in_node, select_in_python
 from musclevision.extract import CacheError, ConfigError, KeypointCache, PoseSettings, extract_videos
 from musclevision.extract.landmarker import PoseTracker, create_landmarker, detect, extract_video, timestamps_ms
 from musclevision.extract.rotation import rotate_frame, unrotate_image, unrotate_world
@@ -168,10 +169,10 @@ def test_a_bench_press_clip_that_failed_gets_the_lifter(ucf_videos, video_id):
 @pytest.mark.integration
 def test_the_exerciser_is_kept_beside_an_instructor(ucf_videos, tmp_path):
     """WallPushups g11: the instructor stands to the right; the one-person landmarker followed him all
-    clip long. With several people the kept keypoints are the exerciser's (left half) once she has
-    done a repetition, and the manifest says two people were seen."""
+    clip long. With several people (num_poses=2, not the default: see README) the kept keypoints are
+    the exerciser's (left half) once she has done a repetition, and the manifest says two people were seen."""
     videos = link_clips(ucf_videos, [INSTRUCTOR], tmp_path / "videos")
-    summary = extract_videos(videos, tmp_path / "cache", workers=1)
+    summary = extract_videos(videos, tmp_path / "cache", pose={"num_poses": 2}, workers=1)
     assert not summary.failures
     clip = KeypointCache(tmp_path / "cache").load(INSTRUCTOR)
     hip_x = np.nanmean(clip.image[:, [23, 24], 0], axis=1)
@@ -180,3 +181,50 @@ def test_the_exerciser_is_kept_beside_an_instructor(ucf_videos, tmp_path):
     assert on_exerciser >= 0.9, f"kept the exerciser in {on_exerciser:.0%} of the frames after 2 s"
     people = clip.record.people
     assert people["people_max"] == 2 and people["people_tracked"] >= 2, people
+
+
+def side_by_side(ucf_videos, left: str, right_still: str, out: Path) -> Path:
+    """A 640x240 clip: ``left`` as it is on the left, one frame of ``right_still`` (a person standing,
+    not exercising) held still on the right, as long as ``left``. Lossless enough (MJPG, quality 95)."""
+    import cv2
+
+    frames, _, info = frames_of(ucf_videos, left)
+    still_frames, _, _ = frames_of(ucf_videos, right_still)
+    still = still_frames[len(still_frames) // 2]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), info.fps, (2 * info.width, info.height))
+    writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 95)
+    for frame in frames:
+        writer.write(cv2.cvtColor(np.hstack([frame, still]), cv2.COLOR_RGB2BGR))
+    writer.release()
+    return out
+
+
+@pytest.mark.integration
+def test_two_people_side_by_side_keep_the_exerciser_and_the_page_rule_agrees(ucf_videos, tmp_path):
+    """Two real clips side by side: someone doing wall push-ups (left) and someone standing still (right).
+    The exerciser is kept; on the very detections the extractor saw, the page's rule (Node) chooses alike."""
+    from musclevision.extract.exerciser import SELECTOR
+
+    video = side_by_side(ucf_videos, "WallPushups/v_WallPushups_g14_c01", "BodyWeightSquats/v_BodyWeightSquats_g23_c01",
+                         tmp_path / "videos" / "WallPushups" / "v_WallPushups_g99_c01.avi")  # fmt: skip
+    settings = PoseSettings.resolve(num_poses=2)
+    reader, info = open_video(video)
+    stamps = timestamps_ms(info.frames, info.fps)
+    recording = {"width": info.width, "height": info.height, "selector": SELECTOR, "frames": []}
+    kept = []
+    with PoseTracker(settings, info.width, info.height) as tracker:
+        for frame, stamp in zip(iter_frames(reader, info), stamps):
+            found = tracker.detect(frame, stamp)
+            kept.append(np.nan if found is None else float(found[0][[23, 24], 0].mean()))
+            people = [image.ravel().tolist() for image, _ in tracker.people]
+            recording["frames"].append({"t": int(stamp), "people": people})
+        summary = tracker.summary()["people"]
+    kept = np.array(kept)
+    later = kept[2 * 25 :]
+    on_exerciser = (later < 0.5).sum() / max((~np.isnan(later)).sum(), 1)
+    print(f"side by side: {summary}; kept the exerciser in {on_exerciser:.0%} of the frames after 2 s")
+    assert summary["people_max"] == 2 and on_exerciser >= 0.9 and (~np.isnan(later)).mean() >= 0.8
+    python, _ = select_in_python(recording)
+    page, _ = select_in_node(recording)
+    assert page == python and sum(c is not None for c in python) == int((~np.isnan(kept)).sum())
