@@ -135,7 +135,7 @@ def test_page_and_extractor_keep_the_same_person_among_several(ucf_videos, launc
     reader, info = open_video(ucf_videos / "WallPushups/v_WallPushups_g11_c01.avi")
     frames = [f for _, f in zip(range(100), iter_frames(reader, info))]
     stamps = timestamps_ms(len(frames), info.fps)
-    settings = PoseSettings.resolve(num_poses=2)
+    settings = PoseSettings.resolve(num_poses=2, min_pose_detection_confidence=0.5, min_pose_presence_confidence=0.5)
     python, _, python_summary = extractor_tracker(frames, stamps, settings)
     browser = page_tracker(launch_browser, tiny_export, frames, stamps, settings)
     hip = lambda lm: (lm[23 * 4] + lm[24 * 4]) / 2  # noqa: E731

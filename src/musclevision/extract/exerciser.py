@@ -86,7 +86,7 @@ class ExerciserSelector:
 
     def update(self, people, timestamp_ms: float) -> int | None:
         """``people``: each a landmark list ``[33][>= 2]`` (x, y normalized). Timestamps must increase."""
-        p = self.p
+        p, timestamp_ms = self.p, float(timestamp_ms)
         self.people_max = max(self.people_max, len(people))
         poses = [body_pose(person, self.width, self.height) for person in people]
 

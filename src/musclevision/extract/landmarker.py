@@ -41,11 +41,14 @@ class ConfigError(ValueError):
 class PoseSettings:
     """Everything that changes the keypoints: the cache is keyed by these."""
 
+    # Defaults measured on the shared clips (benchmarks/bench_pose_remedies.py; README section 1):
+    # lower detection/presence thresholds and rotated retries find the bench-press lifter, several
+    # people (num_poses > 1) cost time and lose lifter frames there, so they stay off by default.
     model: str = "full"
-    min_pose_detection_confidence: float = 0.5
-    min_pose_presence_confidence: float = 0.5
+    min_pose_detection_confidence: float = 0.2
+    min_pose_presence_confidence: float = 0.2
     min_tracking_confidence: float = 0.5
-    rotations: tuple[int, ...] = ()  # degrees clockwise to retry a frame at when no one is found (90, 180, 270)
+    rotations: tuple[int, ...] = (90, 270)  # degrees clockwise to retry a frame at when no one is found (90, 180, 270)
     retry_every: int = 1  # while no one is found, retry turned frames on the first such frame, then every n-th
     num_poses: int = 1  # people MediaPipe may return per frame; > 1: keep the exerciser (exerciser.py)
     bundle_sha256: str = field(default="", compare=True)
