@@ -2,6 +2,7 @@
 
     python benchmarks/bench_extract.py                 # 20 clips, full model (~4 min on 2 cores)
     python benchmarks/bench_extract.py --clips 4 --variant lite
+    python benchmarks/bench_extract.py --pose '{"rotations": [], "num_poses": 1}'   # other pose settings for (b)-(d)
 
 Methods, each over the same clips, each making a fresh PoseLandmarker (VIDEO mode) per video:
 
@@ -138,8 +139,9 @@ def paper_way(paths: list[Path], settings, scratch: Path) -> tuple[int, int, flo
 
 
 def bare_landmarker(paths: list[Path], settings) -> tuple[int, int, float]:
-    """(d): decode a video into memory (not timed), then time only landmarker creation + detection."""
-    from musclevision.extract.landmarker import create_landmarker, detect, timestamps_ms
+    """(d): decode a video into memory (not timed), then time only landmarking (PoseTracker, as the
+    pool runs it: rotated retries and several people when the settings ask for them)."""
+    from musclevision.extract.landmarker import PoseTracker, timestamps_ms
     from musclevision.extract.video import iter_frames, open_video
 
     frames = detected = 0
@@ -150,20 +152,20 @@ def bare_landmarker(paths: list[Path], settings) -> tuple[int, int, float]:
         del reader
         stamps = timestamps_ms(len(decoded), info.fps)
         start = time.perf_counter()
-        with create_landmarker(settings) as landmarker:
+        with PoseTracker(settings, info.width, info.height) as tracker:
             for frame, stamp in zip(decoded, stamps, strict=True):
-                detected += detect(landmarker, frame, stamp) is not None
+                detected += tracker.detect(frame, stamp) is not None
         seconds += time.perf_counter() - start
         frames += len(decoded)
     return frames, detected, seconds
 
 
-def pipeline(videos: Path, cache_dir: Path, variant: str, workers: int) -> tuple[int, int, float]:
+def pipeline(videos: Path, cache_dir: Path, pose: dict, workers: int) -> tuple[int, int, float]:
     """(b)/(c): extract_videos end to end into a fresh temp cache."""
     from musclevision.extract import extract_videos
 
     start = time.perf_counter()
-    summary = extract_videos(videos, cache_dir, pose={"model": variant}, workers=workers)
+    summary = extract_videos(videos, cache_dir, pose=pose, workers=workers)
     seconds = time.perf_counter() - start
     if summary.count("ok") + summary.count("partial") != summary.selected:
         raise SystemExit(f"pipeline with {workers} workers failed on: {[(r.video_id, r.error) for r in summary.failures]}")
@@ -174,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=len(CLIPS), help=f"how many of the {len(CLIPS)} clips (default all)")
     parser.add_argument("--variant", choices=("lite", "full", "heavy"), default="full", help="BlazePose landmark model")
+    parser.add_argument("--pose", type=json.loads, default={},
+                        help="other pose settings for (b)-(d), JSON (default: configs/extract.yaml's)")  # fmt: skip
     parser.add_argument("--video-root", type=Path, default=None, help="UCF101 exercise videos (default ../shared/...)")
     parser.add_argument("--legacy-python", type=Path, default=None,
                         help="python with mediapipe==0.10.21 (legacy solutions.pose) for (a); default .venv-legacy")  # fmt: skip
@@ -196,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     classes = sorted({video_id.split("/")[0] for video_id in ids})
     groups = sorted({video_id.split("_g")[1][:2] for video_id in ids})
     print(f"{len(ids)} clips (c01 of groups {', '.join(groups)} of {', '.join(classes)}), model {args.variant}, "
-          f"{cpus} CPUs, load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
+          f"pose settings {json.dumps(args.pose) if args.pose else 'default'}, {cpus} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
     rows: dict[str, tuple[int, int, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp:
         tmp = Path(tmp)
@@ -206,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             (videos / f"{video_id}.avi").symlink_to(path)
         log = tmp / "mediapipe.log"
         with native_output_to(log):
-            settings = PoseSettings.resolve(model=args.variant)
+            pose = {**args.pose, "model": args.variant}
+            settings = PoseSettings.resolve(**pose)
             from musclevision.extract.landmarker import create_landmarker
 
             with create_landmarker(settings):  # warm-up: model file in the page cache, libraries loaded
@@ -218,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"note: {legacy_python} not found (or not the full model): (a') is the baseline; `make bench` creates it")
         steps += [
-            ("(b) ours: extract_videos, 1 worker", lambda: pipeline(videos, tmp / "cache1", args.variant, 1)),
-            ("(c) ours: extract_videos, 2 workers", lambda: pipeline(videos, tmp / "cache2", args.variant, 2)),
+            ("(b) ours: extract_videos, 1 worker", lambda: pipeline(videos, tmp / "cache1", pose, 1)),
+            ("(c) ours: extract_videos, 2 workers", lambda: pipeline(videos, tmp / "cache2", pose, 2)),
             ("(d) bare landmarker, frames in memory, 1 process", lambda: bare_landmarker(paths, settings)),
         ]
         for name, run in steps:

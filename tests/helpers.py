@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from musclevision.extract import KeypointCache
-from musclevision.paths import project_root
+from musclevision.extract.exerciser import ExerciserSelector
+from musclevision.paths import PACKAGE_DIR, project_root
 
 SHARED_DATA = Path(os.environ.get("MUSCLEVISION_DATA", project_root().parent / "shared" / "data")) / "ucf101-exercise"
 # A small real subset: the six clips with the paper authors' reference keypoints, plus two
@@ -171,3 +172,35 @@ def fill(disk: Path) -> None:
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
     assert shutil.disk_usage(disk).free < 65536
+
+
+# -- the exerciser rule, in Python and in the page's JS (test_exerciser.py, test_extract_people.py) -------
+EXERCISER_JS = PACKAGE_DIR / "web" / "static" / "js" / "exerciser.js"
+# Node runs the page's ES module directly: frames on stdin, choices and summary on stdout.
+NODE_SELECT = """
+import { ExerciserSelector } from %s;
+let text = "";
+for await (const chunk of process.stdin) text += chunk;
+const rec = JSON.parse(text);
+const selector = new ExerciserSelector(rec.width, rec.height, rec.selector);
+const choices = rec.frames.map((f) => selector.update(f.people.map((p) => Float32Array.from(p)), f.t));
+console.log(JSON.stringify({ choices, summary: selector.summary() }));
+"""
+
+
+def select_in_python(recording: dict) -> tuple[list, dict]:
+    selector = ExerciserSelector(recording["width"], recording["height"], recording["selector"])
+    choices = [selector.update([np.asarray(p, np.float32).reshape(33, 4) for p in f["people"]], f["t"])
+               for f in recording["frames"]]  # fmt: skip
+    return choices, selector.summary()
+
+
+def select_in_node(recording: dict) -> tuple[list, dict]:
+    node = shutil.which("node")
+    assert node, "Node 20 is needed for the page's JS tests (make setup installs the npm packages with it)"
+    script = NODE_SELECT % json.dumps(EXERCISER_JS.as_uri())
+    done = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(recording), capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    return out["choices"], out["summary"]

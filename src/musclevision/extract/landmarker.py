@@ -1,18 +1,33 @@
 """Run MediaPipe's PoseLandmarker over one video: frames in, a keypoint sequence out.
 
-One landmarker per video: VIDEO mode needs increasing timestamps and carries tracking state
-from frame to frame, so reusing one across videos would leak the previous clip's pose into
-the next clip's first frames and make results depend on processing order.
+One landmarker per video (and per orientation): VIDEO mode needs increasing timestamps and
+carries tracking state from frame to frame, so reusing one across videos would leak the
+previous clip's pose into the next clip's first frames and make results depend on processing order.
+
+:class:`PoseTracker` is what runs per frame, here and (as ``web/static/js/pose.js``) in the page:
+
+- **Rotated retries** (``rotations``): when the landmarker of the current orientation finds no
+  one, the frame is tried turned by each other orientation (upright first, then ``rotations`` in
+  order); the first that finds someone becomes the current one, so tracking goes on in the
+  orientation that worked and frames that are found cost one landmarker call, as before. While
+  no one is found anywhere, the retries run on the first such frame and then every
+  ``retry_every``-th (a clip with long stretches of no one pays a fraction of the retries).
+  Landmarks are mapped back to the original frame (``rotation.py``).
+- **Several people** (``num_poses`` > 1): MediaPipe returns up to that many; the exerciser among
+  them is kept by a causal rule (``exerciser.py``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from musclevision.extract.exerciser import SELECTOR, ExerciserSelector
 from musclevision.extract.pose_bundle import VARIANTS, ensure_bundle, sha256_file
+from musclevision.extract.rotation import rotate_frame, unrotate_image, unrotate_world
 from musclevision.extract.video import VideoError, iter_frames, open_video
 from musclevision.pose.skeleton import NUM_LANDMARKS
 
@@ -25,10 +40,16 @@ class ConfigError(ValueError):
 class PoseSettings:
     """Everything that changes the keypoints: the cache is keyed by these."""
 
+    # Defaults measured on the shared clips (benchmarks/bench_pose_remedies.py; README section 1):
+    # lower detection/presence thresholds and rotated retries find the bench-press lifter, several
+    # people (num_poses > 1) cost time and lose lifter frames there, so they stay off by default.
     model: str = "full"
-    min_pose_detection_confidence: float = 0.5
-    min_pose_presence_confidence: float = 0.5
+    min_pose_detection_confidence: float = 0.2
+    min_pose_presence_confidence: float = 0.2
     min_tracking_confidence: float = 0.5
+    rotations: tuple[int, ...] = (90, 270)  # degrees clockwise to retry a frame at when no one is found (90, 180, 270)
+    retry_every: int = 1  # while no one is found, retry turned frames on the first such frame, then every n-th
+    num_poses: int = 1  # people MediaPipe may return per frame; > 1: keep the exerciser (exerciser.py)
     bundle_sha256: str = field(default="", compare=True)
 
     def __post_init__(self):
@@ -38,6 +59,18 @@ class PoseSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name}={value!r} must be a number between 0 and 1")
+        rotations = self.rotations
+        if rotations is None or isinstance(rotations, (int, str)):
+            rotations = () if rotations in (None, "") else (rotations,)
+        rotations = tuple(rotations)
+        quarter = all(isinstance(r, int) and not isinstance(r, bool) and r in (90, 180, 270) for r in rotations)
+        if not quarter or len(set(rotations)) < len(rotations):
+            raise ConfigError(f"rotations={list(rotations)!r} must list distinct quarter turns from 90, 180, 270 (or [])")
+        object.__setattr__(self, "rotations", rotations)
+        if isinstance(self.num_poses, bool) or not isinstance(self.num_poses, int) or not 1 <= self.num_poses <= 5:
+            raise ConfigError(f"num_poses={self.num_poses!r} must be a whole number from 1 to 5")
+        if isinstance(self.retry_every, bool) or not isinstance(self.retry_every, int) or self.retry_every < 1:
+            raise ConfigError(f"retry_every={self.retry_every!r} must be a whole number >= 1 (1 = every frame)")
 
     @classmethod
     def resolve(cls, **options) -> PoseSettings:
@@ -46,9 +79,16 @@ class PoseSettings:
         return cls(**{**asdict(settings), "bundle_sha256": sha256_file(ensure_bundle(settings.model))})
 
     def cache_key(self) -> dict:
+        """What the keypoints depend on (JSON-ready). Without rotations it is the key of the extractor
+        before rotations existed, so caches made then stay valid for the same settings."""
         import mediapipe
 
-        return {"mediapipe": mediapipe.__version__, "num_poses": 1, **asdict(self)}
+        key = {"mediapipe": mediapipe.__version__, **asdict(self), "rotations": list(self.rotations)}
+        if not self.rotations:
+            del key["rotations"], key["retry_every"]
+        if self.num_poses > 1:
+            key["selector"] = dict(SELECTOR)
+        return key
 
 
 @dataclass
@@ -61,6 +101,7 @@ class VideoKeypoints:
     height: int
     declared_frames: int
     error: str | None = None  # set when decoding stopped early (the frames before are kept)
+    tracking: dict = field(default_factory=dict)  # PoseTracker.summary(): orientations used, people seen/kept
 
     @property
     def frames(self) -> int:
@@ -77,7 +118,7 @@ def create_landmarker(settings: PoseSettings):
     options = vision.PoseLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(ensure_bundle(settings.model))),
         running_mode=vision.RunningMode.VIDEO,
-        num_poses=1,
+        num_poses=settings.num_poses,
         min_pose_detection_confidence=settings.min_pose_detection_confidence,
         min_pose_presence_confidence=settings.min_pose_presence_confidence,
         min_tracking_confidence=settings.min_tracking_confidence,
@@ -92,16 +133,90 @@ def timestamps_ms(n: int, fps: float) -> np.ndarray:
     return np.maximum.accumulate(ts - index) + index  # no-op below 1000 fps
 
 
-def detect(landmarker, frame: np.ndarray, timestamp_ms: int):
-    """Landmarks of one RGB frame as ``(image [33, 4], world [33, 3])``, or None when no person."""
+def detect_people(landmarker, frame: np.ndarray, timestamp_ms: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Everyone the landmarker finds in one RGB frame: ``[(image [33, 4], world [33, 3]), ...]`` (float32)."""
     import mediapipe as mp
 
     result = landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=frame), int(timestamp_ms))
-    if not result.pose_landmarks:
-        return None
-    image = [(p.x, p.y, p.z, p.visibility) for p in result.pose_landmarks[0]]
-    world = [(p.x, p.y, p.z) for p in result.pose_world_landmarks[0]]
-    return image, world
+    people = []
+    for image, world in zip(result.pose_landmarks, result.pose_world_landmarks):
+        people.append((np.array([(p.x, p.y, p.z, p.visibility) for p in image], np.float32),
+                       np.array([(p.x, p.y, p.z) for p in world], np.float32)))  # fmt: skip
+    return people
+
+
+def detect(landmarker, frame: np.ndarray, timestamp_ms: int):
+    """Landmarks of one RGB frame as ``(image [33, 4], world [33, 3])``, or None when no person (the first
+    one found; no rotation, no selection: the bare landmarker)."""
+    people = detect_people(landmarker, frame, timestamp_ms)
+    return people[0] if people else None
+
+
+class PoseTracker:
+    """Keypoints of one video, frame by frame: rotated retries and the exerciser among several people.
+
+    ``detect(frame, timestamp_ms)`` -> ``(image [33, 4], world [33, 3])`` in the original frame, or None.
+    Landmarkers of other orientations are created when first needed (a video that never needs them
+    pays nothing); a landmarker that is not the current one always found no one on its last call,
+    so it starts from a fresh detection when tried again, as a new one would.
+    """
+
+    def __init__(self, settings: PoseSettings, width: int, height: int):
+        self.settings, self.width, self.height = settings, width, height
+        self.orientations = (0, *(r for r in settings.rotations if r != 0))
+        self.current = 0
+        self.landmarkers: dict = {}
+        self.selector = ExerciserSelector(width, height) if settings.num_poses > 1 else None
+        self.found_in = Counter()  # frames with a person, per orientation
+        self.calls = 0  # landmarker calls (frames + retries)
+        self.empty = 0  # frames in a row, up to the last one, where no orientation found anyone
+        self.people: list = []  # everyone found in the last frame, mapped back (recording, debugging)
+
+    def _landmarker(self, degrees: int):
+        if degrees not in self.landmarkers:
+            self.landmarkers[degrees] = create_landmarker(self.settings)
+        return self.landmarkers[degrees]
+
+    def detect(self, frame: np.ndarray, timestamp_ms: int):
+        people, found = [], None
+        retry = self.empty % self.settings.retry_every == 0  # just lost (or never found): retry now, then every n-th
+        others = tuple(o for o in self.orientations if o != self.current) if retry else ()
+        for degrees in (self.current, *others):
+            self.calls += 1
+            people = detect_people(self._landmarker(degrees), rotate_frame(frame, degrees), timestamp_ms)
+            if people:
+                found = self.current = degrees
+                break
+        self.empty = 0 if people else self.empty + 1
+        if found not in (None, 0):  # back to the original frame's coordinates
+            people = [(unrotate_image(i, found, self.width, self.height), unrotate_world(w, found)) for i, w in people]
+        self.people = people
+        if self.selector is not None:
+            choice = self.selector.update([image for image, _ in people], timestamp_ms)
+        else:
+            choice = 0 if people else None
+        if choice is None:
+            return None
+        self.found_in[found] += 1
+        return people[choice]
+
+    def summary(self) -> dict:
+        """For the manifest: frames with a person per orientation, and who was kept among several people."""
+        out = {"orientations": {str(k): v for k, v in sorted(self.found_in.items())}, "calls": self.calls}
+        if self.selector is not None:
+            out["people"] = self.selector.summary()
+        return out
+
+    def close(self) -> None:
+        for landmarker in self.landmarkers.values():
+            landmarker.close()
+        self.landmarkers.clear()
+
+    def __enter__(self) -> PoseTracker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def extract_video(path: Path, settings: PoseSettings) -> VideoKeypoints:
@@ -115,10 +230,10 @@ def extract_video(path: Path, settings: PoseSettings) -> VideoKeypoints:
     image = np.full((info.frames, NUM_LANDMARKS, 4), np.nan, np.float32)
     world = np.full((info.frames, NUM_LANDMARKS, 3), np.nan, np.float32)
     error, done = None, 0
-    with create_landmarker(settings) as landmarker:
+    with PoseTracker(settings, info.width, info.height) as tracker:
         try:
             for frame in iter_frames(reader, info):
-                found = detect(landmarker, frame, stamps[done])
+                found = tracker.detect(frame, stamps[done])
                 if found is not None:
                     image[done], world[done] = found
                 done += 1
@@ -132,5 +247,13 @@ def extract_video(path: Path, settings: PoseSettings) -> VideoKeypoints:
             "the frames that exist were kept, re-copy the file for the rest"
         )
     return VideoKeypoints(
-        image[:done], world[:done], stamps[:done], info.fps, info.width, info.height, info.declared_frames, error
+        image[:done],
+        world[:done],
+        stamps[:done],
+        info.fps,
+        info.width,
+        info.height,
+        info.declared_frames,
+        error,
+        tracker.summary(),
     )

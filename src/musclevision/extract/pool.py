@@ -97,6 +97,9 @@ def make_record(
         mtime_ns=source.mtime_ns,
         seconds=round(seconds, 3),
         finished=now_iso(),
+        orientations=keypoints.tracking.get("orientations") if keypoints else None,
+        people=keypoints.tracking.get("people") if keypoints else None,
+        landmarker_calls=keypoints.tracking.get("calls") if keypoints else None,
     )
 
 

@@ -15,7 +15,7 @@
 
 import { createClassifier, FrameWindow, usesWorld, validateCard } from "./classifier.js";
 import { drawSignal, drawSkeleton } from "./draw.js";
-import { createPose } from "./pose.js";
+import { createPose, poseOptions } from "./pose.js";
 import { DEFAULTS as REP_DEFAULTS, RepCounter } from "./reps.js";
 import { SessionLog } from "./session.js";
 
@@ -732,13 +732,7 @@ async function main() {
   const onnxUrl = "/model/" + encodeURIComponent(card.onnx.split("/").pop());
   try {
     [pose, classifier] = await Promise.all([
-      createPose({
-        bundleUrl,
-        delegate: config.delegate,
-        minDetection: pm.min_pose_detection_confidence ?? 0.5,
-        minPresence: pm.min_pose_presence_confidence ?? 0.5,
-        minTracking: pm.min_tracking_confidence ?? 0.5,
-      }),
+      createPose({ bundleUrl, delegate: config.delegate, ...poseOptions(pm) }),
       config.classifier ? createClassifier(card, onnxUrl) : Promise.resolve(null),
     ]);
   } catch (err) {

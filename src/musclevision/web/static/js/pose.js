@@ -1,15 +1,109 @@
-// Pose: MediaPipe tasks-vision PoseLandmarker (VIDEO mode, one person), loaded from our own origin.
+// Pose: MediaPipe tasks-vision PoseLandmarker (VIDEO mode), loaded from our own origin.
+//
+// The page's copy of the extractor's PoseTracker (src/musclevision/extract/landmarker.py), with the
+// settings the training keypoints were made with (the model card's pose_model block):
+// - rotations: when the landmarker of the current orientation finds no one, the frame is tried
+//   turned by the other orientations (upright first, then `rotations` in order; degrees clockwise)
+//   on a canvas; the first that finds someone becomes current; while no one is found anywhere, the
+//   retries run on the first such frame and then every `retryEvery`-th. Landmarks are mapped back exactly
+//   as extract/rotation.py does (x, y; z scaled by height/width for quarter turns; world x, y turned).
+// - numPoses > 1: the exerciser among the people found is kept by exerciser.js (the same rule).
 
 import { fetchBytes } from "./classifier.js";
+import { ExerciserSelector } from "./exerciser.js";
 
 export const VISION_BASE = "/vendor/tasks-vision/";
+const QUARTER_TURNS = [90, 180, 270];
+
+/** Landmarks found in the frame turned `degrees` clockwise, in the original w x h frame (new arrays). */
+export function unrotate(image, world, degrees, w, h) {
+  const im = new Float32Array(image.length);
+  const wo = new Float32Array(world.length);
+  for (let i = 0; i < image.length / 4; i++) {
+    const x = image[i * 4], y = image[i * 4 + 1], z = image[i * 4 + 2];
+    let u = x, v = y, zz = z;
+    if (degrees === 90) [u, v] = [y, 1.0 - x];
+    else if (degrees === 180) [u, v] = [1.0 - x, 1.0 - y];
+    else if (degrees === 270) [u, v] = [1.0 - y, x];
+    if (degrees === 90 || degrees === 270) zz = z * (h / w);
+    im[i * 4] = u;
+    im[i * 4 + 1] = v;
+    im[i * 4 + 2] = zz;
+    im[i * 4 + 3] = image[i * 4 + 3];
+  }
+  for (let i = 0; i < world.length / 3; i++) {
+    const x = world[i * 3], y = world[i * 3 + 1];
+    let u = x, v = y;
+    if (degrees === 90) [u, v] = [y, -x];
+    else if (degrees === 180) [u, v] = [-x, -y];
+    else if (degrees === 270) [u, v] = [-y, x];
+    wo[i * 3] = u;
+    wo[i * 3 + 1] = v;
+    wo[i * 3 + 2] = world[i * 3 + 2];
+  }
+  return { image: im, world: wo };
+}
+
+function sourceSize(source) {
+  if (source.videoWidth) return [source.videoWidth, source.videoHeight];
+  return [source.width, source.height];
+}
+
+/** A canvas holding `source` turned `degrees` clockwise, pixel for pixel (integer matrix, no smoothing). */
+function makeRotator() {
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", { willReadFrequently: false });
+  let scratch = null; // ImageData cannot be drawn with a transform: put it on a canvas first
+  return (source, w, h, degrees) => {
+    if (source instanceof ImageData) {
+      scratch = scratch || document.createElement("canvas");
+      if (scratch.width !== w || scratch.height !== h) [scratch.width, scratch.height] = [w, h];
+      scratch.getContext("2d").putImageData(source, 0, 0);
+      source = scratch;
+    }
+    const [rw, rh] = degrees === 180 ? [w, h] : [h, w];
+    if (canvas.width !== rw || canvas.height !== rh) [canvas.width, canvas.height] = [rw, rh];
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, rw, rh);
+    ctx.imageSmoothingEnabled = false;
+    // original (x, y) -> 90: (h - y, x); 180: (w - x, h - y); 270: (y, w - x)
+    if (degrees === 90) ctx.setTransform(0, 1, -1, 0, rw, 0);
+    else if (degrees === 180) ctx.setTransform(-1, 0, 0, -1, rw, rh);
+    else ctx.setTransform(0, -1, 1, 0, 0, rh);
+    ctx.drawImage(source, 0, 0);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    return canvas;
+  };
+}
+
+/** createPose's options from the model card's pose_model block (the extractor's PoseSettings.cache_key()). */
+export function poseOptions(pm) {
+  return {
+    minDetection: pm.min_pose_detection_confidence ?? 0.5,
+    minPresence: pm.min_pose_presence_confidence ?? 0.5,
+    minTracking: pm.min_tracking_confidence ?? 0.5,
+    rotations: pm.rotations ?? [],
+    retryEvery: pm.retry_every ?? 1,
+    numPoses: pm.num_poses ?? 1,
+    selector: pm.selector ?? null,
+  };
+}
 
 /**
- * Create the landmarker from the served `.task` bundle and wasm fileset.
+ * Create the landmarkers from the served `.task` bundle and wasm fileset.
  * Returns {detect(source, timestampMs) -> {image: Float32Array(132), world: Float32Array(99)} | null,
- *          connections: [[a, b], ...], close()}.
+ *          connections: [[a, b], ...], orientation() -> degrees now tracked, people() -> count in the
+ *          last frame, selector() -> the ExerciserSelector (or null), close()}.
  */
-export async function createPose({ bundleUrl, delegate = "CPU", minDetection = 0.5, minPresence = 0.5, minTracking = 0.5 }) {
+export async function createPose({
+  bundleUrl, delegate = "CPU", minDetection = 0.5, minPresence = 0.5, minTracking = 0.5, rotations = [], retryEvery = 1,
+  numPoses = 1, selector = null,
+}) {
+  if (!Array.isArray(rotations) || rotations.some((r) => !QUARTER_TURNS.includes(r)) || new Set(rotations).size !== rotations.length)
+    throw new Error(`pose_model.rotations ${JSON.stringify(rotations)} must list distinct quarter turns from 90, 180, 270`);
+  if (!Number.isInteger(retryEvery) || retryEvery < 1) throw new Error(`pose_model.retry_every ${retryEvery} must be a whole number >= 1`);
+  if (!Number.isInteger(numPoses) || numPoses < 1) throw new Error(`pose_model.num_poses ${numPoses} must be a whole number >= 1`);
+  if (numPoses > 1) new ExerciserSelector(1, 1, selector); // fail now, not on the first frame, if the rule is unknown
   let vision;
   try {
     vision = await import(VISION_BASE + "vision_bundle.mjs");
@@ -17,53 +111,93 @@ export async function createPose({ bundleUrl, delegate = "CPU", minDetection = 0
     throw new Error(`MediaPipe tasks-vision could not be loaded from ${VISION_BASE} (${err.message}); run \`make setup\``);
   }
   const bundle = await fetchBytes(bundleUrl, "pose bundle");
-  let landmarker;
+  const orientations = [0, ...rotations];
+  const landmarkers = new Map();
   try {
     const fileset = await vision.FilesetResolver.forVisionTasks(VISION_BASE + "wasm");
-    landmarker = await vision.PoseLandmarker.createFromOptions(fileset, {
-      baseOptions: { modelAssetBuffer: bundle, delegate },
-      runningMode: "VIDEO",
-      numPoses: 1,
-      minPoseDetectionConfidence: minDetection,
-      minPosePresenceConfidence: minPresence,
-      minTrackingConfidence: minTracking,
-      outputSegmentationMasks: false,
-    });
+    for (const degrees of orientations) {
+      landmarkers.set(degrees, await vision.PoseLandmarker.createFromOptions(fileset, {
+        baseOptions: { modelAssetBuffer: bundle.slice(), delegate },
+        runningMode: "VIDEO",
+        numPoses,
+        minPoseDetectionConfidence: minDetection,
+        minPosePresenceConfidence: minPresence,
+        minTrackingConfidence: minTracking,
+        outputSegmentationMasks: false,
+      }));
+    }
   } catch (err) {
+    for (const l of landmarkers.values()) l.close();
     throw new Error(`pose landmarker could not start with ${bundleUrl} (${delegate} delegate): ${err.message || err}`);
   }
   const connections = vision.PoseLandmarker.POSE_CONNECTIONS.map((c) => [c.start, c.end]);
+  const rotate = makeRotator();
   let lastTs = -1;
+  let current = 0;
+  let empty = 0; // frames in a row, up to the last one, where no orientation found anyone
+  let picker = null;
+  let lastPeople = 0;
+
+  function run(landmarker, source, ts) {
+    const people = [];
+    landmarker.detectForVideo(source, ts, (result) => {
+      (result.landmarks || []).forEach((lm, k) => {
+        if (!lm || lm.length !== 33) return;
+        const image = new Float32Array(33 * 4);
+        const world = new Float32Array(33 * 3).fill(NaN);
+        for (let i = 0; i < 33; i++) {
+          const p = lm[i];
+          image[i * 4] = p.x;
+          image[i * 4 + 1] = p.y;
+          image[i * 4 + 2] = p.z;
+          image[i * 4 + 3] = p.visibility ?? NaN;
+        }
+        const wl = result.worldLandmarks && result.worldLandmarks[k];
+        if (wl && wl.length === 33) {
+          for (let i = 0; i < 33; i++) {
+            world[i * 3] = wl[i].x;
+            world[i * 3 + 1] = wl[i].y;
+            world[i * 3 + 2] = wl[i].z;
+          }
+        }
+        people.push({ image, world });
+      });
+    });
+    return people;
+  }
 
   function detect(source, timestampMs) {
     // VIDEO mode needs strictly increasing integer timestamps.
     const ts = Math.max(Math.round(timestampMs), lastTs + 1);
     lastTs = ts;
+    const [w, h] = sourceSize(source);
+    let people = [];
     let found = null;
-    landmarker.detectForVideo(source, ts, (result) => {
-      const lm = result.landmarks && result.landmarks[0];
-      if (!lm || lm.length !== 33) return;
-      const image = new Float32Array(33 * 4);
-      const world = new Float32Array(33 * 3).fill(NaN);
-      for (let i = 0; i < 33; i++) {
-        const p = lm[i];
-        image[i * 4] = p.x;
-        image[i * 4 + 1] = p.y;
-        image[i * 4 + 2] = p.z;
-        image[i * 4 + 3] = p.visibility ?? NaN;
+    const others = empty % retryEvery === 0 ? orientations.filter((o) => o !== current) : [];
+    for (const degrees of [current, ...others]) {
+      people = run(landmarkers.get(degrees), degrees === 0 ? source : rotate(source, w, h, degrees), ts);
+      if (people.length) {
+        found = current = degrees;
+        break;
       }
-      const wl = result.worldLandmarks && result.worldLandmarks[0];
-      if (wl && wl.length === 33) {
-        for (let i = 0; i < 33; i++) {
-          world[i * 3] = wl[i].x;
-          world[i * 3 + 1] = wl[i].y;
-          world[i * 3 + 2] = wl[i].z;
-        }
-      }
-      found = { image, world };
-    });
-    return found;
+    }
+    empty = people.length ? 0 : empty + 1;
+    if (found) people = people.map((p) => unrotate(p.image, p.world, found, w, h));
+    lastPeople = people.length;
+    let choice = people.length ? 0 : null;
+    if (numPoses > 1) {
+      if (!picker || picker.width !== w || picker.height !== h) picker = new ExerciserSelector(w, h, selector);
+      choice = picker.update(people.map((p) => p.image), ts);
+    }
+    return choice === null ? null : people[choice];
   }
 
-  return { detect, connections, close: () => landmarker.close() };
+  return {
+    detect,
+    connections,
+    orientation: () => current,
+    people: () => lastPeople,
+    selector: () => picker,
+    close: () => landmarkers.forEach((l) => l.close()),
+  };
 }

@@ -1,0 +1,97 @@
+"""The exerciser among several people: the rule keeps the one who exercises, causally, and the page's
+copy of it (web/static/js/exerciser.js, run by Node) makes exactly the same choices on the same input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import select_in_node, select_in_python
+from musclevision.data.synthetic import synthesize_clip
+from musclevision.extract.exerciser import SELECTOR, ExerciserSelector
+
+
+def two_people(seed: int = 0, seconds: float = 8.0) -> tuple[dict, np.ndarray]:
+    """Recorded-detections format (what the extractor saw): an exerciser (synthetic squats) on the
+    left, a bystander on the right who stands still and now and then waves an arm, larger and found first,
+    in a random order per frame, each sometimes missed. Returns the recording and, per frame, the index
+    of the exerciser (-1 when not found)."""
+    rng = np.random.default_rng(seed)
+    fps, frames = 25.0, int(seconds * 25)
+    mover = synthesize_clip("BodyWeightSquats", np.random.default_rng([seed, 1]), fps=fps, seconds=seconds).image
+    still = synthesize_clip("BodyWeightSquats", np.random.default_rng([seed, 2]), fps=fps, seconds=seconds).image
+    still = np.nan_to_num(np.repeat(still[:1], frames, 0), nan=0.5)  # standing at the top of a squat, never moving
+    wave = 0.08 * np.sin(np.arange(frames) / fps * 2 * np.pi * 0.7) * (np.arange(frames) % 75 < 25)  # arm waves, 1 s in 3
+    still[:, [14, 16], 1] += wave[:, None] * np.array([0.5, 1.0])  # right elbow, wrist
+    still[:, :, :2] += rng.normal(0, 0.002, still[:, :, :2].shape)  # landmark jitter
+    mover, still = mover[:frames].copy(), still[:frames]
+    mover[:, :, 0] = mover[:, :, 0] * 0.5 + 0.0  # left half of the frame
+    still[:, :, 0] = (still[:, :, 0] - 0.5) * 0.7 + 0.75  # right half, larger
+    still[:, :, 1] = (still[:, :, 1] - 0.5) * 1.2 + 0.5
+    mover[:20] = np.nan  # the bystander is found first
+    recording, truth = {"width": 320, "height": 240, "selector": SELECTOR, "frames": []}, []
+    for i in range(frames):
+        people = [("mover", mover[i]), ("still", still[i])]
+        people = [(who, p) for who, p in people if not np.isnan(p[0, 0]) and rng.random() > 0.05]
+        order = rng.permutation(len(people))
+        people = [people[k] for k in order]
+        truth.append(next((k for k, (who, _) in enumerate(people) if who == "mover"), -1))
+        stamp = int(round(i * 1000 / fps))
+        recording["frames"].append({"t": stamp, "people": [p.astype(np.float32).ravel().tolist() for _, p in people]})
+    return recording, np.array(truth)
+
+
+def kept_exerciser(choices: list, truth: np.ndarray, start: int = 0) -> float:
+    """Share of the frames from ``start`` where the exerciser was found that keep the exerciser."""
+    found = [i for i in range(start, len(truth)) if truth[i] >= 0]
+    return sum(choices[i] == truth[i] for i in found) / len(found)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_keeps_the_person_who_exercises(seed):
+    recording, truth = two_people(seed)
+    choices, summary = select_in_python(recording)
+    assert choices[0] is not None and truth[0] == -1, "the bystander is kept while no one else is in view"
+    assert kept_exerciser(choices, truth, start=3 * 25) >= 0.95, "once the exerciser moved for a while, they are kept"
+    assert summary["people_max"] == 2 and summary["switches"] <= 2, summary
+    found = [c for c, t in zip(choices, truth) if t >= 0]
+    assert all(c is not None for c in found[-25:]), "the last second: the exerciser's keypoints every frame"
+
+
+def test_causal_choices_do_not_depend_on_later_frames():
+    recording, _ = two_people(0)
+    full, _ = select_in_python(recording)
+    half = {**recording, "frames": recording["frames"][: len(recording["frames"]) // 2]}
+    assert select_in_python(half)[0] == full[: len(half["frames"])]
+
+
+def test_one_person_is_always_kept():
+    recording, truth = two_people(3)
+    for frame, t in zip(recording["frames"], truth):
+        frame["people"] = [frame["people"][t]] if t >= 0 else []
+    choices, summary = select_in_python(recording)
+    assert choices == [0 if t >= 0 else None for t in truth]
+    assert summary["switches"] == 0 and summary["people_max"] == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_page_rule_makes_the_same_choices(seed):
+    recording, _ = two_people(seed)
+    python, python_summary = select_in_python(recording)
+    page, page_summary = select_in_node(recording)
+    assert page == python
+    assert page_summary == json.loads(json.dumps(python_summary))  # JSON object keys are strings on both sides
+
+
+def test_an_unknown_rule_is_refused():
+    with pytest.raises(ValueError, match="rule 'tallest' is unknown"):
+        ExerciserSelector(320, 240, {**SELECTOR, "rule": "tallest"})
+
+
+def test_page_refuses_an_unknown_rule():
+    recording, _ = two_people(0, seconds=1.0)
+    recording["selector"] = {**SELECTOR, "rule": "tallest"}
+    with pytest.raises(AssertionError, match="not a rule this page knows"):
+        select_in_node(recording)
