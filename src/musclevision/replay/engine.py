@@ -47,10 +47,6 @@ class Keypoints:
     def frames(self) -> int:
         return len(self.image)
 
-    @property
-    def aspect(self) -> float:
-        return self.width / self.height if self.height else 1.0
-
 
 def node_binary() -> str:
     node = shutil.which("node")
@@ -69,7 +65,7 @@ def ort_module() -> Path:
 class EngineProcess:
     """``with EngineProcess(card_path, options) as engine: result = engine.replay(keypoints, mode)``."""
 
-    def __init__(self, card_path: str | Path, options: dict | None = None, origin_ms: float = 0.0):
+    def __init__(self, card_path: str | Path, options: dict | None = None, origin_ms: float = 0.0, engine_dir: str | None = None):
         self.card_path = Path(card_path)
         try:
             card = load_card(self.card_path)
@@ -83,6 +79,7 @@ class EngineProcess:
             raise ReplayError(f"{CONTRACT} is missing: run `make setup` (it writes the page's contract module)")
         self.options = dict(options or {})
         self.origin_ms = origin_ms
+        self.engine_dir = engine_dir  # another copy of the page's modules (web/static/js), e.g. to compare versions
         self.process: subprocess.Popen | None = None
         self.tmp: tempfile.TemporaryDirectory | None = None
 
@@ -93,7 +90,8 @@ class EngineProcess:
             bufsize=1,
         )  # fmt: skip
         card = self.card.model_dump(mode="json", exclude_none=True)
-        setup = {"card": card, "onnx": str(self.onnx), "ort": str(ort_module()), "options": self.options, "origin_ms": self.origin_ms}
+        setup = {"card": card, "onnx": str(self.onnx), "ort": str(ort_module()), "options": self.options, "origin_ms": self.origin_ms,
+                 "engine": self.engine_dir}
         ready = self._call(setup)
         if not ready.get("ready"):
             raise ReplayError(f"the engine did not start: {ready}")
@@ -137,6 +135,7 @@ class EngineProcess:
             f.write(np.ascontiguousarray(clip.image, dtype="<f4").tobytes())
             f.write(np.ascontiguousarray(clip.world, dtype="<f4").tobytes())
         try:
-            return self._call({"id": clip.video_id, "file": str(path), "frames": clip.frames, "aspect": clip.aspect, "mode": mode})
+            return self._call({"id": clip.video_id, "file": str(path), "frames": clip.frames, "mode": mode,
+                               "aspect": clip.width / clip.height if clip.height else 1.0})
         finally:
             os.unlink(path)

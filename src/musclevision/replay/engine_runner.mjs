@@ -1,8 +1,9 @@
 // musclevision-replay's Node side: the page's own engine (web/static/js/engine.js) on recorded keypoints.
 //
 // stdin, one JSON object per line. The first: {card, onnx (path), ort (path of onnxruntime-web's
-// ort.wasm.min.mjs), options (Engine options: threshold, smoothingS, ...), origin_ms}. Every next one is a
-// clip: {id, file, frames, aspect, mode}, where `file` holds float64 timestamps_ms [frames], then float32
+// ort.wasm.min.mjs), options (Engine options: threshold, smoothingS, ...), origin_ms, engine (optional: another
+// folder of the page's modules, e.g. an older version to compare with)}. Every next one is a clip:
+// {id, file, frames, mode, aspect}, where `file` holds float64 timestamps_ms [frames], then float32
 // image [frames, 33, 4], then float32 world [frames, 33, 3] (NaN rows: no person). For each clip one
 // JSON line goes to stdout: the per-frame trace, the rep events and the session log (rows, CSV, JSON),
 // or {id, error}. One process serves a whole batch: the model is loaded once.
@@ -11,9 +12,9 @@ import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 
-import { createClassifier, validateCard } from "../web/static/js/classifier.js";
-import { Engine } from "../web/static/js/engine.js";
 import { SKELETON } from "../web/static/js/generated/contract.js";
+
+let createClassifier, validateCard, Engine; // the page's modules (setup.engine, or this package's)
 
 const IMAGE = SKELETON.count * 4, WORLD = SKELETON.count * 3;
 const send = (value) => process.stdout.write(JSON.stringify(value) + "\n");
@@ -57,13 +58,19 @@ async function replay(setup, classifier, job) {
     trace.raw.push(engine.raw && engine.raw !== before ? classes.map((c) => round(engine.raw[c])) : null);
     if (engine.rep) events.push({ t, exercise: engine.rep });
   }
-  engine.log.finish?.(times[job.frames - 1]);
+  engine.log.close?.(); // the video ended: so did its last bout
+  const rows = engine.log.rows();
+  for (const row of rows) {
+    // modules older than session format 2 give wall-clock times only: back to seconds in the video
+    if (row.start_s === undefined) row.start_s = (Date.parse(row.start) - performance.timeOrigin) / 1000;
+    if (row.end_s === undefined) row.end_s = (Date.parse(row.end) - performance.timeOrigin) / 1000;
+  }
   return {
     id: job.id,
     classes,
     trace,
     events,
-    rows: engine.log.rows(),
+    rows,
     csv: engine.log.toCSV(),
     json: engine.log.toJSON({ video: job.id, model: { name: setup.card.name, classes }, threshold: engine.policy.threshold,
       counting_mode: engine.mode }),
@@ -79,6 +86,9 @@ async function main() {
     if (setup === null) {
       setup = message;
       setup.options ||= {};
+      const dir = setup.engine ? pathToFileURL(setup.engine + "/").href : new URL("../web/static/js/", import.meta.url).href;
+      ({ createClassifier, validateCard } = await import(dir + "classifier.js"));
+      ({ Engine } = await import(dir + "engine.js"));
       validateCard(setup.card);
       if (setup.onnx) {
         const ort = await import(pathToFileURL(setup.ort).href);

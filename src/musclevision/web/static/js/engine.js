@@ -43,8 +43,8 @@ export class Engine {
     this.log = new SessionLog(log);
     this.mode = mode;
     this.counters = {};
-    this.reps = Object.fromEntries(this.classes.map((c) => [c, 0]));
     this.classifierRuns = 0;
+    this.clearLog();
     this.reset();
   }
 
@@ -59,22 +59,33 @@ export class Engine {
     this.state = "no_person";
     this.label = null;
     this.counting = null;
-    this.rep = null; // the exercise of a rep completed by the last step, else null
+    this.rep = null; // the exercise of a rep counted in the log by the last step, else null
+    for (const counter of Object.values(this.counters)) counter.reset?.();
   }
 
   /** Clear the session log and every rep count. */
   clearLog() {
     this.log.clear();
-    for (const c of this.classes) this.reps[c] = 0;
-    this.counters = {};
+    this.counters = Object.fromEntries(this.classes.map((c) => [c, new RepCounter(c)]));
   }
 
   setMode(mode) {
     this.mode = mode === "auto" || this.classes.includes(mode) ? mode : "auto";
   }
 
+  /** Reps per exercise over the session (what the Reps card shows). */
+  get reps() {
+    const totals = this.log.totals();
+    return Object.fromEntries(this.classes.map((c) => [c, totals[c] || 0]));
+  }
+
+  /** The bout the display belongs to ({exercise, reps, startMs}), or null: what the video overlay shows. */
+  get bout() {
+    return this.log.active;
+  }
+
   /** One processed frame: det = {image: Float32Array(132), world: Float32Array(99)} or null (no person). */
-  async step(t, det, aspect = 1) {
+  async step(t, det) {
     if (det) {
       this.seenPerson = true;
       this.noPersonSince = null;
@@ -93,10 +104,9 @@ export class Engine {
       this.lastClassifierT = null;
     }
     this._decide(t, det);
-    this._countAndLog(t, det, aspect);
+    this._countAndLog(t, det);
     return this;
   }
-
   /** The class with the highest smoothed probability (null before the first classification). */
   get top() {
     if (!this.probabilities) return null;
@@ -131,19 +141,17 @@ export class Engine {
     this.label = label;
   }
 
-  _countAndLog(t, det, aspect) {
+  _countAndLog(t, det) {
     let counting = null;
     if (this.mode === "auto") counting = this.state === "exercise" ? this.label : null;
     else if (this.state !== "no_person" && det) counting = this.mode;
     this.counting = counting;
     this.rep = null;
     this.log.update(counting, t);
-    if (!counting) return;
-    const counter = (this.counters[counting] ||= new RepCounter(counting));
-    if (counter.update(det ? det.image : null, t, aspect)) {
-      this.reps[counting] += 1;
-      this.log.addRep(counting);
-      this.rep = counting;
+    // Every exercise's counter follows the person all the time, so the first rep is there when the exercise is
+    // recognised; the log decides which reps count (those of the exercise shown, see session.js).
+    for (const c of this.classes) {
+      if (this.counters[c].update(det, t) && this.log.addRep(c, t)) this.rep = c;
     }
   }
 }
