@@ -51,7 +51,9 @@ class Keypoints:
 def node_binary() -> str:
     node = shutil.which("node")
     if node is None:
-        raise ReplayError("node (Node.js 20+) is not on PATH; install it (Debian: apt-get install nodejs), it runs the page's engine")
+        raise ReplayError(
+            "node (Node.js 20+) is not on PATH; install it (Debian: apt-get install nodejs), it runs the page's engine"
+        )
     return node
 
 
@@ -74,7 +76,9 @@ class EngineProcess:
         self.card = card
         self.onnx = self.card_path.parent / card.onnx
         if not self.onnx.is_file():
-            raise ReplayError(f"ONNX model {self.onnx} (named by the model card {self.card_path}) is missing: re-run musclevision-export")
+            raise ReplayError(
+                f"ONNX model {self.onnx} (named by the model card {self.card_path}) is missing: re-run musclevision-export"
+            )
         if not CONTRACT.is_file():
             raise ReplayError(f"{CONTRACT} is missing: run `make setup` (it writes the page's contract module)")
         self.options = dict(options or {})
@@ -90,8 +94,14 @@ class EngineProcess:
             bufsize=1,
         )  # fmt: skip
         card = self.card.model_dump(mode="json", exclude_none=True)
-        setup = {"card": card, "onnx": str(self.onnx), "ort": str(ort_module()), "options": self.options, "origin_ms": self.origin_ms,
-                 "engine": self.engine_dir}
+        setup = {
+            "card": card,
+            "onnx": str(self.onnx),
+            "ort": str(ort_module()),
+            "options": self.options,
+            "origin_ms": self.origin_ms,
+            "engine": self.engine_dir,
+        }
         ready = self._call(setup)
         if not ready.get("ready"):
             raise ReplayError(f"the engine did not start: {ready}")
@@ -135,7 +145,14 @@ class EngineProcess:
             f.write(np.ascontiguousarray(clip.image, dtype="<f4").tobytes())
             f.write(np.ascontiguousarray(clip.world, dtype="<f4").tobytes())
         try:
-            return self._call({"id": clip.video_id, "file": str(path), "frames": clip.frames, "mode": mode,
-                               "aspect": clip.width / clip.height if clip.height else 1.0})
+            return self._call(
+                {
+                    "id": clip.video_id,
+                    "file": str(path),
+                    "frames": clip.frames,
+                    "mode": mode,
+                    "aspect": clip.width / clip.height if clip.height else 1.0,
+                }
+            )
         finally:
             os.unlink(path)

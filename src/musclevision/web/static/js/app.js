@@ -86,6 +86,8 @@ let pose = null;
 let classifier = null;
 let engine = null;
 let frameTimes = [];
+let mediaClock = null; // video files: the engine's time follows the video, see frameTime
+let lastEngineT = -Infinity;
 /** The engine's state once it runs frames; the page's own (loading, error, idle) before and between sources. */
 const state = () => (["loading", "error", "idle"].includes(S.state) || !engine ? S.state : engine.state);
 const label = () => (state() === "exercise" ? engine.label : null);
@@ -289,6 +291,7 @@ function sourceStarted() {
   clearSourceMessage();
   engine && engine.reset();
   frameTimes = [];
+  mediaClock = null;
   S.paused = false;
   el.pause.disabled = false;
   el.pause.textContent = "Pause";
@@ -381,10 +384,27 @@ async function processFrame() {
   while (frameTimes.length && t1 - frameTimes[0] > FPS_WINDOW_MS) frameTimes.shift();
   S.fps = frameTimes.length > 1 ? ((frameTimes.length - 1) * 1000) / (frameTimes[frameTimes.length - 1] - frameTimes[0]) : 0;
   if (det) S.personFrames += 1;
-  await engine.step(t0, det); // the frame's time is when it was grabbed, as in FrameWindow's resampling
+  await engine.step(frameTime(t0), det);
   const counter = engine.counting && engine.counters[engine.counting];
   drawSkeleton(overlayCtx, det && det.image, pose.connections, counter ? counter.active.signal.landmarks : []);
   render();
+}
+
+/**
+ * The engine's time for a frame grabbed at `now` (ms). Camera: now. Video file: the video's own time, so the
+ * engine sees the recorded motion at its real speed whatever this device manages (and as musclevision-replay
+ * does); it keeps increasing across loops and seeks back, continuing after the last frame.
+ */
+function frameTime(now) {
+  let t = now;
+  if (S.source === "file") {
+    const media = el.video.currentTime * 1000;
+    if (!mediaClock || media < mediaClock.lastMedia) mediaClock = { base: Math.max(now, lastEngineT + 40) - media, lastMedia: media };
+    mediaClock.lastMedia = media;
+    t = mediaClock.base + media;
+  }
+  lastEngineT = Math.max(t, lastEngineT + 1); // strictly increasing, whatever the source
+  return lastEngineT;
 }
 
 /** The model, timed for the stats panel (the engine only sees a function from a window to probabilities). */
