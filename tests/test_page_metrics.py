@@ -89,6 +89,7 @@ def test_reference_counts(tmp_path):
         "A/v_A_g08_c01": (3, "ucfrep", "high"), "A/v_A_g09_c01": (1, "ucfrep-reviewed", "high"),
         "B/v_B_g08_c01": (2, "annotated", "low"),
     }  # fmt: skip
+    assert load_references(ucfrep, ours, reviewed=False)["A/v_A_g09_c01"].reps == 0
 
 
 def test_our_annotations_are_complete_and_consistent():
@@ -98,7 +99,8 @@ def test_our_annotations_are_complete_and_consistent():
     for r in rows:
         assert r["video"].startswith(f"{r['class']}/v_{r['class']}_g{r['group']}_")
         per_class.setdefault(r["class"], set()).add(r["group"])
-    # one clip per group, groups 08-25 only (01-07 are withheld)
+    # one clip per group, groups 08-25 only (01-07 are withheld); UCFRep's classes only where we reviewed a clip
+    assert all("UCFRep lists" in r["how"] for r in rows if r["class"] in ("BenchPress", "BodyWeightSquats"))
     for c in ("Lunges", "PushUps", "WallPushups"):
         assert per_class[c] <= {f"{g:02d}" for g in range(8, 26)} and len(per_class[c]) >= 17, c
     assert len({r["video"] for r in rows}) == len(rows)

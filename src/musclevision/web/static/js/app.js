@@ -612,6 +612,7 @@ function bindUi() {
   el.video.addEventListener("ended", () => {
     if (S.source === "file") {
       engine && engine.log.close(); // the recording is over: so is its last bout
+      renderLog();
       S.state = "idle";
       stageMessage("End of video. Choose another file or the camera.");
       renderStatus();

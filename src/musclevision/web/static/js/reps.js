@@ -97,14 +97,23 @@ export function signalFor(exercise) {
 
 export const DEFAULTS = Object.freeze({
   tauSeconds: 0.12, // smoothing time constant
-  spanSeconds: 6, // the range is min/max of the smoothed signal over this long
-  low: 0.3, // hysteresis thresholds on the position within the range
-  high: 0.7,
+  spanSeconds: 6, // the range shown (and "auto"'s choice of signal) is min/max of the smoothed signal over this long
+  recover: 0.7, // a rep counts when the signal is back up this share of the way from its bottom to where it started
   minRepSeconds: 0.5, // two reps closer than this are one
   resetAfterSeconds: 2, // a gap this long (no person) starts afresh
+  low: 0.3, // (display only: the band drawn on the signal's range)
+  high: 0.7,
 });
 
-/** Counts reps on one scalar signal. Feed values with `updateValue` or frames with `update`. */
+/**
+ * Counts reps on one scalar signal (rest = high). Feed values with `updateValue` or frames with `update`.
+ *
+ * Each rep is measured against itself, not against a range: from the highest point since the last rep the
+ * signal must fall by at least the signal's `minAmplitude` (going down), then come back up by `recover` of
+ * that fall (and at least `minAmplitude`) to count. So a rep counts when it is done, reps of different depth
+ * (a shallow one after deep ones, left and right lunges) all count, the half rep of a clip that starts at the
+ * bottom does not (nothing fell first), and neither does jitter or a slow drift smaller than minAmplitude.
+ */
 export class SignalCounter {
   constructor(signal, options = {}) {
     this.signal = signal; // entry of SIGNALS, or {minAmplitude} for raw values
@@ -116,7 +125,9 @@ export class SignalCounter {
     this.history = []; // [tMs, smoothed]
     this.smoothed = null;
     this.lastT = null;
-    this.phase = null; // "low" | "high" | null
+    this.phase = null; // "up" (waiting for a fall) | "down" (fallen: waiting to recover) | null
+    this.top = null; // the highest value since the last rep (or the start)
+    this.bottom = null; // the lowest value of the current fall
     this.lastRepT = -Infinity;
     this.min = null;
     this.max = null;
@@ -143,22 +154,31 @@ export class SignalCounter {
     if (this.smoothed === null || o.tauSeconds <= 0) this.smoothed = value;
     else this.smoothed += (1 - Math.exp(-(tMs - this.lastT) / 1000 / o.tauSeconds)) * (value - this.smoothed);
     this.lastT = tMs;
-    const h = this.history;
-    h.push([tMs, this.smoothed]);
+    const v = this.smoothed, h = this.history;
+    h.push([tMs, v]);
     while (h.length && tMs - h[0][0] > o.spanSeconds * 1000) h.shift();
     let min = Infinity, max = -Infinity;
-    for (const [, v] of h) {
-      if (v < min) min = v;
-      if (v > max) max = v;
+    for (const [, x] of h) {
+      if (x < min) min = x;
+      if (x > max) max = x;
     }
     this.min = min;
     this.max = max;
-    if (max - min < this.signal.minAmplitude) return false;
-    const p = (this.smoothed - min) / (max - min);
-    if (this.phase !== "low" && p < o.low) {
-      this.phase = "low";
-    } else if (this.phase === "low" && p > o.high) {
-      this.phase = "high";
+    const depth = o.minAmplitude ?? this.signal.minAmplitude;
+    if (this.phase !== "down") {
+      this.phase = "up";
+      if (this.top === null || v > this.top) this.top = v;
+      if (this.top - v >= depth) {
+        this.phase = "down";
+        this.bottom = v;
+      }
+      return false;
+    }
+    if (v < this.bottom) this.bottom = v;
+    const fall = this.top - this.bottom;
+    if (v - this.bottom >= Math.max(depth, o.recover * fall)) {
+      this.phase = "up";
+      this.top = v;
       if (tMs - this.lastRepT >= o.minRepSeconds * 1000) {
         this.lastRepT = tMs;
         return true;
