@@ -129,12 +129,19 @@ export class SignalCounter {
     this.top = null; // the highest value since the last rep (or the start)
     this.bottom = null; // the lowest value of the current fall
     this.lastRepT = -Infinity;
-    this.min = null;
-    this.max = null;
+  }
+
+  /** Lowest and highest smoothed value over the last spanSeconds (for display, and "auto"'s choice); null if none. */
+  get min() {
+    return this.history.length ? Math.min(...this.history.map((h) => h[1])) : null;
+  }
+
+  get max() {
+    return this.history.length ? Math.max(...this.history.map((h) => h[1])) : null;
   }
 
   get amplitude() {
-    return this.max === null ? 0 : this.max - this.min;
+    return this.history.length ? this.max - this.min : 0;
   }
 
   /** Relative motion: range / the signal's minimum amplitude (>= 1 means reps can count). */
@@ -157,13 +164,6 @@ export class SignalCounter {
     const v = this.smoothed, h = this.history;
     h.push([tMs, v]);
     while (h.length && tMs - h[0][0] > o.spanSeconds * 1000) h.shift();
-    let min = Infinity, max = -Infinity;
-    for (const [, x] of h) {
-      if (x < min) min = x;
-      if (x > max) max = x;
-    }
-    this.min = min;
-    this.max = max;
     const depth = o.minAmplitude ?? this.signal.minAmplitude;
     if (this.phase !== "down") {
       this.phase = "up";
