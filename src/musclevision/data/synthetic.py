@@ -101,9 +101,10 @@ def _reps(q, rng, frames, fps, period):
     return ((1 - np.cos(phase)) / 2) ** gamma * depth, k, phase
 
 
-# A clip that starts this far into a repetition (fraction of its cycle) has not shown its start: that first
-# repetition is not counted, as in the annotations of real clips (a rep counts from rest to rest).
-REP_START_GRACE = 0.15
+# A clip that starts more than this far into a repetition (fraction of its cycle; the bottom is at 0.5) has not
+# shown its start: that first repetition is not counted, as in the annotations of real clips (a rep counts from
+# rest to rest; one that starts early in its descent still shows most of it).
+REP_START_GRACE = 0.25
 
 
 def rep_ends(k: np.ndarray, phase: np.ndarray) -> np.ndarray:
