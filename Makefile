@@ -17,7 +17,7 @@ FOLDS := 0,1,2,3,4,5
 # missing ones. Keep every other line (and pip's exit status, via pipefail).
 PIP_QUIET := { grep -v "^WARNING: Location 'file://" || true; }
 
-.PHONY: setup demo test check lint-check js-test system-deps serve default-model crossval bench cluster-up cluster-down lint clean-setup
+.PHONY: setup demo test check lint-check js-test system-deps serve default-model page-report crossval bench cluster-up cluster-down lint clean-setup
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,11 +84,26 @@ CROSSVAL = $(BIN)/musclevision-train -m experiment=$(1) data.split.fold=$(FOLDS)
 
 # Regenerate exports/best.{onnx,json}: the card's metrics are the cross-validation of experiment=best
 # (run here unless `make crossval` already did), then the same recipe on every group, exported.
+# The temperature (calibration) and the "no exercise" threshold come from the same folds' held-out windows.
 default-model: setup
 	test -f logs/crossval/best/crossval.json || ($(call CROSSVAL,best))
+	$(BIN)/musclevision-calibrate logs/crossval/best --out logs/crossval/best/calibration.json
 	$(BIN)/musclevision-train experiment=best_deploy logger=csv hydra.run.dir=logs/default-model/final
 	$(BIN)/musclevision-export ckpt_path=logs/default-model/final/checkpoints/last.ckpt name=best \
-	  metrics_file=logs/crossval/best/crossval.json hydra.run.dir=logs/default-model/export
+	  metrics_file=logs/crossval/best/crossval.json calibration=logs/crossval/best/calibration.json \
+	  hydra.run.dir=logs/default-model/export
+
+# What the page shows, on held-out groups (benchmarks/report_page.py): each fold's model, calibrated without its
+# own fold, replayed by the page's engine on the groups it never trained on. FOLDS_DIR: any crossval of a recipe.
+FOLDS_DIR ?= logs/crossval/best
+page-report: setup
+	test -f $(FOLDS_DIR)/crossval.json || ($(call CROSSVAL,best))
+	$(BIN)/musclevision-calibrate $(FOLDS_DIR) --out $(FOLDS_DIR)/calibration.json
+	for run in $(FOLDS_DIR)/*/checkpoints/last.ckpt; do k=$$(basename $$(dirname $$(dirname $$run))); \
+	  $(BIN)/musclevision-export ckpt_path=$$run name=fold$$k out_dir=$(FOLDS_DIR)/exports \
+	    calibration=$(FOLDS_DIR)/calibration.json hydra.run.dir=$(FOLDS_DIR)/exports/logs/$$k || exit 1; done
+	$(PY) benchmarks/report_page.py --folds $(FOLDS_DIR)/exports/fold*.json --cache data/cache/ucf101-full \
+	  --json $(FOLDS_DIR)/page-report.json
 
 # README accuracy table: paper and best, six held-out group folds each.
 crossval: setup

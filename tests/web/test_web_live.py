@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from web_helpers import (
+    ARTIFACTS,
     convert_clip,
     fake_camera_args,
     own_origin_only,
@@ -34,6 +35,8 @@ from web_helpers import (
     watch_errors,
 )
 
+from helpers import assert_ok, run_cli
+
 pytestmark = pytest.mark.integration
 
 # Clips with clear, regular reps: (clip, reps in the clip, clip seconds), from the keypoints.
@@ -45,7 +48,7 @@ LIVE_CLIPS = {
 AUTO_SECONDS = 8.0  # as opened: recognition, reps of the recognised exercise
 FIXED_SECONDS = 6.0  # the clip's exercise picked in the "Count" menu
 RECOGNITION_DEADLINE_S = 5.0  # "within a few seconds" of the first processed frame
-CSV_COLUMNS = ["exercise", "start", "end", "duration_s", "reps"]
+CSV_COLUMNS = ["exercise", "start", "end", "start_s", "end_s", "duration_s", "reps", "ongoing"]
 
 
 @dataclass
@@ -171,7 +174,7 @@ def test_session_log_downloads(live):
     name, text = live.downloads["json"]
     assert name.endswith(".json")
     data = json.loads(text)
-    assert data["format"] == "musclevision-session/1" and data["columns"] == CSV_COLUMNS
+    assert data["format"] == "musclevision-session/2" and data["columns"] == CSV_COLUMNS
     assert data["model"]["classes"] == live.auto["classes"]
     assert [b["exercise"] for b in data["bouts"]] == [r["exercise"] for r in rows]
     assert all(set(CSV_COLUMNS) <= set(b) for b in data["bouts"])
@@ -239,3 +242,80 @@ def test_ort_web_matches_onnxruntime_for_the_export(export_card, launch_browser,
         )
         page.close()
     np.testing.assert_allclose(np.array(got), expected, rtol=1e-4, atol=1e-5)
+
+
+# -- the page and musclevision-replay on the same recording -----------------------------------------------
+# A workout as a video file: three clips with 2 s of black (nobody in view) before, between and after them.
+WORKOUT = [
+    "BodyWeightSquats/v_BodyWeightSquats_g10_c02.avi",
+    "PushUps/v_PushUps_g19_c01.avi",
+    "WallPushups/v_WallPushups_g25_c04.avi",
+]
+GAP_S = 2.0
+# Played at half speed, so a 2-core machine running the suite gives the page enough frames per second of video
+# (the page's engine follows the video's own time for files: the motion it sees is at the recorded speed).
+PLAYBACK_RATE = 0.5
+
+
+@pytest.fixture(scope="module")
+def workout_video(ucf_videos, ffmpeg, clip_dir) -> Path:
+    import subprocess
+
+    gap = clip_dir / "gap.y4m"
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", f"color=c=black:s=320x240:r=25:d={GAP_S}", "-pix_fmt",
+                    "yuv420p", str(gap)], check=True, timeout=60)  # fmt: skip
+    parts = [gap]
+    for clip in WORKOUT:
+        part = clip_dir / (Path(clip).stem + ".y4m")
+        subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(ucf_videos / clip), "-an", "-vf", "scale=320:240,fps=25",
+                        "-pix_fmt", "yuv420p", str(part)], check=True, timeout=120)  # fmt: skip
+        parts += [part, gap]
+    target = clip_dir / "workout.webm"
+    inputs = [arg for p in parts for arg in ("-i", str(p))]
+    graph = "".join(f"[{i}:v]" for i in range(len(parts))) + f"concat=n={len(parts)}:v=1[v]"
+    subprocess.run([ffmpeg, "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[v]", "-c:v", "libvpx", "-b:v", "1M",
+                    "-deadline", "realtime", "-cpu-used", "8", str(target)], check=True, timeout=300)  # fmt: skip
+    return target
+
+
+def page_session(url: str, video: Path, launch_browser, seconds: float) -> tuple[list, list]:
+    """The page playing ``video`` once (a file, as a user picks one): its session log at the end, and errors."""
+    browser = launch_browser()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = watch_errors(page)
+        page.goto(url + "?camera=off&loop=0")
+        wait_ready(page)
+        page.evaluate(f"() => {{ document.getElementById('video').defaultPlaybackRate = {PLAYBACK_RATE}; }}")
+        page.set_input_files("#file", str(video))
+        wait_for(page, "(s) => s.frames > 0", 60, "the first processed frame of the file")
+        snap = wait_for(
+            page, "(s) => s.state === 'idle' && s.source === 'file'", seconds / PLAYBACK_RATE + 120, "the end of the video"
+        )
+        page.screenshot(path=str(ARTIFACTS / "replay-parity-page.png"))
+        return snap["log"], errors
+    finally:
+        browser.close()
+
+
+def test_page_and_replay_give_the_same_bouts_and_reps(
+    export_card, workout_video, live_url, launch_browser, tmp_path, artifacts_dir
+):
+    """The same recording through the page (browser pose model, frames as fast as it can) and through
+    musclevision-replay (Python extractor, every frame, the page's engine in Node): the same bouts, in order,
+    with the same reps (within one: the page sees fewer frames)."""
+    done = run_cli(
+        "replay", str(workout_video), "--export", str(export_card), "--out", str(tmp_path / "replay"), "--workers", "1"
+    )
+    assert_ok(done)
+    replayed = json.loads((tmp_path / "replay" / "workout.json").read_text())["bouts"]
+    seconds = len(WORKOUT) * 6 + (len(WORKOUT) + 1) * GAP_S
+    page_rows, errors = page_session(live_url, workout_video, launch_browser, seconds)
+    (artifacts_dir / "replay-parity.json").write_text(json.dumps({"page": page_rows, "replay": replayed}, indent=1))
+    assert errors == []
+    assert [r["exercise"] for r in page_rows] == [r["exercise"] for r in replayed], (page_rows, replayed)
+    assert [r["exercise"] for r in replayed] == [Path(c).parent.name for c in WORKOUT]
+    for p, r in zip(page_rows, replayed):
+        assert abs(p["reps"] - r["reps"]) <= 1, (p, r)
+        assert abs(p["start_s"] - r["start_s"]) <= 1.0 and abs(p["end_s"] - r["end_s"]) <= 1.0, (p, r)
+    assert not any(r["ongoing"] for r in page_rows)  # the file ended: so did its last bout

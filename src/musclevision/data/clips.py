@@ -17,6 +17,8 @@ class ClipData:
     fps: float
     width: int
     height: int
+    # Frame indices where a counted repetition ends (back at rest), when known (synthetic clips); None = unknown.
+    rep_ends: np.ndarray | None = None
 
     @property
     def frames(self) -> int:

@@ -88,7 +88,8 @@ def sample_subject(rng: np.random.Generator) -> dict:
 
 
 def _reps(q, rng, frames, fps, period):
-    """Rep signal s in [0, ~1] (0 = top) and rep index: asymmetric down/up, pauses, tempo drift, depth per rep."""
+    """Rep signal s in [0, ~1] (0 = top), rep index and phase (radians): asymmetric down/up, pauses, tempo drift,
+    depth per rep."""
     asym, gamma, drift_amp = q.uniform(-0.35, 0.35), q.uniform(0.8, 1.6), q.uniform(0.03, 0.12)
     t = np.arange(frames) / fps
     drift = np.sin(2 * np.pi * rng.uniform(0.05, 0.3, (3, 1)) * t + rng.uniform(0, 2 * np.pi, (3, 1))).sum(0)
@@ -97,7 +98,21 @@ def _reps(q, rng, frames, fps, period):
     phase = phase + asym * np.sin(phase)  # monotone warp: descent and ascent take different times
     k = np.floor(phase / (2 * np.pi)).astype(int)
     depth = 1 + 0.07 * rng.standard_normal(k.max() - k.min() + 1)[k - k.min()]  # changes only at s = 0
-    return ((1 - np.cos(phase)) / 2) ** gamma * depth, k
+    return ((1 - np.cos(phase)) / 2) ** gamma * depth, k, phase
+
+
+# A clip that starts more than this far into a repetition (fraction of its cycle; the bottom is at 0.5) has not
+# shown its start: that first repetition is not counted, as in the annotations of real clips (a rep counts from
+# rest to rest; one that starts early in its descent still shows most of it).
+REP_START_GRACE = 0.25
+
+
+def rep_ends(k: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """Frames where a counted repetition ends: the rep index steps up (back at the top); the first one only when
+    the clip started at rest (within REP_START_GRACE of a cycle's start)."""
+    ends = np.flatnonzero(np.diff(k) > 0) + 1
+    started_at_rest = (phase[0] / (2 * np.pi)) % 1.0 <= REP_START_GRACE
+    return ends if started_at_rest or len(ends) == 0 else ends[1:]
 
 
 def _trunk(b, hip, theta, head):
@@ -343,12 +358,12 @@ def synthesize_clip(
     b = sample_subject(rng) if subject is None else subject
     q = np.random.default_rng([b["seed"], EXERCISES.index(label)])
     frames = max(2, int(round(rng.uniform(*np.broadcast_to(seconds, 2)) * fps)))
-    s, k = _reps(q, rng, frames, fps, SETUP[label][0] * b["tempo"])
+    s, k, phase = _reps(q, rng, frames, fps, SETUP[label][0] * b["tempo"])
     j = KINEMATICS[label](b, s, k, q, rng)
     p = _assemble(b, j)
     image, world = _render(b, label, p, j, rng, fps, width, height, noise, missing_rate)
     vid = video_id or f"{label}/v_{label}_{group}_c00"
-    return ClipData(vid, label, group, image, world, float(fps), int(width), int(height))
+    return ClipData(vid, label, group, image, world, float(fps), int(width), int(height), rep_ends=rep_ends(k, phase))
 
 
 def synthesize_dataset(

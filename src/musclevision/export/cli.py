@@ -46,9 +46,16 @@ def run(cfg: DictConfig) -> int:
     ckpt = resolve_checkpoint(cfg)
     model = load_checkpoint(ckpt)
     landmarks, world, fps = parity_windows(cfg, model, cfg.parity_windows)
+    calibration = None
+    if cfg.calibration:
+        path = Path(cfg.calibration)
+        if not path.is_file():
+            raise FileNotFoundError(f"calibration={cfg.calibration} does not exist: make it with musclevision-calibrate")
+        calibration = json.loads(path.read_text())
     onnx_path, card_path = export_checkpoint(
         model, ckpt, cfg.name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
-        tolerance=cfg.tolerance, metrics_file=cfg.metrics_file, smoothing_s=cfg.smoothing_s,
+        tolerance=cfg.tolerance, metrics_file=cfg.metrics_file, smoothing_s=cfg.smoothing_s, calibration=calibration,
+        calibration_source=str(cfg.calibration),
     )  # fmt: skip
     print(f"{onnx_path}\n{card_path}\nserve it: musclevision-serve --export {card_path}")
     return 0

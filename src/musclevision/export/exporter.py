@@ -15,7 +15,16 @@ from pathlib import Path
 import numpy as np
 from hydra.utils import get_class
 
-from musclevision.card import CARD_FORMAT, SYNTHETIC_WARNING, ModelCard, PoseModel, TensorSpec, Training, WindowPolicy
+from musclevision.card import (
+    CARD_FORMAT,
+    SYNTHETIC_WARNING,
+    Calibration,
+    ModelCard,
+    PoseModel,
+    TensorSpec,
+    Training,
+    WindowPolicy,
+)
 from musclevision.export.onnx_model import OPSET, check_parity, export_onnx, input_names, temporary_path
 from musclevision.extract.landmarker import PoseSettings
 from musclevision.extract.pose_bundle import bundle_path
@@ -74,7 +83,7 @@ def run_metrics(ckpt_path: Path, metrics_file: str | None) -> dict:
 
 
 def build_card(name: str, model: ExerciseModule, onnx_name: str, policy: WindowPolicy, parity: dict, metrics: dict,
-               ckpt_path: Path) -> ModelCard:  # fmt: skip
+               ckpt_path: Path, calibration: Calibration | None = None) -> ModelCard:  # fmt: skip
     config = model.run_config
     names = input_names(model.net)
     kind = data_kind(config)
@@ -93,6 +102,7 @@ def build_card(name: str, model: ExerciseModule, onnx_name: str, policy: WindowP
         opset=OPSET,
         window_policy=policy,
         pose_model=PoseModel(**pose_model_info(config)),
+        calibration=calibration,
         training=Training(
             data_kind=kind,
             warning=SYNTHETIC_WARNING if kind == "synthetic" else None,
@@ -122,14 +132,38 @@ def window_policy(model: ExerciseModule, fps: float, threshold: float, smoothing
                         threshold=float(threshold))  # fmt: skip
 
 
+def calibration_for(model: ExerciseModule, calibration: dict, source: str) -> tuple[Calibration, float]:
+    """The card's calibration block and the threshold for this checkpoint, from a musclevision-calibrate result:
+    a fold checkpoint of the calibrated recipe gets the temperature fitted without its own fold (its held-out
+    numbers stay honest); any other model (the final one, trained on every group) the pooled temperature."""
+    if calibration.get("format") != "musclevision-calibration/1":
+        raise ValueError(f"calibration={source} is not a musclevision-calibrate result")
+    split = model.run_config.get("data", {}).get("split") or {}
+    same_recipe = all(split.get(k) == v for k, v in calibration.get("split", {}).items())
+    fold = str(split.get("fold")) if split.get("protocol") not in (None, "none") else None
+    own = same_recipe and fold in calibration.get("fold_temperatures", {})
+    temperature = calibration["fold_temperatures"][fold] if own else calibration["temperature"]
+    folds = len(calibration.get("checkpoints", []))
+    measured = (f"{calibration['windows']} held-out windows of the {folds} cross-validation folds"
+                + (f", fold {fold}'s temperature fitted on the other folds" if own else ""))  # fmt: skip
+    block = Calibration(temperature=float(temperature), ece_before=round(float(calibration["ece_before"]), 4),
+                        ece_after=round(float(calibration["ece_after"]), 4), measured_on=measured)  # fmt: skip
+    return block, float(calibration["threshold"])
+
+
 def export_checkpoint(model: ExerciseModule, ckpt_path: str | Path, name: str, out_dir: str | Path, landmarks: np.ndarray,
-                      world: np.ndarray, fps: float, threshold: float = 0.6, tolerance: float = 1e-5,
-                      metrics_file: str | None = None, smoothing_s: float = 0.3) -> tuple[Path, Path]:  # fmt: skip
+                      world: np.ndarray, fps: float, threshold: float | None = None, tolerance: float = 1e-5,
+                      metrics_file: str | None = None, smoothing_s: float = 0.3,
+                      calibration: dict | None = None, calibration_source: str = "calibration") -> tuple[Path, Path]:  # fmt: skip
     """Export ``model`` (loaded from ``ckpt_path`` with ``load_checkpoint``); ``landmarks``/``world`` are real windows
-    for the parity check."""
+    for the parity check. ``calibration`` (a musclevision-calibrate result) puts its temperature into the graph and
+    its threshold into the window policy, unless ``threshold`` is given."""
     ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise ValueError(f"name={name!r} must be a plain file name, e.g. name=best")
+    block, calibrated_threshold = calibration_for(model, calibration, calibration_source) if calibration else (None, 0.6)
+    threshold = calibrated_threshold if threshold is None else threshold
+    temperature = block.temperature if block else 1.0
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"no_exercise_threshold={threshold!r} must be between 0 and 1")
     if not 0.0 <= smoothing_s <= 10.0:
@@ -138,10 +172,10 @@ def export_checkpoint(model: ExerciseModule, ckpt_path: str | Path, name: str, o
     window = int(model.hparams.window)
     tmp_onnx, tmp_card = temporary_path(out_dir, ".onnx.tmp"), temporary_path(out_dir, ".json.tmp")
     try:
-        export_onnx(model.net, tmp_onnx, window)
-        parity = check_parity(model.net, tmp_onnx, landmarks, world, tolerance)
+        export_onnx(model.net, tmp_onnx, window, temperature)
+        parity = check_parity(model.net, tmp_onnx, landmarks, world, tolerance, temperature)
         policy = window_policy(model, fps, threshold, smoothing_s)
-        card = build_card(name, model, f"{name}.onnx", policy, parity, run_metrics(ckpt_path, metrics_file), ckpt_path)
+        card = build_card(name, model, f"{name}.onnx", policy, parity, run_metrics(ckpt_path, metrics_file), ckpt_path, block)
         tmp_card.write_text(json.dumps(card.model_dump(mode="json", exclude_none=True), indent=2) + "\n")
         onnx_path, card_path = out_dir / f"{name}.onnx", out_dir / f"{name}.json"
         os.replace(tmp_onnx, onnx_path)

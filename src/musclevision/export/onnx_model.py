@@ -25,21 +25,24 @@ OPSET = 17
 
 
 class ProbabilityGraph(nn.Module):
-    def __init__(self, net: SequenceClassifier):
+    """Softmax of the logits divided by ``temperature`` (musclevision.calibrate: honest probabilities)."""
+
+    def __init__(self, net: SequenceClassifier, temperature: float = 1.0):
         super().__init__()
         self.net = net
+        self.register_buffer("inverse_temperature", torch.tensor(1.0 / float(temperature)))
 
     def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.softmax(self.net(landmarks, world), dim=-1)
+        return torch.softmax(self.net(landmarks, world) * self.inverse_temperature, dim=-1)
 
 
 def input_names(net: SequenceClassifier) -> list[str]:
     return ["landmarks", "world"] if net.features.uses_world else ["landmarks"]
 
 
-def export_onnx(net: SequenceClassifier, path: Path, window: int) -> None:
+def export_onnx(net: SequenceClassifier, path: Path, window: int, temperature: float = 1.0) -> None:
     """Write ``net`` (eval mode) as an ONNX graph with dynamic batch/time axes and check it."""
-    graph = ProbabilityGraph(net).eval()
+    graph = ProbabilityGraph(net, temperature).eval()
     names = input_names(net)
     example = (torch.zeros(2, window, 33, 4), torch.zeros(2, window, 33, 3))[: len(names)]
     axes = {name: {0: "batch", 1: "time"} for name in names} | {"probabilities": {0: "batch"}}
@@ -73,9 +76,10 @@ def parity_cases(landmarks: np.ndarray, world: np.ndarray, seed: int = 0) -> lis
     return cases
 
 
-def check_parity(net: SequenceClassifier, path: Path, landmarks: np.ndarray, world: np.ndarray, tolerance: float) -> dict:
+def check_parity(net: SequenceClassifier, path: Path, landmarks: np.ndarray, world: np.ndarray, tolerance: float,
+                 temperature: float = 1.0) -> dict:  # fmt: skip
     """Max |onnxruntime - PyTorch| per case; raises when any exceeds ``tolerance``."""
-    graph = ProbabilityGraph(net).eval()
+    graph = ProbabilityGraph(net, temperature).eval()
     uses_world = net.features.uses_world
     report = {}
     for name, lm, wd in parity_cases(landmarks, world):

@@ -1,6 +1,8 @@
-// MuscleVision live demo: camera (or video file) -> PoseLandmarker -> ONNX classifier -> reps + session log.
+// MuscleVision live demo: camera (or video file) -> PoseLandmarker -> the engine (ONNX classifier, states,
+// reps, session log: engine.js, the same module musclevision-replay runs offline) -> drawing.
 //
-// Everything runs in this page; every file comes from the serving origin (musclevision-serve).
+// This file only feeds frames in and draws what the engine decided. Everything runs in this page; every
+// file comes from the serving origin (musclevision-serve).
 // URL parameters (all optional):
 //   classifier=off      pose only (no ONNX model; for pose-only FPS measurements)
 //   exercise=<Class>    count reps of this exercise whenever a person is visible, instead of
@@ -13,11 +15,11 @@
 //   delegate=GPU        MediaPipe GPU delegate (default CPU)
 // Read-only stats for tests/benchmarks: window.musclevision (see `api` below).
 
-import { createClassifier, FrameWindow, usesWorld, validateCard } from "./classifier.js";
+import { createClassifier, validateCard } from "./classifier.js";
 import { drawSignal, drawSkeleton } from "./draw.js";
+import { Engine } from "./engine.js";
 import { createPose, poseOptions } from "./pose.js";
-import { DEFAULTS as REP_DEFAULTS, RepCounter } from "./reps.js";
-import { SessionLog } from "./session.js";
+import { DEFAULTS as REP_DEFAULTS } from "./reps.js";
 
 const CARD_URL = "/model/card.json";
 const FPS_WINDOW_MS = 2000;
@@ -41,7 +43,6 @@ const config = {
   exercise: params.get("exercise") || "auto",
   autostartCamera: flag("camera", true),
   loop: flag("loop", true),
-  noPersonSeconds: 0.4,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -58,19 +59,15 @@ const overlayCtx = el.overlay.getContext("2d");
 const signalCtx = el.signal.getContext("2d");
 
 // ---------------------------------------------------------------- state
+// What the engine decides (state, label, probabilities, reps, log) is read from `engine`; S holds the page's own.
 const S = {
   ready: false,
-  state: "loading", // loading | error | idle | no_person | buffering | pose_only | unknown | exercise
-  label: null,
+  state: "loading", // loading | error | idle | running (then the engine's: no_person | buffering | pose_only | unknown | exercise)
   error: null,
   sourceError: null,
   warnings: [],
   card: null,
   classes: [],
-  threshold: null, // window policy (card), unless the URL overrides it
-  smoothSeconds: null,
-  probabilities: null, // smoothed, what the decision and the bars use
-  raw: null, // last classifier output
   fps: 0,
   poseMs: null,
   classifierMs: null,
@@ -81,22 +78,19 @@ const S = {
   classifierMsTotal: 0,
   poseSamples: [],
   classifierSamples: [],
-  reps: {},
-  mode: "auto",
-  counting: null,
   source: null, // "camera" | "file" | null
   sourceLabel: "",
   paused: false,
 };
 let pose = null;
 let classifier = null;
-let frames = null;
-const counters = {};
-const log = new SessionLog();
+let engine = null;
 let frameTimes = [];
-let noPersonSince = null;
-let seenPerson = false;
-let lastClassifierT = null;
+let mediaClock = null; // video files: the engine's time follows the video, see frameTime
+let lastEngineT = -Infinity;
+/** The engine's state once it runs frames; the page's own (loading, error, idle) before and between sources. */
+const state = () => (["loading", "error", "idle"].includes(S.state) || !engine ? S.state : engine.state);
+const label = () => (state() === "exercise" ? engine.label : null);
 
 const copy = (v) => (v === null || typeof v !== "object" ? v : JSON.parse(JSON.stringify(v)));
 const api = {
@@ -110,18 +104,18 @@ const api = {
 };
 const exposed = {
   ready: () => S.ready,
-  state: () => S.state,
-  label: () => S.label,
+  state: () => state(),
+  label: () => label(),
   error: () => S.error,
   sourceError: () => S.sourceError,
   warnings: () => [...S.warnings],
   classes: () => [...S.classes],
   window: () => (S.card ? S.card.window_policy.window : null),
   minDetected: () => (S.card ? S.card.window_policy.min_detected : null),
-  threshold: () => S.threshold,
+  threshold: () => (engine ? engine.policy.threshold : null),
   classifierEnabled: () => config.classifier,
-  probabilities: () => copy(S.probabilities),
-  raw: () => copy(S.raw),
+  probabilities: () => copy(engine && engine.probabilities),
+  raw: () => copy(engine && engine.raw),
   fps: () => S.fps,
   poseMs: () => S.poseMs,
   classifierMs: () => S.classifierMs,
@@ -132,13 +126,14 @@ const exposed = {
   classifierMsTotal: () => S.classifierMsTotal,
   poseSamples: () => [...S.poseSamples],
   classifierSamples: () => [...S.classifierSamples],
-  reps: () => copy(S.reps),
-  mode: () => S.mode,
-  counting: () => S.counting,
+  reps: () => (engine ? engine.reps : {}),
+  bout: () => (engine && engine.bout ? { exercise: engine.bout.exercise, reps: engine.bout.reps } : null),
+  mode: () => (engine ? engine.mode : "auto"),
+  counting: () => (engine ? engine.counting : null),
   source: () => S.source,
   sourceLabel: () => S.sourceLabel,
   paused: () => S.paused,
-  log: () => log.rows(),
+  log: () => (engine ? engine.log.rows() : []),
 };
 for (const [key, get] of Object.entries(exposed)) Object.defineProperty(api, key, { get, enumerable: true });
 window.musclevision = Object.freeze(api);
@@ -294,13 +289,9 @@ function startFile(file) {
 
 function sourceStarted() {
   clearSourceMessage();
-  frames && frames.clear();
-  S.probabilities = null;
-  S.raw = null;
-  lastClassifierT = null;
-  noPersonSince = null;
-  seenPerson = false;
+  engine && engine.reset();
   frameTimes = [];
+  mediaClock = null;
   S.paused = false;
   el.pause.disabled = false;
   el.pause.textContent = "Pause";
@@ -309,7 +300,7 @@ function sourceStarted() {
   fitStage();
   if (S.ready) {
     stageMessage("");
-    S.state = "no_person";
+    S.state = "running";
   } else if (!S.error) {
     stageMessage("Loading models…");
   }
@@ -392,91 +383,41 @@ async function processFrame() {
   frameTimes.push(t1);
   while (frameTimes.length && t1 - frameTimes[0] > FPS_WINDOW_MS) frameTimes.shift();
   S.fps = frameTimes.length > 1 ? ((frameTimes.length - 1) * 1000) / (frameTimes[frameTimes.length - 1] - frameTimes[0]) : 0;
-
-  if (det) {
-    S.personFrames += 1;
-    seenPerson = true;
-    noPersonSince = null;
-  } else if (noPersonSince === null) {
-    noPersonSince = t1;
-  }
-  frames.push(det ? det.image : null, det ? det.world : null, t0);
-
-  // The card's window policy: classify only windows with enough slots holding a person (as evaluation scores them).
-  if (classifier && frames.full && frames.presentCount() >= S.card.window_policy.min_detected) {
-    const c0 = performance.now();
-    const probs = await classifier.run(frames);
-    const c1 = performance.now();
-    S.classifierMs = c1 - c0;
-    S.classifierMsTotal += S.classifierMs;
-    S.classifierRuns += 1;
-    pushSample(S.classifierSamples, S.classifierMs);
-    S.raw = Object.fromEntries(S.classes.map((c, i) => [c, probs[i]]));
-    smoothProbabilities(c1);
-  } else if (frames.full) {
-    // Too few frames with a person for the model: its output would mean nothing, do not let it steer the smoothing.
-    S.probabilities = null;
-    lastClassifierT = null;
-  }
-
-  decide(t1, det);
-  countAndLog(t1, det);
-  drawSkeleton(overlayCtx, det && det.image, pose.connections, highlightFor(S.counting));
+  if (det) S.personFrames += 1;
+  await engine.step(frameTime(t0), det);
+  const counter = engine.counting && engine.counters[engine.counting];
+  drawSkeleton(overlayCtx, det && det.image, pose.connections, counter ? counter.active.signal.landmarks : []);
   render();
 }
 
-/** Exponential smoothing of S.raw over time into S.probabilities (what the page shows and decides on). */
-function smoothProbabilities(t) {
-  const prev = S.probabilities;
-  if (!prev || S.smoothSeconds <= 0 || lastClassifierT === null) {
-    S.probabilities = { ...S.raw };
-  } else {
-    const a = 1 - Math.exp(-(t - lastClassifierT) / 1000 / S.smoothSeconds);
-    for (const c of S.classes) prev[c] += a * (S.raw[c] - prev[c]);
+/**
+ * The engine's time for a frame grabbed at `now` (ms). Camera: now. Video file: the video's own time, so the
+ * engine sees the recorded motion at its real speed whatever this device manages (and as musclevision-replay
+ * does); it keeps increasing across loops and seeks back, continuing after the last frame.
+ */
+function frameTime(now) {
+  let t = now;
+  if (S.source === "file") {
+    const media = el.video.currentTime * 1000;
+    if (!mediaClock || media < mediaClock.lastMedia) mediaClock = { base: Math.max(now, lastEngineT + 40) - media, lastMedia: media };
+    mediaClock.lastMedia = media;
+    t = mediaClock.base + media;
   }
-  lastClassifierT = t;
+  lastEngineT = Math.max(t, lastEngineT + 1); // strictly increasing, whatever the source
+  return lastEngineT;
 }
 
-function topClass() {
-  let best = null;
-  for (const c of S.classes) if (!best || S.probabilities[c] > S.probabilities[best]) best = c;
-  return best;
-}
-
-function decide(t, det) {
-  const gone = noPersonSince !== null && (!seenPerson || t - noPersonSince >= config.noPersonSeconds * 1000);
-  if (gone) return setState("no_person", null);
-  if (!det && ["exercise", "unknown", "pose_only", "buffering"].includes(S.state)) return; // brief dropout: hold
-  if (!classifier) return setState("pose_only", null);
-  if (!S.probabilities) return setState("buffering", null);
-  const top = topClass();
-  if (S.probabilities[top] >= S.threshold) setState("exercise", top);
-  else setState("unknown", null);
-}
-
-function setState(state, label) {
-  S.state = state;
-  S.label = label;
-}
-
-function countAndLog(t, det) {
-  let counting = null;
-  if (S.mode === "auto") counting = S.state === "exercise" ? S.label : null;
-  else if (S.state !== "no_person" && det) counting = S.mode;
-  S.counting = counting;
-  log.update(counting, t);
-  if (!counting) return;
-  const counter = (counters[counting] ||= new RepCounter(counting));
-  const aspect = el.video.videoWidth / el.video.videoHeight || 1;
-  if (counter.update(det ? det.image : null, t, aspect)) {
-    S.reps[counting] = (S.reps[counting] || 0) + 1;
-    log.addRep(counting);
-  }
-}
-
-function highlightFor(exercise) {
-  const counter = exercise && counters[exercise];
-  return counter ? counter.active.signal.landmarks : [];
+/** The model, timed for the stats panel (the engine only sees a function from a window to probabilities). */
+function timedClassifier(clf) {
+  return async (frames) => {
+    const c0 = performance.now();
+    const probs = await clf.run(frames);
+    S.classifierMs = performance.now() - c0;
+    S.classifierMsTotal += S.classifierMs;
+    S.classifierRuns += 1;
+    pushSample(S.classifierSamples, S.classifierMs);
+    return probs;
+  };
 }
 
 // ---------------------------------------------------------------- rendering
@@ -492,44 +433,44 @@ const STATE_TEXT = {
 let barEls = {};
 let repEls = {};
 let lastLogRender = 0;
+let renderedLogVersion = -1;
+const repsText = (n) => `${n} rep${n === 1 ? "" : "s"}`;
 const fmtMs = (v) => (v === null ? "–" : `${v < 10 ? v.toFixed(1) : Math.round(v)} ms`);
 let shownPoseMs = null, shownClfMs = null;
 
 function renderStatus() {
-  const text = S.state === "exercise" ? S.label : STATE_TEXT[S.state] || S.state;
+  const st = state(), shown = label();
+  const text = st === "exercise" ? shown : STATE_TEXT[st] || st;
   el.status.textContent = text;
-  el.status.dataset.state = S.state;
-  el.label.dataset.state = S.state;
-  el.label.textContent =
-    S.state === "exercise" ? S.label : S.state === "pose_only" ? "Pose only (classifier off)" : S.state === "buffering" ? "…" : text;
+  el.status.dataset.state = st;
+  el.label.dataset.state = st;
+  el.label.textContent = st === "exercise" ? shown : st === "pose_only" ? "Pose only (classifier off)" : st === "buffering" ? "…" : text;
   let sub = "";
-  const top = S.probabilities && topClass();
-  if (S.state === "exercise" && top) sub = `${Math.round(S.probabilities[top] * 100)}% confident`;
-  else if (S.state === "unknown" && top)
-    sub = `best guess ${top} ${Math.round(S.probabilities[top] * 100)}% < ${Math.round(S.threshold * 100)}% threshold`;
-  else if (S.state === "no_person") sub = "Step into view: the whole body should be visible";
-  else if (S.state === "buffering" && frames) sub = `collecting ${Math.min(frames.count, frames.size)}/${frames.size} frames`;
-  else if (S.state === "idle") sub = "Choose a camera or a video file";
-  else if (S.state === "loading") sub = "Pose model and classifier are loading";
+  const probs = engine && engine.probabilities, top = engine && engine.top, threshold = engine && engine.policy.threshold;
+  if (st === "exercise" && top) sub = `${Math.round(probs[top] * 100)}% confident`;
+  else if (st === "unknown" && top) sub = `best guess ${top} ${Math.round(probs[top] * 100)}% < ${Math.round(threshold * 100)}% threshold`;
+  else if (st === "no_person") sub = "Step into view: the whole body should be visible";
+  else if (st === "buffering" && engine) sub = `collecting frames: the model needs ${engine.policy.min_detected} with a person`;
+  else if (st === "idle") sub = "Choose a camera or a video file";
+  else if (st === "loading") sub = "Pose model and classifier are loading";
   el.labelSub.textContent = sub;
-  const showStage = S.state === "exercise" || (S.counting && S.mode !== "auto");
-  el.stageLabel.hidden = !showStage;
-  if (showStage) {
-    const ex = S.counting || S.label;
-    el.stageLabel.textContent = ex ? `${ex} · ${S.reps[ex] || 0} reps` : "";
-  }
+  // The video overlay: the exercise of the bout being shown and the reps of that bout (not of the session).
+  const bout = engine && !["idle", "loading", "error", "no_person"].includes(st) ? engine.bout : null;
+  el.stageLabel.hidden = !bout;
+  if (bout) el.stageLabel.textContent = `${bout.exercise} · ${repsText(bout.reps)}`;
 }
 
 function render() {
   renderStatus();
-  if (S.probabilities) {
-    const top = topClass();
+  const probs = engine && engine.probabilities;
+  if (probs) {
+    const top = engine.top;
     for (const c of S.classes) {
       const b = barEls[c];
-      const p = S.probabilities[c];
+      const p = probs[c];
       b.fill.style.width = `${(p * 100).toFixed(1)}%`;
       b.value.textContent = `${Math.round(p * 100)}%`;
-      b.row.classList.toggle("lead", c === top && p >= S.threshold);
+      b.row.classList.toggle("lead", c === top && p >= engine.policy.threshold);
     }
   }
   el.fps.textContent = S.fps ? S.fps.toFixed(1) : "–";
@@ -538,29 +479,31 @@ function render() {
   if (classifier && S.classifierMs !== null) shownClfMs = ema(shownClfMs, S.classifierMs);
   el.poseMs.textContent = fmtMs(shownPoseMs);
   el.clfMs.textContent = classifier ? fmtMs(shownClfMs) : "off";
+  const reps = engine ? engine.reps : {}, counting = engine && engine.counting;
   for (const c of S.classes) {
-    repEls[c].n.textContent = String(S.reps[c] || 0);
-    repEls[c].row.classList.toggle("active", c === S.counting);
+    repEls[c].n.textContent = String(reps[c] || 0);
+    repEls[c].row.classList.toggle("active", c === counting);
   }
-  const counter = counters[S.counting] || null;
-  drawSignal(signalCtx, S.counting && counter ? counter.active : null, REP_DEFAULTS.low, REP_DEFAULTS.high);
-  if (S.counting && counter) {
+  const counter = counting ? engine.counters[counting] : null;
+  drawSignal(signalCtx, counter ? counter.active : null, REP_DEFAULTS.low, REP_DEFAULTS.high);
+  if (counter) {
     const a = counter.active;
     const range = a.amplitude >= a.signal.minAmplitude ? "" : " (move more to count)";
-    el.signalCaption.textContent = `${S.counting}: ${a.signal.label}${range}`;
+    el.signalCaption.textContent = `${counting}: ${a.signal.label}${range}`;
   } else {
-    el.signalCaption.textContent = S.mode === "auto" ? "Reps count while an exercise is recognised." : "";
+    el.signalCaption.textContent = !engine || engine.mode === "auto" ? "Reps count while an exercise is recognised." : "";
   }
+  // The log at once when a bout starts, ends or gains a rep; its running duration twice a second.
   const now = performance.now();
-  if (now - lastLogRender > 500) {
-    lastLogRender = now;
-    renderLog();
-  }
+  if (engine && (engine.log.version !== renderedLogVersion || now - lastLogRender > 500)) renderLog();
 }
 
 function renderLog() {
-  const rows = log.rows();
-  const time = (iso) => new Date(iso).toLocaleTimeString();
+  if (!engine) return;
+  lastLogRender = performance.now();
+  renderedLogVersion = engine.log.version;
+  const rows = engine.log.rows();
+  const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   el.logBody.replaceChildren(
     ...rows
       .slice()
@@ -591,7 +534,7 @@ function buildClassViews() {
     const track = Object.assign(document.createElement("span"), { className: "bar-track" });
     const fill = Object.assign(document.createElement("span"), { className: "bar-fill" });
     const mark = Object.assign(document.createElement("span"), { className: "bar-threshold", title: "threshold" });
-    mark.style.left = `${S.threshold * 100}%`;
+    mark.style.left = `${engine.policy.threshold * 100}%`;
     track.append(fill, mark);
     const value = Object.assign(document.createElement("span"), { className: "bar-value", textContent: "–" });
     row.append(name, track, value);
@@ -600,10 +543,9 @@ function buildClassViews() {
 
     const li = document.createElement("li");
     const n = Object.assign(document.createElement("span"), { className: "n", textContent: "0" });
-    li.append(Object.assign(document.createElement("span"), { textContent: c }), n);
+    li.append(Object.assign(document.createElement("span"), { className: "name", textContent: c, title: c }), n);
     el.reps.append(li);
     repEls[c] = { row: li, n };
-    S.reps[c] = 0;
     el.mode.append(new Option(`${c} (always)`, c));
   }
 }
@@ -625,9 +567,10 @@ function download(name, text, type) {
 function sessionMeta() {
   const card = S.card || {};
   return {
-    model: { name: card.name || null, classes: S.classes, window: card.window_policy ? card.window_policy.window : null, pose_bundle: card.pose_model ? card.pose_model.bundle : null },
-    threshold: S.threshold,
-    counting_mode: S.mode,
+    exported: new Date().toISOString(),
+    model: { name: card.name || null, classes: S.classes, window_policy: card.window_policy || null, pose_bundle: card.pose_model ? card.pose_model.bundle : null },
+    threshold: engine ? engine.policy.threshold : null,
+    counting_mode: engine ? engine.mode : "auto",
   };
 }
 
@@ -649,18 +592,18 @@ function bindUi() {
     if (S.source === "file") S.paused ? el.video.pause() : el.video.play().catch(() => {});
     if (S.paused) stopLoop();
     else startLoop();
+    renderLog(); // what the CSV would hold now, not the table of up to half a second ago
   });
   el.mode.addEventListener("change", () => {
-    S.mode = el.mode.value;
+    engine && engine.setMode(el.mode.value);
   });
-  el.csv.addEventListener("click", () => download(`musclevision-session-${stamp()}.csv`, log.toCSV(), "text/csv"));
-  el.json.addEventListener("click", () =>
+  const withLog = (fn) => () => engine && fn(engine.log);
+  el.csv.addEventListener("click", withLog((log) => download(`musclevision-session-${stamp()}.csv`, log.toCSV(), "text/csv")));
+  el.json.addEventListener("click", withLog((log) =>
     download(`musclevision-session-${stamp()}.json`, JSON.stringify(log.toJSON(sessionMeta()), null, 2) + "\n", "application/json"),
-  );
+  ));
   el.clear.addEventListener("click", () => {
-    log.clear();
-    for (const c of S.classes) S.reps[c] = 0;
-    for (const k of Object.keys(counters)) delete counters[k];
+    engine && engine.clearLog();
     renderLog();
     render();
   });
@@ -668,6 +611,8 @@ function bindUi() {
   el.video.addEventListener("loadedmetadata", fitStage);
   el.video.addEventListener("ended", () => {
     if (S.source === "file") {
+      engine && engine.log.close(); // the recording is over: so is its last bout
+      renderLog();
       S.state = "idle";
       stageMessage("End of video. Choose another file or the camera.");
       renderStatus();
@@ -706,19 +651,24 @@ async function main() {
   S.card = card;
   S.classes = [...card.classes];
   const policy = card.window_policy;
-  S.threshold = config.threshold ?? policy.threshold;
-  S.smoothSeconds = Math.max(0, config.smoothSeconds ?? policy.smoothing_s);
-  frames = new FrameWindow(policy.window, usesWorld(card), policy.fps);
+  // The engine owns the card's window policy (URL parameters may override threshold and smoothing); the
+  // classifier is handed to it once loaded.
+  engine = new Engine(card, {
+    threshold: config.threshold,
+    smoothingS: config.smoothSeconds,
+    log: { originMs: performance.timeOrigin },
+  });
   if (card.training.warning) addWarning(`Model ${card.name}: ${card.training.warning}.`);
   buildClassViews();
   if (config.exercise !== "auto") {
-    if (S.classes.includes(config.exercise)) S.mode = config.exercise;
+    if (S.classes.includes(config.exercise)) engine.setMode(config.exercise);
     else addWarning(`exercise=${config.exercise} is not one of the model's classes (${S.classes.join(", ")}); counting the recognised exercise.`);
   }
-  el.mode.value = S.mode;
+  el.mode.value = engine.mode;
   el.modelInfo.textContent =
     `Model ${card.name || card.onnx}: ${S.classes.length} classes, window ${policy.window} frames at ${policy.fps} fps, ` +
-    `pose ${card.pose_model.variant || card.pose_model.bundle}, threshold ${Math.round(S.threshold * 100)}%` +
+    `pose ${card.pose_model.variant || card.pose_model.bundle}, threshold ${Math.round(engine.policy.threshold * 100)}%` +
+    (card.calibration ? ` (calibrated, T ${card.calibration.temperature.toFixed(2)})` : "") +
     (config.classifier ? "" : " · classifier off");
 
   if (config.autostartCamera) startCamera();
@@ -739,10 +689,11 @@ async function main() {
     fatal(`A model failed to load: ${err.message || err}`);
     return;
   }
+  engine.classify = classifier ? timedClassifier(classifier) : null;
   S.ready = true;
   if (S.source) {
     stageMessage("");
-    S.state = "no_person";
+    S.state = "running";
     startLoop();
   } else {
     S.state = "idle";

@@ -133,12 +133,14 @@ export async function loadOrt() {
 }
 
 /**
- * Load the card's ONNX model; returns {run(frameWindow) -> Promise<Float32Array>, inputNames, close}.
- * `run` needs a full window; the probabilities are in the order of `card.classes`.
+ * Load the card's ONNX model (`model`: its URL, or its bytes as a Uint8Array; `ort`: an onnxruntime-web
+ * module, loaded from the page's origin when omitted); returns {run(frameWindow) -> Promise<Float32Array>,
+ * inputNames, close}. `run` needs a full window; the probabilities are in the order of `card.classes`.
  */
-export async function createClassifier(card, onnxUrl, ort) {
+export async function createClassifier(card, model, ort) {
   ort = ort || (await loadOrt());
-  const bytes = await fetchBytes(onnxUrl, "classifier model");
+  const onnxUrl = typeof model === "string" ? model : card.onnx;
+  const bytes = typeof model === "string" ? await fetchBytes(model, "classifier model") : model;
   let session;
   try {
     session = await ort.InferenceSession.create(bytes, {

@@ -1,35 +1,48 @@
 // Session log: one row per exercise bout (exercise, start, end, duration, reps), exportable as CSV/JSON.
 //
-// `update(exercise, tMs)` is called every processed frame with the exercise being counted (or
-// null). A new exercise must last `minBoutSeconds` before it becomes a bout (its start is back-
-// dated to when it first appeared, and reps counted meanwhile are kept), so one-frame label
-// flickers never create rows; a bout ends when its exercise has been absent for `graceSeconds`
-// (its end is the last time it was seen), so a short dropout does not split a bout in two.
-// Times are performance.now() milliseconds; rows carry wall-clock ISO 8601 times.
+// `update(exercise, tMs)` is called every processed frame with the exercise being shown (or null).
+// A new exercise must be shown for `minBoutSeconds` before it becomes a bout; its start is then back-
+// dated to when it first appeared. A bout ends when its exercise has not been shown for `graceSeconds`
+// (its end is the last time it was shown), so a short dropout does not split it; as soon as another
+// exercise is shown the bout is no longer "ongoing" (it resumes if that other exercise was a flicker).
+//
+// `addRep(exercise, tMs)` offers a completed rep: it counts in the bout of that exercise when that
+// exercise is shown at tMs (or nothing is shown during a dropout of that bout), never in a bout of another
+// exercise. Reps completed in the `lookbackSeconds` before an exercise is first shown count in its bout:
+// the classifier needs a moment to recognise an exercise, the first rep is often done by then.
+// Times are the caller's milliseconds; rows carry ISO 8601 times (`originMs` = epoch ms of t = 0) and
+// seconds since the session started.
 
-export const CSV_COLUMNS = ["exercise", "start", "end", "duration_s", "reps"];
-export const SESSION_FORMAT = "musclevision-session/1";
+export const CSV_COLUMNS = ["exercise", "start", "end", "start_s", "end_s", "duration_s", "reps", "ongoing"];
+export const SESSION_FORMAT = "musclevision-session/2";
+export const SESSION_DEFAULTS = Object.freeze({ minBoutSeconds: 1.0, graceSeconds: 2.0, lookbackSeconds: 2.5 });
 
-function iso(tMs) {
-  return new Date(performance.timeOrigin + tMs).toISOString();
-}
+const round3 = (v) => Math.round(v) / 1000;
 
 export class SessionLog {
-  constructor({ minBoutSeconds = 1.0, graceSeconds = 2.0 } = {}) {
-    this.minBoutMs = minBoutSeconds * 1000;
-    this.graceMs = graceSeconds * 1000;
+  constructor({ originMs = 0, ...options } = {}) {
+    this.opt = { ...SESSION_DEFAULTS, ...options };
+    this.originMs = originMs;
     this.clear();
   }
 
   clear() {
-    this.bouts = []; // closed
-    this.current = null; // {exercise, startMs, endMs, reps}
-    this.candidate = null;
-    this.startedMs = performance.now();
+    this.bouts = []; // closed, oldest first: {exercise, startMs, endMs, reps}
+    this.current = null; // the ongoing bout
+    this.candidate = null; // an exercise shown for less than minBoutSeconds
+    this.shown = null; // the exercise shown at the last update
+    this.recent = []; // reps not (yet) in a bout, for the lookback: {exercise, t}
+    this.startedMs = null;
+    this.lastMs = null;
+    this.version = 0; // bumped on every change a table of the log would show
   }
 
   update(exercise, tMs) {
-    const cur = this.current;
+    if (this.startedMs === null) this.startedMs = tMs;
+    this.lastMs = tMs;
+    const o = this.opt, cur = this.current;
+    const changed = exercise !== this.shown;
+    this.shown = exercise || null;
     if (exercise && cur && exercise === cur.exercise) {
       cur.endMs = tMs;
       this.candidate = null;
@@ -37,39 +50,94 @@ export class SessionLog {
       const cand = this.candidate;
       if (cand && cand.exercise === exercise) {
         cand.endMs = tMs;
-        if (cand.endMs - cand.startMs >= this.minBoutMs) {
+        if (cand.endMs - cand.startMs >= o.minBoutSeconds * 1000) {
           this._close();
           this.current = cand;
           this.candidate = null;
+          this.version++;
         }
       } else {
         this.candidate = { exercise, startMs: tMs, endMs: tMs, reps: 0 };
+        // Reps of this exercise just before it was recognised, but never from before the previous bout ended.
+        const floor = Math.max(tMs - o.lookbackSeconds * 1000, this._lastEndMs());
+        for (const r of this.recent) if (r.exercise === exercise && r.t > floor) this.candidate.reps += 1;
       }
-    } else {
-      this.candidate = null;
     }
-    if (this.current && tMs - this.current.endMs > this.graceMs) this._close();
+    // Nothing (or nobody) shown: a bout, and an exercise still being recognised, survive a short dropout.
+    if (this.candidate && tMs - this.candidate.endMs > o.graceSeconds * 1000) this.candidate = null;
+    if (this.current && tMs - this.current.endMs > o.graceSeconds * 1000) this._close();
+    this.recent = this.recent.filter((r) => tMs - r.t <= o.lookbackSeconds * 1000);
+    if (changed) this.version++;
   }
 
-  addRep(exercise) {
-    if (this.current && this.current.exercise === exercise) this.current.reps += 1;
-    else if (this.candidate && this.candidate.exercise === exercise) this.candidate.reps += 1;
+  /** A completed rep of `exercise` at tMs (see the header); returns true when it counts in a bout. */
+  addRep(exercise, tMs) {
+    const cur = this.current, cand = this.candidate;
+    let bout = null;
+    if (this.shown === exercise || this.shown === null) {
+      // the exercise shown, or a dropout inside its bout (or while it is being recognised)
+      bout = cand && cand.exercise === exercise ? cand : cur && cur.exercise === exercise ? cur : null;
+    }
+    if (bout) {
+      bout.reps += 1;
+      this.version++;
+      return true;
+    }
+    this.recent.push({ exercise, t: tMs }); // maybe the first rep of an exercise not recognised yet (see update)
+    return false;
+  }
+
+  /** End the session (a replayed video ended): the ongoing bout, if any, is closed. */
+  close() {
+    const cand = this.candidate;
+    if (cand && (cand.endMs - cand.startMs >= this.opt.minBoutSeconds * 1000 || cand.reps > 0)) {
+      this._close();
+      this.current = cand;
+    }
+    this.candidate = null;
+    this._close();
+    this.shown = null;
+    this.version++;
+  }
+
+  /** The bout that the display belongs to (the ongoing one, or the exercise being recognised), or null. */
+  get active() {
+    if (this.candidate && this.candidate.exercise === this.shown) return this.candidate;
+    if (this.current && (this.shown === null || this.shown === this.current.exercise)) return this.current;
+    return null;
+  }
+
+  _lastEndMs() {
+    const last = this.current || this.bouts[this.bouts.length - 1];
+    return last ? last.endMs : -Infinity;
   }
 
   _close() {
     const cur = this.current;
-    if (cur && (cur.endMs - cur.startMs >= this.minBoutMs || cur.reps > 0)) this.bouts.push(cur);
+    if (cur && (cur.endMs - cur.startMs >= this.opt.minBoutSeconds * 1000 || cur.reps > 0)) this.bouts.push(cur);
+    if (cur) this.version++;
     this.current = null;
   }
 
-  /** All bouts, the ongoing one last (marked ongoing), as plain objects. */
+  /** Reps per exercise over the whole session (closed bouts, the ongoing one and one being recognised). */
+  totals() {
+    const out = {};
+    for (const b of [...this.bouts, this.current, this.candidate]) if (b) out[b.exercise] = (out[b.exercise] || 0) + b.reps;
+    return out;
+  }
+
+  /** All bouts, oldest first; the ongoing one (still shown, or within its grace period) is marked ongoing. */
   rows() {
-    const all = this.current ? [...this.bouts, { ...this.current, ongoing: true }] : this.bouts;
+    const cur = this.current;
+    const all = cur ? [...this.bouts, { ...cur, ongoing: this.shown === null || this.shown === cur.exercise }] : this.bouts;
+    const started = this.startedMs ?? 0;
     return all.map((b) => ({
       exercise: b.exercise,
-      start: iso(b.startMs),
-      end: iso(b.endMs),
-      duration_s: Math.round(b.endMs - b.startMs) / 1000,
+      start: new Date(this.originMs + b.startMs).toISOString(),
+      end: new Date(this.originMs + b.endMs).toISOString(),
+      start_s: round3(b.startMs - started),
+      end_s: round3(b.endMs - started),
+      duration_s: round3(b.endMs - b.startMs),
       reps: b.reps,
       ongoing: Boolean(b.ongoing),
     }));
@@ -82,15 +150,14 @@ export class SessionLog {
   }
 
   toJSON(meta = {}) {
-    const totals = {};
-    for (const row of this.rows()) totals[row.exercise] = (totals[row.exercise] || 0) + row.reps;
+    const rows = this.rows(), totals = {};
+    for (const row of rows) totals[row.exercise] = (totals[row.exercise] || 0) + row.reps;
     return {
       format: SESSION_FORMAT,
-      exported: new Date().toISOString(),
-      started: iso(this.startedMs),
+      started: this.startedMs === null ? null : new Date(this.originMs + this.startedMs).toISOString(),
       ...meta,
       columns: CSV_COLUMNS,
-      bouts: this.rows(),
+      bouts: rows,
       reps_total: totals,
     };
   }

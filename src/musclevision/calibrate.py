@@ -1,0 +1,197 @@
+"""``musclevision-calibrate``: fit the temperature that makes a recipe's probabilities honest, on held-out groups.
+
+    musclevision-calibrate logs/crossval/best                 # the six fold runs of one recipe
+    musclevision-calibrate run0/checkpoints/last.ckpt run1/... --out calibration.json
+
+Each fold checkpoint scores the windows of its own validation groups (the windows evaluation scores: the
+card's window and min_detected), giving held-out logits for every group. The temperature T divides the
+logits before the softmax; it is fitted by likelihood on those held-out windows. Reported ECE "after" is
+cross-fitted: fold k's windows are scaled by the temperature fitted on the other folds, so no window is
+scored with a temperature it helped choose. The "no exercise" threshold is chosen on the calibrated
+probabilities (see ``choose_threshold``). ``musclevision-export calibration=<file>`` builds T into the
+exported graph (each fold's own cross-fitted T for a fold checkpoint, the pooled T for a final model) and
+writes the card's ``calibration`` block and ``window_policy.threshold``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "musclevision-calibration/1"
+# The threshold: show a label when showing it is right more often than wrong. With calibrated probabilities the
+# count of right labels shown minus wrong labels shown is largest near 0.5; it is chosen on the held-out windows.
+THRESHOLD_RANGE = (0.3, 0.9)
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """Top-label ECE: sum over equal-width confidence bins of |accuracy - mean confidence| x share of samples."""
+    probabilities, labels = np.asarray(probabilities, dtype=float), np.asarray(labels)
+    if len(labels) == 0:
+        return float("nan")
+    confidence, predicted = probabilities.max(1), probabilities.argmax(1)
+    correct = predicted == labels
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            ece += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(ece)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature minimizing the negative log-likelihood of ``labels`` (golden-section search on log T)."""
+    logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels)
+
+    def nll(log_t: float) -> float:
+        z = logits / np.exp(log_t)
+        z = z - z.max(1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(labels)), labels]))
+
+    lo, hi = np.log(0.05), np.log(20.0)
+    ratio = (np.sqrt(5) - 1) / 2
+    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    fa, fb = nll(a), nll(b)
+    for _ in range(80):
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - ratio * (hi - lo)
+            fa = nll(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + ratio * (hi - lo)
+            fb = nll(b)
+    return float(np.exp((lo + hi) / 2))
+
+
+def fold_checkpoints(paths: list[str]) -> list[Path]:
+    """Checkpoints named directly, or ``*/checkpoints/last.ckpt`` of the runs in a sweep folder."""
+    found = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            runs = sorted(path.glob("*/checkpoints/last.ckpt"), key=lambda p: p.parts[-3])
+            if not runs:
+                raise FileNotFoundError(f"{path} holds no <run>/checkpoints/last.ckpt (is it a multirun folder?)")
+            found += runs
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{path} does not exist")
+    return found
+
+
+def held_out_logits(ckpt: Path, cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Logits [N, K] and labels [N] of every window of the checkpoint's validation groups; its split."""
+    import torch
+    from hydra.utils import instantiate
+
+    from musclevision.models.module import load_checkpoint
+
+    model = load_checkpoint(ckpt).eval()
+    data = dict(model.run_config.get("data") or {})
+    split = data.get("split") or {}
+    if not data or split.get("protocol") in (None, "none"):
+        raise ValueError(f"{ckpt} has no held-out groups (split {split.get('protocol')}): calibrate on fold checkpoints")
+    data.update(classes=model.classes, window=int(model.hparams.window), eval_stride=1, shuffle=False)
+    if cache_dir:
+        data["source"] = {**data["source"], "cache_dir": cache_dir}
+    datamodule = instantiate(data)
+    datamodule.setup()
+    logits, labels = [], []
+    with torch.no_grad():
+        for batch in datamodule.eval_loaders("val")[0]:
+            logits.append(model(batch["landmarks"], batch["world"]).numpy())
+            labels.append(batch["label"].numpy())
+    return np.concatenate(logits), np.concatenate(labels), split
+
+
+def choose_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The threshold (0.01 steps in THRESHOLD_RANGE) at which the windows shown (top >= threshold) hold the most
+    right labels minus wrong ones: a label is shown when it is more likely right than wrong (equal costs for a
+    wrong label shown and a right one hidden)."""
+    top, right = probabilities.max(1), probabilities.argmax(1) == labels
+    grid = np.round(np.arange(THRESHOLD_RANGE[0], THRESHOLD_RANGE[1] + 1e-9, 0.01), 2)
+    gain = [int(right[top >= t].sum()) - int((~right)[top >= t].sum()) for t in grid]
+    return float(grid[int(np.argmax(gain))])
+
+
+def calibrate(checkpoints: list[Path], cache_dir: str | None = None, log=print) -> dict:
+    folds = []
+    for ckpt in checkpoints:
+        logits, labels, split = held_out_logits(ckpt, cache_dir)
+        folds.append({"checkpoint": str(ckpt), "split": split, "logits": logits, "labels": labels})
+        log(f"{ckpt}: {len(labels)} held-out windows (fold {split.get('fold')})")
+    keys = [(f["split"].get("protocol"), f["split"].get("folds"), f["split"].get("fold")) for f in folds]
+    if len(set(keys)) != len(keys):
+        raise ValueError("two checkpoints validate the same fold: give one run per fold")
+    all_logits = np.concatenate([f["logits"] for f in folds])
+    all_labels = np.concatenate([f["labels"] for f in folds])
+    pooled = fit_temperature(all_logits, all_labels)
+    calibrated = []
+    per_fold = {}
+    for k, f in enumerate(folds):
+        others = [g for j, g in enumerate(folds) if j != k]
+        t = (fit_temperature(np.concatenate([g["logits"] for g in others]), np.concatenate([g["labels"] for g in others]))
+             if others else pooled)  # fmt: skip
+        per_fold[str(f["split"].get("fold"))] = round(t, 4)
+        calibrated.append(softmax(f["logits"], t))
+    calibrated = np.concatenate(calibrated)
+    raw = softmax(all_logits)
+    threshold = choose_threshold(calibrated, all_labels)
+    top = calibrated.max(1)
+    right = calibrated.argmax(1) == all_labels
+    return {
+        "format": FORMAT,
+        "temperature": round(pooled, 4),
+        "fold_temperatures": per_fold,  # fold k: fitted on the other folds (for exporting fold k's model)
+        "split": {k: v for k, v in folds[0]["split"].items() if k != "fold"},
+        "windows": int(len(all_labels)),
+        "accuracy": float(right.mean()),
+        "ece_before": expected_calibration_error(raw, all_labels),
+        "ece_after": expected_calibration_error(calibrated, all_labels),
+        "share_above_0.9_before": float((raw.max(1) >= 0.9).mean()),
+        "share_above_0.9_after": float((top >= 0.9).mean()),
+        "threshold": threshold,
+        "threshold_rule": "most right minus wrong labels shown (calibrated, held out)",
+        "shown_share": float((top >= threshold).mean()),
+        "shown_accuracy": float(right[top >= threshold].mean()),
+        "errors_caught": float(((top < threshold) & ~right).sum() / max(1, (~right).sum())),
+        "checkpoints": [f["checkpoint"] for f in folds],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="musclevision-calibrate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="fold checkpoints, or multirun folders holding <run>/checkpoints/last.ckpt")
+    parser.add_argument("--cache", help="keypoint cache to score (default: the one each checkpoint was trained on)")
+    parser.add_argument("--out", default="calibration.json", help="where to write the result (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        result = calibrate(fold_checkpoints(args.runs), args.cache, log=lambda m: print(m, file=sys.stderr))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"musclevision-calibrate: error: {exc}", file=sys.stderr)
+        return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"temperature {result['temperature']:.3f}: ECE {result['ece_before']:.3f} -> {result['ece_after']:.3f} (held out, "
+          f"cross-fitted) on {result['windows']} windows; threshold {result['threshold']:.2f} shows "
+          f"{result['shown_share']:.1%} of windows, {result['shown_accuracy']:.1%} of them right, catches "
+          f"{result['errors_caught']:.1%} of the errors\n-> {args.out}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+// The session log (web/static/js/session.js): bouts from the exercise shown over time, reps, CSV/JSON exports.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { CSV_COLUMNS, csvField, SESSION_FORMAT, SessionLog } from "../../src/musclevision/web/static/js/session.js";
+
+/** [(exercise or null, seconds, reps)] -> the log after feeding it at `fps`, reps spread inside each segment. */
+function feed(segments, { fps = 10, start = 0, log = new SessionLog({ minBoutSeconds: 1, graceSeconds: 2 }) } = {}) {
+  let t = start;
+  for (const [exercise, seconds, reps] of segments) {
+    const n = Math.round(seconds * fps);
+    const repAt = new Set(Array.from({ length: reps }, (_, k) => Math.floor(((k + 0.5) * n) / reps)));
+    for (let i = 0; i < n; i++) {
+      log.update(exercise, t);
+      if (repAt.has(i)) log.addRep(exercise, t);
+      t += 1000 / fps;
+    }
+  }
+  return log;
+}
+
+const brief = (log) => log.rows().map((r) => [r.exercise, Math.round(r.duration_s * 10) / 10, r.reps, r.ongoing]);
+
+test("bouts: flickers are not bouts, short dropouts do not split one, a long absence ends it", () => {
+  const log = feed([
+    ["PushUps", 0.4, 0], // flicker: shorter than a bout
+    [null, 1.0, 0],
+    ["BodyWeightSquats", 5.0, 3],
+    ["Lunges", 0.3, 0], // flicker inside a bout
+    [null, 1.0, 0], // short dropout: same bout
+    ["BodyWeightSquats", 2.0, 1],
+    ["PushUps", 3.0, 4],
+    [null, 3.0, 0], // longer than the grace period: the bout ends
+  ]);
+  assert.deepEqual(brief(log), [["BodyWeightSquats", 8.2, 4, false], ["PushUps", 2.9, 4, false]]);
+});
+
+test("the ongoing bout is not marked ongoing once another exercise is shown", () => {
+  const log = feed([["BodyWeightSquats", 3, 2], ["Lunges", 0.5, 0]]);
+  assert.deepEqual(brief(log), [["BodyWeightSquats", 2.9, 2, false]]); // Lunges not yet a bout; squats no longer ongoing
+  feed([["Lunges", 1.0, 0]], { log, start: 3500 });
+  assert.deepEqual(brief(log).map((r) => [r[0], r[3]]), [["BodyWeightSquats", false], ["Lunges", true]]);
+  assert.equal(log.rows()[1].start_s, 3); // back-dated to when Lunges first showed
+});
+
+test("a rep of another exercise than the one shown is never logged", () => {
+  const log = feed([["BodyWeightSquats", 3, 2]]);
+  log.update("Lunges", 3100);
+  assert.equal(log.addRep("BodyWeightSquats", 3100), false);
+  assert.equal(log.totals().BodyWeightSquats, 2);
+});
+
+test("reps just before an exercise is recognised count in its bout, never those before the previous bout ended", () => {
+  const log = new SessionLog({ lookbackSeconds: 2.5 });
+  log.update(null, 0);
+  log.addRep("PushUps", 500); // too early (more than 2.5 s before recognition)
+  log.addRep("PushUps", 1500);
+  log.addRep("PushUps", 2500);
+  for (let t = 3100; t < 5000; t += 100) log.update("PushUps", t);
+  assert.equal(log.totals().PushUps, 2);
+  // the same after a bout of another exercise: reps before its end stay out
+  const other = feed([["PushUps", 2, 1]]);
+  other.addRep("Lunges", 1900); // while PushUps is shown: not a lunge
+  for (let t = 2000; t < 2400; t += 100) other.update(null, t);
+  other.addRep("Lunges", 2200);
+  for (let t = 2400; t < 4000; t += 100) other.update("Lunges", t);
+  assert.equal(other.totals().Lunges, 1);
+});
+
+test("close() ends the session: the last bout is closed, an exercise shown with a rep is kept", () => {
+  const log = feed([["WallPushups", 3, 2]]);
+  assert.equal(log.rows().at(-1).ongoing, true);
+  log.close();
+  assert.deepEqual(brief(log), [["WallPushups", 2.9, 2, false]]);
+});
+
+test("exports: CSV columns (the ongoing bout marked), quoting, no spreadsheet formulas; JSON", () => {
+  const log = feed([["BodyWeightSquats", 3.0, 2], ['Push, "wide"', 2.0, 1], ["=cmd", 2.0, 0]]);
+  const lines = log.toCSV().trim().split("\r\n");
+  assert.equal(lines[0], CSV_COLUMNS.join(","));
+  assert.deepEqual(CSV_COLUMNS, ["exercise", "start", "end", "start_s", "end_s", "duration_s", "reps", "ongoing"]);
+  assert.match(lines[1], /^BodyWeightSquats,\d{4}-\d\d-\d\dT[\d:.]+Z,[^,]+,0,2\.9,2\.9,2,false$/);
+  assert.ok(lines[2].startsWith('"Push, ""wide""",'));
+  assert.ok(lines[3].startsWith("'=cmd,") && lines[3].endsWith(",true"));
+  const json = log.toJSON({ model: { name: "m" } });
+  assert.equal(json.format, SESSION_FORMAT);
+  assert.deepEqual(json.model, { name: "m" });
+  assert.deepEqual(json.columns, CSV_COLUMNS);
+  assert.equal(json.bouts.at(-1).ongoing, true);
+  assert.deepEqual(json.reps_total, { BodyWeightSquats: 2, 'Push, "wide"': 1, "=cmd": 0 });
+  assert.equal(csvField("@x"), "'@x");
+});
+
+test("times: ISO from the origin, seconds from the session's first frame", () => {
+  const log = new SessionLog({ originMs: Date.UTC(2026, 0, 1), minBoutSeconds: 1 });
+  for (let t = 5000; t <= 7000; t += 100) log.update("Lunges", t);
+  const [row] = log.rows();
+  assert.equal(row.start, "2026-01-01T00:00:05.000Z");
+  assert.deepEqual([row.start_s, row.end_s, row.duration_s], [0, 2, 2]);
+});
+
+test("version changes whenever a table of the log would change", () => {
+  const log = new SessionLog();
+  const v0 = log.version;
+  log.update("Lunges", 0);
+  const v1 = log.version;
+  assert.ok(v1 > v0);
+  log.update("Lunges", 100);
+  assert.equal(log.version, v1); // nothing new to show but the running duration
+  log.addRep("Lunges", 150);
+  assert.ok(log.version > v1);
+});

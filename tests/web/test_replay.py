@@ -1,0 +1,138 @@
+"""musclevision-replay: the page's engine in Node on recorded keypoints, its outputs, and its mistakes-handling.
+
+Fast: synthetic keypoints and tiny generated models (tests/web/conftest.py ``tiny_export``), no browser, no
+MediaPipe. Real clips: test_replay_real.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+
+from helpers import run_cli
+from musclevision.data.synthetic import synthesize_clip
+from musclevision.extract.cache import ClipRecord, KeypointCache
+from musclevision.replay.engine import EngineProcess, Keypoints, ReplayError
+
+COLUMNS = ["exercise", "start", "end", "start_s", "end_s", "duration_s", "reps", "ongoing"]
+
+
+def synthetic(label: str, seed: int, seconds: float = 8.0) -> tuple[Keypoints, int]:
+    clip = synthesize_clip(label, np.random.default_rng(seed), seconds=seconds, missing_rate=0.0)
+    times = np.arange(clip.frames) * 1000.0 / clip.fps
+    return Keypoints(clip.video_id, clip.image, clip.world, times, clip.width, clip.height, label), len(clip.rep_ends)
+
+
+def test_engine_process_replays_like_the_page(tiny_export):
+    card = tiny_export(world=True, favour="BodyWeightSquats")
+    clip, true_reps = synthetic("BodyWeightSquats", seed=4)
+    with EngineProcess(card) as engine:
+        auto = engine.replay(clip, "auto")
+        given = engine.replay(clip, "BodyWeightSquats")
+    trace = auto["trace"]
+    assert len(trace["t"]) == clip.frames
+    assert trace["state"][0] in ("no_person", "buffering") and trace["state"][-1] == "exercise"
+    assert set(trace["label"][20:]) == {"BodyWeightSquats"}
+    assert [r["exercise"] for r in auto["rows"]] == ["BodyWeightSquats"] and auto["rows"][0]["ongoing"] is False
+    assert auto["csv"].splitlines()[0] == ",".join(COLUMNS)
+    assert auto["json"]["format"] == "musclevision-session/2" and auto["json"]["columns"] == COLUMNS
+    # the synthetic squats' true reps (from the generator): counted alike with the exercise given or recognised
+    assert abs(given["json"]["reps_total"]["BodyWeightSquats"] - true_reps) <= 1
+    assert auto["json"]["reps_total"] == given["json"]["reps_total"]
+    assert [e["exercise"] for e in auto["events"]] == ["BodyWeightSquats"] * len(auto["events"])
+
+
+def test_engine_process_refuses_bad_input(tiny_export, tmp_path):
+    with pytest.raises(ReplayError, match="does not exist"):
+        EngineProcess(tmp_path / "missing.json")
+    card = tiny_export()
+    (card.parent / "tiny.onnx").unlink()
+    with pytest.raises(ReplayError, match="ONNX model .* is missing"):
+        EngineProcess(card)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "musclevision-model-card/2", "name": "x"}')
+    with pytest.raises(ReplayError, match="model card .*broken.json"):
+        EngineProcess(broken)
+    with EngineProcess(tiny_export(name="ok")) as engine:
+        with pytest.raises(ReplayError, match="mode='Yoga'"):
+            engine.replay(synthetic("PushUps", 1, 2.0)[0], "Yoga")
+
+
+def write_cache(root, clips: list[Keypoints], failed: list[str]) -> KeypointCache:
+    cache = KeypointCache.open_for_writing(root, {"test": True})
+    for clip in clips:
+        n = clip.frames
+        record = ClipRecord(clip.video_id, clip.label, "g01", "x", "ok", None, n, n, n, 1.0, 25.0, 320, 240, "", 1, 1, 0.0, "now")
+        cache.write(record, clip.image, clip.world, clip.timestamps_ms.astype(np.int64))
+    for video_id in failed:
+        error = "no person detected in any of its 90 frames"
+        label = video_id.split("/")[0]
+        cache.write(
+            ClipRecord(video_id, label, "g01", "x", "failed", error, 90, 90, 0, 0.0, 25.0, 320, 240, "", 1, 1, 0.0, "now")
+        )
+    return cache
+
+
+def test_cli_replays_a_cache_batch_and_records_failures(tiny_export, tmp_path):
+    card = tiny_export(world=True, favour="PushUps")
+    clips = [synthetic("PushUps", seed=s, seconds=4.0)[0] for s in (1, 2)]
+    clips[1].video_id = "PushUps/v_PushUps_g01_c02"
+    write_cache(tmp_path / "cache", clips, failed=["BenchPress/v_BenchPress_g01_c01"])
+    out = tmp_path / "out"
+    done = run_cli("replay", "--cache", str(tmp_path / "cache"), "--export", str(card), "--out", str(out), "--mode", "label")
+    assert done.returncode == 1, done.stderr  # one video could not be replayed: recorded, the batch went on
+    assert "BenchPress/v_BenchPress_g01_c01" in done.stdout and "no person detected" in done.stdout
+    summary = list(csv.DictReader(open(out / "summary.csv")))
+    assert [(r["video"], r["status"]) for r in summary] == [
+        ("BenchPress/v_BenchPress_g01_c01", "failed"), ("PushUps/v_PushUps_g01_c00", "ok"), ("PushUps/v_PushUps_g01_c02", "ok"),
+    ]  # fmt: skip
+    for clip in clips:
+        base = out / clip.video_id
+        rows = list(csv.DictReader(io.StringIO((base.parent / f"{base.name}.csv").read_text())))
+        assert list(rows[0]) == COLUMNS and rows[0]["exercise"] == "PushUps" and rows[0]["ongoing"] == "false"
+        data = json.loads((base.parent / f"{base.name}.json").read_text())
+        assert data["bouts"][0]["reps"] == int(rows[0]["reps"])
+        trace = json.loads((base.parent / f"{base.name}.trace.json").read_text())
+        assert len(trace["t"]) == clip.frames and trace["label"][-1] == "PushUps"
+        assert (base.parent / f"{base.name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--cache", "{tmp}/nowhere"], "is not a keypoint cache"),
+        (["{tmp}/no-such-video.mp4"], "does not exist"),
+        (["--cache", "{cache}", "--videos", "Nope/*"], "no video in"),
+        (["--cache", "{cache}", "--mode", "Yoga"], "--mode 'Yoga'"),
+        (["--cache", "{cache}", "--export", "{tmp}/missing.json"], "does not exist"),
+        (["--cache", "{cache}", "--threshold", "2"], "--threshold 2.0 must be between 0 and 1"),
+        ([], "give video files/folders, or --cache"),
+    ],
+)
+def test_cli_mistakes_are_one_line_errors(tiny_export, tmp_path, args, message):
+    card = tiny_export()
+    write_cache(tmp_path / "cache", [synthetic("PushUps", 1, 2.0)[0]], failed=[])
+    args = [a.format(tmp=tmp_path, cache=tmp_path / "cache") for a in args]
+    if "--export" not in args:
+        args += ["--export", str(card)]
+    done = run_cli("replay", *args, "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert message in done.stderr and len(errors) <= 3, done.stderr  # argparse adds its usage line
+    assert "Traceback" not in done.stderr
+
+
+def test_keypoints_file_layout(tiny_export):
+    """The binary clip file the Node runner reads: float64 times, then float32 image and world, NaN rows kept."""
+    clip, _ = synthetic("Lunges", 2, 2.0)
+    clip.image[5] = np.nan
+    clip.world[5] = np.nan
+    with EngineProcess(tiny_export(world=True)) as engine:
+        result = engine.replay(clip)
+    assert result["trace"]["t"] == pytest.approx(list(clip.timestamps_ms))
+    assert asdict(clip)["video_id"] == result["id"]
