@@ -49,8 +49,10 @@ def held_out_groups(card, groups_by_class: dict[str, list[str]]) -> set[str]:
     """The groups this fold card's model did not train on (its split, applied to the cache's clips)."""
     split = (card.training.model_extra or {}).get("data", {}).get("split") or {}
     if split.get("protocol") in (None, "none"):
-        raise SystemExit(f"model card {card.name}: trained on every group (split {split.get('protocol')}), it has no held-out "
-                         "groups; give the cards of the cross-validation folds")  # fmt: skip
+        raise SystemExit(
+            f"model card {card.name}: trained on every group (split {split.get('protocol')}), it has no held-out "
+            "groups; give the cards of the cross-validation folds"
+        )
     labels = [c for c in card.classes for _ in groups_by_class.get(c, [])]
     groups = [g for c in card.classes for g in groups_by_class.get(c, [])]
     result = split_clips(labels, groups, **{k: v for k, v in split.items() if k != "seed"}, seed=split.get("seed", 0))
@@ -63,12 +65,23 @@ def shown_labels(trace: dict) -> list[str | None]:
 
 def clip_keypoints(cache: KeypointCache, record) -> Keypoints:
     clip = cache.load(record.video_id)
-    return Keypoints(record.video_id, clip.image, clip.world, clip.timestamps_ms, record.width, record.height, record.label,
-                     {"group": record.group})  # fmt: skip
+    return Keypoints(
+        record.video_id,
+        clip.image,
+        clip.world,
+        clip.timestamps_ms,
+        record.width,
+        record.height,
+        record.label,
+        {"group": record.group},
+    )
 
 
 def fmt_scores(s: dict) -> str:
-    return f"n={s['clips']:3d}  NMAE {s['nmae']:.3f}  off-by-one {s['off_by_one']:.1%}  exact {s['exact']:.1%}  bias {s['mean_error']:+.2f}"
+    return (
+        f"n={s['clips']:3d}  NMAE {s['nmae']:.3f}  off-by-one {s['off_by_one']:.1%}  "
+        f"exact {s['exact']:.1%}  bias {s['mean_error']:+.2f}"
+    )
 
 
 def report_reps(rows: list[dict], key: str, title: str) -> dict:
@@ -116,14 +129,16 @@ def main(argv=None) -> int:
     refs = load_references(args.ucfrep, args.annotations)
     published = load_references(args.ucfrep, args.annotations, reviewed=False)
     failed = cache.failures()
-    print(f"{len(cards)} fold models; {len(records)} usable clips in {args.cache} ({len(failed)} failed extraction); "
-          f"{len(refs)} reference counts")  # fmt: skip
+    print(
+        f"{len(cards)} fold models; {len(records)} usable clips in {args.cache} ({len(failed)} failed extraction); "
+        f"{len(refs)} reference counts"
+    )
 
     result = {"folds": [str(p) for p, _ in cards], "engine": args.engine or "this checkout"}
     rep_rows, ece_probs, ece_labels, clip_rows = [], [], [], []
     workout_rows = []
     rng = np.random.default_rng(args.seed)
-    for i, (path, card) in enumerate(cards):
+    for i, (path, _card) in enumerate(cards):
         mine = [r for r in records.values() if owner.get((r.label, r.group)) == i]
         print(f"fold {i} ({path.name}): {len(mine)} held-out clips", file=sys.stderr, flush=True)
         with EngineProcess(path, engine_dir=args.engine) as engine:
@@ -136,17 +151,31 @@ def main(argv=None) -> int:
                     ece_probs += raw
                     ece_labels += [classes.index(record.label)] * len(raw)
                     shown = shown_labels(res["trace"])
-                    clip_rows.append({"video": record.video_id, "label": record.label, "fold": i,
-                                      "shown_right": float(np.mean([s == record.label for s in shown])),
-                                      "auto_reps": sum(res["json"]["reps_total"].values())})  # fmt: skip
+                    clip_rows.append(
+                        {
+                            "video": record.video_id,
+                            "label": record.label,
+                            "fold": i,
+                            "shown_right": float(np.mean([s == record.label for s in shown])),
+                            "auto_reps": sum(res["json"]["reps_total"].values()),
+                        }
+                    )
                     ref = refs.get(record.video_id)
                     if ref is not None and "reps" not in args.skip:
                         fixed = engine.replay(clip, record.label)
-                        rep_rows.append({"video": record.video_id, "label": record.label, "fold": i, "true": ref.reps,
-                                         "published": published[record.video_id].reps, "source": ref.source,
-                                         "confidence": ref.confidence,
-                                         "given": fixed["json"]["reps_total"].get(record.label, 0),
-                                         "recognised": sum(res["json"]["reps_total"].values())})  # fmt: skip
+                        rep_rows.append(
+                            {
+                                "video": record.video_id,
+                                "label": record.label,
+                                "fold": i,
+                                "true": ref.reps,
+                                "published": published[record.video_id].reps,
+                                "source": ref.source,
+                                "confidence": ref.confidence,
+                                "given": fixed["json"]["reps_total"].get(record.label, 0),
+                                "recognised": sum(res["json"]["reps_total"].values()),
+                            }
+                        )
             if "workouts" not in args.skip and args.workouts:
                 clips = [clip_keypoints(cache, r) for r in mine if r.frames_detected > 0]
                 ref_counts = {v: ref.reps for v, ref in refs.items()}
@@ -160,17 +189,37 @@ def main(argv=None) -> int:
                 for c in synthesize_dataset(classes, groups=args.synthetic, clips_per_group=2, seed=1000 + args.seed):
                     times = np.arange(c.frames) * 1000.0 / c.fps
                     res = engine.replay(Keypoints(c.video_id, c.image, c.world, times, c.width, c.height, c.label), c.label)
-                    rep_rows.append({"video": "synthetic/" + c.video_id, "label": c.label, "fold": None, "true": len(c.rep_ends),
-                                     "source": "synthetic", "confidence": "high",
-                                     "given": res["json"]["reps_total"].get(c.label, 0), "recognised": None})  # fmt: skip
+                    rep_rows.append(
+                        {
+                            "video": "synthetic/" + c.video_id,
+                            "label": c.label,
+                            "fold": None,
+                            "true": len(c.rep_ends),
+                            "source": "synthetic",
+                            "confidence": "high",
+                            "given": res["json"]["reps_total"].get(c.label, 0),
+                            "recognised": None,
+                        }
+                    )
 
     # A reference clip without keypoints (the extractor found nobody) is 0 reps on the page: it counts as such.
     for record in failed:
         ref = refs.get(record.video_id)
         if ref is not None and "reps" not in args.skip and "clips" not in args.skip:
-            rep_rows.append({"video": record.video_id, "label": record.label, "fold": None, "true": ref.reps,
-                             "published": published[record.video_id].reps, "source": ref.source, "confidence": ref.confidence,
-                             "given": 0, "recognised": 0, "no_keypoints": True})  # fmt: skip
+            rep_rows.append(
+                {
+                    "video": record.video_id,
+                    "label": record.label,
+                    "fold": None,
+                    "true": ref.reps,
+                    "published": published[record.video_id].reps,
+                    "source": ref.source,
+                    "confidence": ref.confidence,
+                    "given": 0,
+                    "recognised": 0,
+                    "no_keypoints": True,
+                }
+            )
     print("\n== Reps (held-out groups) ==")
     if any(r.get("no_keypoints") for r in rep_rows):
         print(f"  ({sum(bool(r.get('no_keypoints')) for r in rep_rows)} reference clips have no keypoints: 0 reps, as the page)")
@@ -209,8 +258,10 @@ def main(argv=None) -> int:
         ece = expected_calibration_error(probs, labels)
         over = float((probs.max(1) >= 0.9).mean())
         right = float((probs.argmax(1) == labels).mean())
-        print(f"\n== Calibration (every window the engine classified, held out) ==\n  {len(labels)} windows: accuracy {right:.1%}, "
-              f"ECE {ece:.3f} (target <= 0.05), {over:.1%} of windows above 0.9")  # fmt: skip
+        print(
+            f"\n== Calibration (every window the engine classified, held out) ==\n  {len(labels)} windows: accuracy {right:.1%}, "
+            f"ECE {ece:.3f} (target <= 0.05), {over:.1%} of windows above 0.9"
+        )
         result["calibration"] = {"windows": int(len(labels)), "accuracy": right, "ece": ece, "share_above_0.9": over}
 
     if workout_rows:
@@ -229,18 +280,31 @@ def main(argv=None) -> int:
         found = delays[np.isfinite(delays)]
         bout_reps = [(p, t) for w in workout_rows for p, t in w["bout_reps"]]
         print(f"  {len(workout_rows)} workouts, {ntrue} exercise bouts, {frames} scored frames")
-        print(f"  displayed exercise right from 1.5 s after each change: {acc:.1%} of frames (target >= 95%); "
-              f"{acc_person:.1%} of those with a person found by the pose model")  # fmt: skip
-        print(f"  delay to show a new exercise: median {np.median(found):.2f} s, 90th percentile {np.percentile(found, 90):.2f} s; "
-              f"never shown in {np.mean(~np.isfinite(delays)):.1%} of bouts")  # fmt: skip
         print(
-            f"  log bouts (exercise, start/end within 1 s): precision {precision:.1%}, recall {recall:.1%}, F1 {f1:.3f} (target >= 0.95)"
+            f"  displayed exercise right from 1.5 s after each change: {acc:.1%} of frames (target >= 95%); "
+            f"{acc_person:.1%} of those with a person found by the pose model"
         )
-        result["workouts"] = {"workouts": len(workout_rows), "bouts": ntrue, "frames": frames, "frame_accuracy": acc,
-                              "frame_accuracy_person": acc_person, "delay_median_s": float(np.median(found)) if len(found) else None,
-                              "delay_p90_s": float(np.percentile(found, 90)) if len(found) else None,
-                              "never_shown": float(np.mean(~np.isfinite(delays))), "bout_precision": precision,
-                              "bout_recall": recall, "bout_f1": f1}  # fmt: skip
+        print(
+            f"  delay to show a new exercise: median {np.median(found):.2f} s, 90th percentile {np.percentile(found, 90):.2f} s; "
+            f"never shown in {np.mean(~np.isfinite(delays)):.1%} of bouts"
+        )
+        print(
+            f"  log bouts (exercise, start/end within 1 s): precision {precision:.1%}, recall {recall:.1%}, "
+            f"F1 {f1:.3f} (target >= 0.95)"
+        )
+        result["workouts"] = {
+            "workouts": len(workout_rows),
+            "bouts": ntrue,
+            "frames": frames,
+            "frame_accuracy": acc,
+            "frame_accuracy_person": acc_person,
+            "delay_median_s": float(np.median(found)) if len(found) else None,
+            "delay_p90_s": float(np.percentile(found, 90)) if len(found) else None,
+            "never_shown": float(np.mean(~np.isfinite(delays))),
+            "bout_precision": precision,
+            "bout_recall": recall,
+            "bout_f1": f1,
+        }
         if bout_reps:
             s = rep_scores([p for p, _ in bout_reps], [t for _, t in bout_reps])
             print(f"  reps per matched bout with a reference count: {fmt_scores(s)}")
@@ -249,8 +313,12 @@ def main(argv=None) -> int:
     print(f"\n({time.perf_counter() - started:.0f} s)")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({**result, "rep_rows": rep_rows, "clip_rows": clip_rows, "workout_rows": workout_rows},
-                                              indent=1, default=float) + "\n")  # fmt: skip
+        Path(args.json).write_text(
+            json.dumps(
+                {**result, "rep_rows": rep_rows, "clip_rows": clip_rows, "workout_rows": workout_rows}, indent=1, default=float
+            )
+            + "\n"
+        )
     return 0
 
 
@@ -259,17 +327,24 @@ def print_targets(result: dict) -> None:
     rows = []
     given, recognised = result.get("reps_given", {}).get("all"), result.get("reps_recognised", {}).get("all")
     if given:
-        rows += [("reps, exercise given: NMAE", given["nmae"], "<= 0.10", given["nmae"] <= 0.10),
-                 ("reps, exercise given: off-by-one", given["off_by_one"], ">= 0.95", given["off_by_one"] >= 0.95),
-                 ("reps, exercise given: exact", given["exact"], ">= 0.80", given["exact"] >= 0.80)]  # fmt: skip
+        rows += [
+            ("reps, exercise given: NMAE", given["nmae"], "<= 0.10", given["nmae"] <= 0.10),
+            ("reps, exercise given: off-by-one", given["off_by_one"], ">= 0.95", given["off_by_one"] >= 0.95),
+            ("reps, exercise given: exact", given["exact"], ">= 0.80", given["exact"] >= 0.80),
+        ]
     if given and recognised:
-        for key, worse in (("nmae", recognised["nmae"] - given["nmae"]), ("off_by_one", given["off_by_one"] - recognised["off_by_one"]),
-                           ("exact", given["exact"] - recognised["exact"])):  # fmt: skip
+        for key, worse in (
+            ("nmae", recognised["nmae"] - given["nmae"]),
+            ("off_by_one", given["off_by_one"] - recognised["off_by_one"]),
+            ("exact", given["exact"] - recognised["exact"]),
+        ):
             rows.append((f"reps, recognised: {key} ({recognised[key]:.3f})", worse, "worse by <= 0.05", worse <= 0.05))
     if "workouts" in result:
         w = result["workouts"]
-        rows += [("workouts: frames right from 1.5 s after a change", w["frame_accuracy"], ">= 0.95", w["frame_accuracy"] >= 0.95),
-                 ("workouts: log bouts F1", w["bout_f1"], ">= 0.95", w["bout_f1"] >= 0.95)]  # fmt: skip
+        rows += [
+            ("workouts: frames right from 1.5 s after a change", w["frame_accuracy"], ">= 0.95", w["frame_accuracy"] >= 0.95),
+            ("workouts: log bouts F1", w["bout_f1"], ">= 0.95", w["bout_f1"] >= 0.95),
+        ]
     if "calibration" in result:
         rows.append(
             ("calibration: ECE (held out)", result["calibration"]["ece"], "<= 0.05", result["calibration"]["ece"] <= 0.05)
@@ -291,8 +366,9 @@ def score_workout(workout: Keypoints, segments, res: dict) -> dict:
     person = ~np.isnan(workout.image[:, 0, 0])
     changes = [s.start_s for s in segments]
     all_frames = displayed_accuracy(t, shown, truth, changes)
-    with_person = displayed_accuracy(t[person], [s for s, p in zip(shown, person) if p], [x for x, p in zip(truth, person) if p],
-                                     changes)  # fmt: skip
+    with_person = displayed_accuracy(
+        t[person], [s for s, p in zip(shown, person) if p], [x for x, p in zip(truth, person) if p], changes
+    )
     exercise_segments = [s for s in segments if s.exercise]
     true_bouts = [Bout(s.exercise, s.start_s, s.end_s, s.reps or 0) for s in exercise_segments]
     logged = [Bout(r["exercise"], r["start_s"], r["end_s"], r["reps"]) for r in res["rows"]]
@@ -300,11 +376,18 @@ def score_workout(workout: Keypoints, segments, res: dict) -> dict:
     bout_reps = [
         (logged[i].reps, exercise_segments[j].reps) for i, j in matched["pairs"] if exercise_segments[j].reps is not None
     ]
-    return {"workout": workout.video_id, "frames": all_frames["frames"], "accuracy": all_frames["accuracy"],
-            "frames_person": with_person["frames"], "accuracy_person": with_person["accuracy"],
-            "delays": recognition_delays(t, shown, [(s.exercise, s.start_s, s.end_s) for s in exercise_segments]),
-            "bouts": {k: v for k, v in matched.items() if k != "pairs"}, "bout_reps": bout_reps,
-            "segments": [s.__dict__ for s in segments], "logged": [b.__dict__ for b in logged]}  # fmt: skip
+    return {
+        "workout": workout.video_id,
+        "frames": all_frames["frames"],
+        "accuracy": all_frames["accuracy"],
+        "frames_person": with_person["frames"],
+        "accuracy_person": with_person["accuracy"],
+        "delays": recognition_delays(t, shown, [(s.exercise, s.start_s, s.end_s) for s in exercise_segments]),
+        "bouts": {k: v for k, v in matched.items() if k != "pairs"},
+        "bout_reps": bout_reps,
+        "segments": [s.__dict__ for s in segments],
+        "logged": [b.__dict__ for b in logged],
+    }
 
 
 if __name__ == "__main__":
