@@ -105,7 +105,7 @@ def test_bone_lengths_constant_and_hip_centred(clips, clean):
             assert 0.15 < length.mean() < 0.6, (c.video_id, a, b)
             spread.append(length.std() / length.mean())
         assert np.linalg.norm(w[:, 23:25].mean(1), axis=-1).mean() < 0.05
-    assert np.median(spread) < 0.08 and np.percentile(spread, 95) < 0.3  # the rest: MediaPipe's label swaps
+    assert np.median(spread) < 0.1 and np.percentile(spread, 95) < 0.3  # the rest: MediaPipe's label swaps
 
 
 def test_world_axes_y_down(clean):
@@ -137,7 +137,7 @@ def test_every_exercise_moves(clean):
         knee = np.minimum(_angle(w, 23, 25, 27), _angle(w, 24, 26, 28))
         elbow = np.minimum(_angle(w, 11, 13, 15), _angle(w, 12, 14, 16))
         moving = knee if c.label in ("BodyWeightSquats", "Lunges") else elbow
-        assert np.ptp(moving) > 35, (c.video_id, np.ptp(moving))
+        assert np.ptp(moving) > 30, (c.video_id, np.ptp(moving))
         if c.label == "BodyWeightSquats":
             assert knee.min() < 135 and knee.max() > 150  # quarter squats to deep ones, and back up
     deep = synthesize_clip("BodyWeightSquats", np.random.default_rng(0), noise=0.0, habits={"depth": 1.0})

@@ -20,8 +20,8 @@ Pipeline per clip: a rep signal ``s(t)`` in [0, 1] (0 = top of the rep) drives t
 targets, two-bone inverse kinematics places knees and elbows with exact bone lengths, face/hand/foot
 points hang off the head, wrist and ankle frames, then a pinhole camera, visibility, noise, occlusions,
 MediaPipe's cheap-to-imitate failures (a person seen from behind taken as facing the camera: left and
-right swapped, depth mirrored; legs swapping labels for a few frames in side views; compressed world
-depth) and dropped frames turn it into MediaPipe output.
+right swapped, depth mirrored; legs swapping labels for a few frames in side views) and dropped frames
+turn it into MediaPipe output. Proportions, visibility and noise are calibrated on the real clips' keypoints.
 
 Scene frame (kinematics only): metres, y up, floor at y = 0, the person's left is +x and, when
 standing, the person faces +z; bodies only ever rotate about x. Camera frame = MediaPipe world axes:
@@ -71,7 +71,7 @@ LUNGES = {"forward": 0.35, "reverse": 0.2, "walking": 0.2, "split": 0.25}
 SUPPORT = {"toes": 0.75, "knees": 0.25}  # push-ups
 SURFACE = {"floor": 0.7, "incline": 0.15, "decline": 0.15}  # push-ups: hands on a bench / feet on a bench
 BEHIND = {"none": 0.3, "clip": 0.4, "bursts": 0.3}  # MediaPipe seeing a back as a front: never, always, at times
-CAMERA = ("azimuth", "elevation", "fill", "hidden", "behind", "depth_scale")
+CAMERA = ("azimuth", "elevation", "fill", "hidden", "behind")
 HABITS = {
     "BenchPress": (*CAMERA, "incline", "weight", "feet", "grip"),
     "BodyWeightSquats": (*CAMERA, "arms", "stance", "toe_out", "depth"),
@@ -130,13 +130,15 @@ def _ik(root, target, l1, l2, hint):
 
 
 def sample_subject(rng: np.random.Generator) -> dict:
-    """One synthetic person + lens: segment lengths (m, anthropometric ratios of height), tempo, range of motion."""
+    """One synthetic person + lens: segment lengths (m), tempo, range of motion. The segment ratios are those of
+    MediaPipe's world skeleton on the real clips (median bone / torso: upper arm 0.46, forearm 0.47, thigh 0.81,
+    shank 0.72, shoulders 0.67, hips 0.45), not anthropometric tables (upper arm 0.64, shank 0.85)."""
     h = rng.uniform(1.55, 1.95)
     r = lambda: rng.uniform(0.93, 1.07)  # noqa: E731
     return dict(
         seed=int(rng.integers(2**31)), H=h, k=h / 1.75, ankle=0.04 * h,
-        thigh=0.245 * h * r(), shank=0.246 * h * r(), upper=0.186 * h * r(), fore=0.146 * h * r(),
-        torso=0.29 * h * r(), neck=0.115 * h * r(), sw=0.215 * h * r(), hw=0.12 * h * r(),
+        thigh=0.224 * h * r(), shank=0.21 * h * r(), upper=0.134 * h * r(), fore=0.13 * h * r(),
+        torso=0.28 * h * r(), neck=0.13 * h * r(), sw=0.19 * h * r(), hw=0.123 * h * r(),
         tempo=rng.uniform(0.6, 1.5), rom=rng.uniform(0.85, 1.08),
         hfov=rng.uniform(45, 75) * DEG, roll=rng.uniform(-4, 4) * DEG, shift=rng.uniform(-0.12, 0.12, 2),
     )  # fmt: skip
@@ -319,7 +321,7 @@ def _wall(b, s, k, up, h, q, rng):
     hand_dy = h("hands", q.uniform(-0.25, 0.12)) * kk  # hand height relative to the shoulders at the top
     sz = body * np.sin(lean)
     wall = sz + np.sqrt((0.96 * reach) ** 2 - grip**2 - hand_dy**2)  # arms straight at the top
-    bottom = min(wall - q.uniform(0.3, 0.42) * kk, sz + 0.3 * reach)  # shoulders stop ~0.35 m from the wall
+    bottom = min(wall - q.uniform(0.17, 0.27) * kk, sz + 0.3 * reach)  # shoulders stop ~0.2 m from the wall
     sz = sz + (bottom - sz) * np.clip(s * b["rom"], 0, 1.05)
     lam = np.arcsin(sz / body)
     j = _trunk(b, b["ankle"] * Y + legs * _sag(lam), lam, q.uniform(-15, 5) * DEG)
@@ -353,8 +355,8 @@ def _assemble(b, j):
     for idx, pts in (
         (11, j["sh"]), (13, j["elb"]), (15, wr), (17, wr + kk * (0.075 * hand - 0.025 * thumb)),
         (19, wr + kk * (0.085 * hand + 0.02 * thumb)), (21, wr + kk * (0.045 * hand + 0.04 * thumb)),
-        (23, j["hips"]), (25, j["knee"]), (27, j["ank"]), (29, j["ank"] - kk * (0.05 * foot + 0.06 * sole)),
-        (31, j["ank"] + kk * (0.15 * foot - 0.06 * sole)),
+        (23, j["hips"]), (25, j["knee"]), (27, j["ank"]), (29, j["ank"] - kk * (0.025 * foot + 0.03 * sole)),
+        (31, j["ank"] + kk * (0.13 * foot - 0.055 * sole)),
     ):  # fmt: skip
         p[:, idx : idx + 2] = pts.transpose(1, 0, 2)
     return p
@@ -378,7 +380,7 @@ def _camera(label, h, q, wide_views):
         azimuth=h("azimuth", anywhere if q.random() < wide_views else typical),
         elevation=h("elevation", q.uniform(-15, 35) + SETUP[label][2]), fill=h("fill", q.uniform(0.3, 0.95)),
         hidden=h.pick("hidden", {**dict.fromkeys(BODY_PARTS, 0.0), **SETUP[label][3]}),
-        behind=h.pick("behind", BEHIND), depth_scale=h("depth_scale", q.uniform(0.7, 1.0)),
+        behind=h.pick("behind", BEHIND),
     )  # fmt: skip
 
 
@@ -412,7 +414,7 @@ def _render(b, cam, p, j, rng, fps, width, height, noise, missing_rate, failures
     img = np.empty((frames, NUM_LANDMARKS, 4))
     img[..., :2] = f * pc[..., :2] / pc[..., 2:] / [width, height] + 0.5 + shift
     img[..., 2] = (pc[..., 2] - hip[..., 2]) * f / (hip[..., 2] * width)  # MediaPipe z: x's scale, 0 at hips
-    world = (pc - hip) * [1, 1, cam["depth_scale"] if failures else 1]  # MediaPipe's world depth is flatter
+    world = pc - hip
     # Visibility (MediaPipe's logit-like confidence), as measured on the real clips: face, shoulders and hips
     # are near 1 whatever the view (from behind too); limbs drop on the far side of the body, outside the frame,
     # in occlusion bursts, and for the whole clip where the scene hides a part (a bench, a wall, the frame edge).
@@ -431,11 +433,11 @@ def _render(b, cam, p, j, rng, fps, width, height, noise, missing_rate, failures
     vis = 1 / (1 + np.exp(-(logit - occluded)))
     img[..., 3] = vis
     # Measurement noise: worse for unsure and occluded points; depth is the least reliable axis.
-    # World points are regressed by the model, so their noise is metric (2 m per image unit ~ a typical
-    # filming distance), not growing with the camera distance.
+    # World points are regressed by the model, so their noise is metric (bone lengths on the real clips vary
+    # +-4 % between quartiles), not growing with the camera distance.
     scale = noise * (1 + 1.5 * (1 - vis) + 0.6 * occluded)
     img[..., :3] += scale[..., None] * _smooth_noise(rng, (frames, NUM_LANDMARKS, 3)) * [1, 1, 3]
-    world += 2.0 * scale[..., None] * _smooth_noise(rng, world.shape) * [1, 1, 2]
+    world += 2.6 * scale[..., None] * _smooth_noise(rng, world.shape) * [1, 1, 2]
     # Label mix-ups. From behind (the torso's horizontal front points away from the camera), MediaPipe often
     # sees a person facing it: the same pixels with left and right swapped and depth mirrored (the face keeps
     # its low visibility). Seen from the side (or lying), the legs trade labels for a few frames now and then.
@@ -474,7 +476,7 @@ def synthesize_clip(
     ``rng`` drives only what varies between a group's clips; the subject's habits for this exercise come
     from a generator seeded by (subject seed, exercise), so every clip of a group shares them. ``wide_views``:
     share of people who film from anywhere on the circle rather than where the exercise is usually filmed.
-    ``failures``: imitate MediaPipe's mistakes (label mix-ups, flat world depth); False: exact kinematics.
+    ``failures``: imitate MediaPipe's label mix-ups; False: exact kinematics.
     ``habits`` fixes habits by name (``HABITS[label]``), e.g. ``{"arms": "behind_head", "azimuth": 180}``."""
     _check([label])
     b = sample_subject(rng) if subject is None else subject
