@@ -137,7 +137,7 @@ def test_every_exercise_moves(clean):
         knee = np.minimum(_angle(w, 23, 25, 27), _angle(w, 24, 26, 28))
         elbow = np.minimum(_angle(w, 11, 13, 15), _angle(w, 12, 14, 16))
         moving = knee if c.label in ("BodyWeightSquats", "Lunges") else elbow
-        assert np.ptp(moving) > 30, (c.video_id, np.ptp(moving))
+        assert np.ptp(moving) > (20 if c.label == "WallPushups" else 30), (c.video_id, np.ptp(moving))  # real: 17-54
         if c.label == "BodyWeightSquats":
             assert knee.min() < 135 and knee.max() > 150  # quarter squats to deep ones, and back up
     deep = synthesize_clip("BodyWeightSquats", np.random.default_rng(0), noise=0.0, habits={"depth": 1.0})
@@ -267,10 +267,11 @@ def test_lunge_variants_and_squat_stance():
         return c.image[:, 23:25, 0].mean(1), bend
 
     x, bend = hip_and_knee(variant="forward")
-    assert np.corrcoef(x, bend)[0, 1] < -0.5 and np.ptp(x) < 0.2
+    assert np.corrcoef(x, bend)[0, 1] < -0.5
+    still = np.ptp(x)
     x, bend = hip_and_knee(variant="reverse")
     assert np.corrcoef(x, bend)[0, 1] > 0.5
     x, _ = hip_and_knee(variant="walking")
-    assert x[-1] < x[0] - 0.15 and np.ptp(x) > 0.2  # the person walks across the frame
+    assert x[-1] < x[0] - 0.08 and np.ptp(x) > 2 * still  # the person walks across the frame
     width = {s: np.ptp(_clean("BodyWeightSquats", stance=s, azimuth=0.0).world[:, 27:29, 0], axis=1).mean() for s in (0.0, 0.3)}
     assert width[0.3] > width[0.0] + 0.4

@@ -52,7 +52,7 @@ FACE = np.array([
 # Which way each landmark faces (for self-occlusion): +1 left side, -1 right side, 0 midline.
 LATERAL = np.array([1.0 if "left" in n else -1.0 if "right" in n else 0.0 for n in LANDMARK_NAMES])
 CORE = np.isin(np.arange(NUM_LANDMARKS), [*range(13), 23, 24])  # face, shoulders, hips: MediaPipe always "sees" them
-LEG_SWAP = np.array([MIRROR[i] if i >= 25 else i for i in range(NUM_LANDMARKS)])  # knees, ankles, feet trade labels
+LEG_SWAP = np.array([MIRROR[i] if i >= 23 else i for i in range(NUM_LANDMARKS)])  # the legs (hips down) trade labels
 # Per exercise: rep period (s) before the person's tempo, |camera azimuth| range (deg) where people usually
 # film it (0 = in front of the person's face / feet for the bench), extra camera elevation (deg), and how
 # often the scene hides a body part for a whole clip (``hidden``: a part of BODY_PARTS, or none).
@@ -66,7 +66,7 @@ SETUP = {
 # Categorical habits and their weights (numeric habits are drawn where they are used; HABITS lists all names).
 ARMS = ("forward", "raise", "crossed", "behind_head", "hips", "overhead", "hanging", "chest")
 SQUAT_ARMS = dict(zip(ARMS, (0.2, 0.12, 0.12, 0.15, 0.1, 0.05, 0.16, 0.1)))
-LUNGE_ARMS = dict(zip(ARMS, (0.05, 0.0, 0.1, 0.12, 0.3, 0.03, 0.3, 0.1)))
+LUNGE_ARMS = dict(zip(ARMS, (0.1, 0.0, 0.15, 0.15, 0.12, 0.03, 0.15, 0.3)))
 LUNGES = {"forward": 0.35, "reverse": 0.2, "walking": 0.2, "split": 0.25}
 SUPPORT = {"toes": 0.75, "knees": 0.25}  # push-ups
 SURFACE = {"floor": 0.7, "incline": 0.15, "decline": 0.15}  # push-ups: hands on a bench / feet on a bench
@@ -194,11 +194,11 @@ def _arm_style(b, j, style, s):
 
 
 def _squats(b, s, k, up, h, q, rng):
-    depth = np.minimum(s * h("depth", q.uniform(0.55, 1.1)), 1.1)  # 1 = thighs parallel, 0.5 = quarter squat
+    depth = np.minimum(s * h("depth", q.uniform(0.7, 1.35)), 1.35)  # 1 = thighs parallel, 0.5 = quarter squat
     shank = q.uniform(20, 35) * DEG * depth  # knees travel forward over the toes
-    knee = shank + (8 + q.uniform(62, 88) * depth) * DEG
+    knee = shank + (8 + q.uniform(65, 90) * depth) * DEG  # the real clips' squats: knees at 49 deg (median) at the bottom
     lean = (q.uniform(0, 8) + q.uniform(25, 45) * depth) * DEG  # torso leans to keep balance over the feet
-    stance = h("stance", q.uniform(0.0, 0.3)) * b["k"]  # each foot this far outside its hip (narrow .. sumo)
+    stance = h("stance", q.uniform(-0.01, 0.16)) * b["k"]  # each foot this far outside its hip (narrow .. sumo)
     splay = np.sqrt(1 - (stance / (b["thigh"] + b["shank"])) ** 2)  # legs spread sideways: hips sit lower
     hip = b["ankle"] * Y + splay * (b["shank"] * _sag(shank) + b["thigh"] * _sag(shank - knee))
     j = _trunk(b, hip, lean, -q.uniform(0.4, 0.9) * lean)  # head stays up, eyes forward
@@ -211,7 +211,7 @@ def _squats(b, s, k, up, h, q, rng):
 
 
 def _lunges(b, s, k, up, h, q, rng):
-    kk, variant, step = b["k"], h.pick("variant", LUNGES), h("step", q.uniform(0.3, 0.48)) * b["H"]
+    kk, variant, step = b["k"], h.pick("variant", LUNGES), h("step", q.uniform(0.18, 0.36)) * b["H"]
     if variant == "split":  # split squat: feet stay put
         go, down, left_front = np.ones_like(s), s, np.full(s.shape, rng.random() < 0.5)
     else:  # a foot steps (first 30% of the descent), lunge, the feet come together again; legs alternate every rep
@@ -289,12 +289,12 @@ def _pushups(b, s, k, up, h, q, rng):
 
 def _bench(b, s, k, up, h, q, rng):
     kk, reach, frames = b["k"], b["upper"] + b["fore"], len(s)
-    incline = h("incline", q.uniform(15, 45) if q.random() < 0.25 else 0.0) * DEG  # back rest raised (deg)
+    incline = h("incline", q.uniform(15, 45) if q.random() < 0.4 else 0.0) * DEG  # back rest raised (deg)
     hip = np.tile((q.uniform(0.40, 0.48) + 0.09 * kk) * Y, (frames, 1))  # lying on the bench, head at -z
     j = _trunk(b, hip, (q.uniform(0, 8) - 90) * DEG + incline, q.uniform(-10, 10) * DEG)
     feet_up = h.pick("feet", {"floor": 0.85, "up": 0.15}) == "up"
-    foot_w, dy = b["hw"] / 2 + q.uniform(0.05, 0.25) * kk, hip[0, 1] - b["ankle"]
-    foot_z = min(q.uniform(0.25, 0.4) * b["H"], np.sqrt((0.9 * (b["thigh"] + b["shank"])) ** 2 - dy**2))
+    foot_w, dy = b["hw"] / 2 + q.uniform(0.0, 0.12) * kk, hip[0, 1] - b["ankle"]
+    foot_z = min(q.uniform(0.1, 0.3) * b["H"], np.sqrt((0.9 * (b["thigh"] + b["shank"])) ** 2 - dy**2))
     if feet_up:  # thighs about vertical, shins about level: feet in the air over the bench
         feet = hip + foot_w * OUT + 0.8 * b["thigh"] * Y + 0.9 * b["shank"] * Z
     else:  # feet flat on the floor, knees bent up
@@ -304,10 +304,11 @@ def _bench(b, s, k, up, h, q, rng):
     j["foot"], j["sole"] = np.cos(toe) * Z + np.sin(toe) * OUT, Y
     grip = h("grip", q.uniform(0.08, 0.25)) * kk
     dumbbells = h.pick("weight", {"bar": 0.75, "dumbbells": 0.25}) == "dumbbells"
-    top, bottom = np.sqrt((0.96 * reach) ** 2 - grip**2), q.uniform(0.10, 0.16) * kk  # hands over the shoulders
+    top, bottom = np.sqrt((0.96 * reach) ** 2 - grip**2), q.uniform(0.18, 0.32) * kk  # hands over the shoulders
     depth = np.clip(s * b["rom"], 0, 1.05)
     press = _unit(Y + j["front"])  # straight up on a flat bench, tilted towards the feet on an incline
-    bar = j["shm"] + (top + (bottom - top) * depth)[:, None] * press + (q.uniform(0.03, 0.12) * kk * s)[:, None] * Z
+    towards_feet = q.uniform(0.0, 0.12) + q.uniform(0.03, 0.12) * s  # the bar comes down to the lower chest
+    bar = j["shm"] + (top + (bottom - top) * depth)[:, None] * press + kk * towards_feet[:, None] * Z
     wide = grip + 0.1 * kk * depth[:, None] * dumbbells  # dumbbells: hands drift apart at the bottom
     flare = q.uniform(30, 75) * DEG
     _arms(b, j, bar + (b["sw"] / 2 + wide) * OUT, np.sin(flare) * OUT + np.cos(flare) * Z - 0.2 * Y)
@@ -316,12 +317,12 @@ def _bench(b, s, k, up, h, q, rng):
 
 def _wall(b, s, k, up, h, q, rng):
     kk, reach, legs = b["k"], b["upper"] + b["fore"], b["thigh"] + b["shank"]
-    body, lean = legs + b["torso"], h("lean", q.uniform(10, 35)) * DEG  # straight body pivoting about the ankles
+    body, lean = legs + b["torso"], h("lean", q.uniform(3, 18)) * DEG  # straight body pivoting about the ankles
     grip = h("grip", q.uniform(-0.05, 0.2)) * kk
-    hand_dy = h("hands", q.uniform(-0.25, 0.12)) * kk  # hand height relative to the shoulders at the top
+    hand_dy = h("hands", q.uniform(-0.35, 0.08)) * kk  # hand height relative to the shoulders at the top
     sz = body * np.sin(lean)
     wall = sz + np.sqrt((0.96 * reach) ** 2 - grip**2 - hand_dy**2)  # arms straight at the top
-    bottom = min(wall - q.uniform(0.17, 0.27) * kk, sz + 0.3 * reach)  # shoulders stop ~0.2 m from the wall
+    bottom = min(wall - q.uniform(0.65, 0.85) * reach, sz + 0.3 * reach)  # real wall push-ups are shallow
     sz = sz + (bottom - sz) * np.clip(s * b["rom"], 0, 1.05)
     lam = np.arcsin(sz / body)
     j = _trunk(b, b["ankle"] * Y + legs * _sag(lam), lam, q.uniform(-15, 5) * DEG)
@@ -435,7 +436,7 @@ def _render(b, cam, p, j, rng, fps, width, height, noise, missing_rate, failures
     # Measurement noise: worse for unsure and occluded points; depth is the least reliable axis.
     # World points are regressed by the model, so their noise is metric (bone lengths on the real clips vary
     # +-4 % between quartiles), not growing with the camera distance.
-    scale = noise * (1 + 1.5 * (1 - vis) + 0.6 * occluded)
+    scale = noise * (1 + 1.5 * (1 - vis))  # (a hidden limb is guessed, not scattered: real knees stay plausible)
     img[..., :3] += scale[..., None] * _smooth_noise(rng, (frames, NUM_LANDMARKS, 3)) * [1, 1, 3]
     world += 2.6 * scale[..., None] * _smooth_noise(rng, world.shape) * [1, 1, 2]
     # Label mix-ups. From behind (the torso's horizontal front points away from the camera), MediaPipe often
