@@ -165,11 +165,13 @@ def _centroid_accuracy(feats, y, train):
 
 
 def test_classes_separable_by_pose_but_not_by_one_coordinate(clips):
+    """Three-fold cross-validation over people (4 unseen people x 15 clips per fold) of a nearest-centroid classifier."""
     y = np.array([EXERCISES.index(c.label) for c in clips])
-    train = np.array([int(c.group[1:]) <= 8 for c in clips])  # unseen people/scenes at test time
-    assert _centroid_accuracy(np.stack([_features(c) for c in clips]), y, train) >= 0.8
+    folds = np.array([int(c.group[1:]) % 3 for c in clips])
+    feats = np.stack([_features(c) for c in clips])
+    assert np.mean([_centroid_accuracy(feats, y, folds != f) for f in range(3)]) >= 0.8
     raw = np.stack([np.nanmean(c.image[..., :2], 0).ravel() for c in clips])
-    single = [_centroid_accuracy(raw[:, [d]], y, train) for d in range(raw.shape[1])]
+    single = [np.mean([_centroid_accuracy(raw[:, [d]], y, folds != f) for f in range(3)]) for d in range(raw.shape[1])]
     assert max(single) < 0.7  # chance is 0.2: no single raw coordinate gives the task away
 
 
@@ -183,7 +185,7 @@ def test_every_habit_is_known_and_used():
     for label, names in HABITS.items():
         for name in names:  # each habit can be fixed; fixing it keeps the clip valid
             value = {"arms": "hips", "variant": "walking", "support": "knees", "surface": "incline", "behind": "clip",
-                     "weight": "dumbbells", "feet": "up", "hidden": "both arms", "guess": "yes"}.get(name, 0.2)  # fmt: skip
+                     "weight": "dumbbells", "feet": "up", "hidden": "both arms"}.get(name, 0.2)  # fmt: skip
             clip = synthesize_clip(label, np.random.default_rng(0), habits={name: value}, noise=0.0)
             assert np.isfinite(clip.world[clip.detected]).all(), (label, name)
 
@@ -226,10 +228,6 @@ def test_from_behind_mediapipe_may_swap_sides_and_still_sees_a_face():
     # From the front nothing is swapped, whatever MediaPipe's habit.
     facing = _clean("BodyWeightSquats", azimuth=0.0, behind="clip", failures=True)
     assert (facing.image[:, 11, 0] > facing.image[:, 12, 0]).all() and (facing.world[:, 0, 2] < 0).all()
-    # Hands it cannot see (on the wall, in front of the body) MediaPipe may put at rest: elbows bent, wrists low.
-    wall = {g: _clean("WallPushups", azimuth=180.0, hands=0.0, guess=g, failures=True).world for g in ("no", "yes")}
-    wrist_below_shoulder = {g: (w[:, 15:17, 1] - w[:, 11:13, 1]).mean() for g, w in wall.items()}  # y down
-    assert wrist_below_shoulder["no"] < 0.1 < 0.15 < wrist_below_shoulder["yes"]
     hidden = _clean("WallPushups", azimuth=90.0, hidden="left leg").image[..., 3]
     assert (hidden[:, [25, 27, 29, 31]] < 0.5).mean() > 0.9 and (hidden[:, [26, 28, 30, 32]] < 0.5).mean() < 0.5
 

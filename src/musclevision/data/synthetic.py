@@ -36,7 +36,6 @@ from musclevision.data.clips import ClipData
 from musclevision.pose.skeleton import BODY_PARTS, LANDMARK_NAMES, MIRROR, NUM_LANDMARKS
 
 EXERCISES = ("BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups")
-STANDING = ("BodyWeightSquats", "Lunges", "WallPushups")
 
 X, Y, Z = np.eye(3)
 SIDE = np.array([1.0, -1.0])[:, None, None]  # per-side arrays are [2 (left, right), T, 3]
@@ -65,15 +64,14 @@ SETUP = {
     "WallPushups": (2.0, (40, 140), 0, {"none": 0.7, "left leg": 0.15, "right leg": 0.15}),
 }
 # Categorical habits and their weights (numeric habits are drawn where they are used; HABITS lists all names).
-ARMS = ("forward", "raise", "crossed", "behind_head", "hips", "overhead", "hanging", "chest", "barbell", "rest")
-SQUAT_ARMS = dict(zip(ARMS, (0.2, 0.12, 0.1, 0.15, 0.1, 0.05, 0.13, 0.1, 0.05, 0.0)))
-LUNGE_ARMS = dict(zip(ARMS, (0.08, 0.08, 0.1, 0.12, 0.12, 0.1, 0.12, 0.13, 0.15, 0.0)))  # 3 of 16 real groups: bar or arms up
+ARMS = ("forward", "raise", "crossed", "behind_head", "hips", "overhead", "hanging", "chest", "barbell")
+SQUAT_ARMS = dict(zip(ARMS, (0.2, 0.12, 0.1, 0.15, 0.1, 0.05, 0.13, 0.1, 0.05)))
+LUNGE_ARMS = dict(zip(ARMS, (0.08, 0.08, 0.1, 0.12, 0.12, 0.1, 0.12, 0.13, 0.15)))  # 3 of 16 real groups: bar or arms up
 LUNGES = {"forward": 0.35, "reverse": 0.2, "walking": 0.2, "split": 0.25}
 SUPPORT = {"toes": 0.75, "knees": 0.25}  # push-ups
 SURFACE = {"floor": 0.7, "incline": 0.15, "decline": 0.15}  # push-ups: hands on a bench / feet on a bench
 BEHIND = {"none": 0.3, "clip": 0.4, "bursts": 0.3}  # MediaPipe seeing a back as a front: never, always, at times
-GUESS = {"no": 0.4, "yes": 0.6}  # MediaPipe, from behind, placing hands it cannot see (in front of the body) at rest
-CAMERA = ("azimuth", "elevation", "fill", "hidden", "behind", "guess")
+CAMERA = ("azimuth", "elevation", "fill", "hidden", "behind")
 HABITS = {
     "BenchPress": (*CAMERA, "incline", "weight", "feet", "grip"),
     "BodyWeightSquats": (*CAMERA, "arms", "stance", "toe_out", "depth"),
@@ -193,12 +191,8 @@ def _arm_style(b, j, style, s):
         _arms(b, j, j["sh"] + reach * _sag((180 - 25 * np.minimum(s, 1)) * DEG) + 0.06 * kk * OUT, 0.2 * OUT - Z)
     elif style == "chest":  # hands clasped in front of the chest (goblet)
         _arms(b, j, j["shm"] + kk * (0.25 * j["front"] - 0.15 * j["up"] + 0.02 * OUT), OUT - j["up"])
-    elif style == "barbell":  # a bar across the upper back, hands gripping it wide beside the shoulders
+    else:  # "barbell": a bar across the upper back, hands gripping it wide beside the shoulders
         _arms(b, j, j["sh"] + kk * (0.18 * OUT + 0.04 * j["up"] - 0.07 * j["front"]), -j["up"] - 0.4 * j["front"])
-    else:  # "rest": upper arms hanging slightly forward, elbows bent (also MediaPipe's guess for hidden arms)
-        upper = _unit(-np.cos(20 * DEG) * j["up"] + np.sin(20 * DEG) * j["front"] + 0.1 * OUT)
-        j["elb"] = j["sh"] + b["upper"] * upper
-        j["wr"] = j["elb"] + b["fore"] * _unit(-0.2 * j["up"] + j["front"] - 0.1 * OUT)
 
 
 def _squats(b, s, k, up, h, q, rng):
@@ -389,7 +383,7 @@ def _camera(label, h, q, wide_views):
         azimuth=h("azimuth", anywhere if q.random() < wide_views else typical),
         elevation=h("elevation", q.uniform(-15, 35) + SETUP[label][2]), fill=h("fill", q.uniform(0.3, 0.95)),
         hidden=h.pick("hidden", {**dict.fromkeys(BODY_PARTS, 0.0), **SETUP[label][3]}),
-        behind=h.pick("behind", BEHIND), guess=h.pick("guess", GUESS) == "yes",
+        behind=h.pick("behind", BEHIND),
     )  # fmt: skip
 
 
@@ -495,10 +489,6 @@ def synthesize_clip(
     cam = _camera(label, h, q, wide_views)
     s, k, up = _reps(q, rng, frames, fps, SETUP[label][0] * b["tempo"])
     j = KINEMATICS[label](b, s, k, up, h, q, rng)
-    ahead = ((j["wr"] - j["sh"]) * j["front"]).sum(-1)  # [2, T] how far the hands are in front of the shoulders
-    if failures and cam["guess"] and label in STANDING and np.cos(cam["azimuth"] * DEG) < -0.5 and np.median(ahead) > 0.1:
-        _arm_style(b, j, "rest", s)  # (the real wall push-ups filmed from behind: arms at rest, elbows bent)
-        j.pop("hand", None)
     p = _assemble(b, j)
     image, world = _render(b, cam, p, j, rng, fps, width, height, noise, missing_rate, failures)
     vid = video_id or f"{label}/v_{label}_{group}_c00"
