@@ -137,7 +137,7 @@ def test_every_exercise_moves(clean):
         knee = np.minimum(_angle(w, 23, 25, 27), _angle(w, 24, 26, 28))
         elbow = np.minimum(_angle(w, 11, 13, 15), _angle(w, 12, 14, 16))
         moving = knee if c.label in ("BodyWeightSquats", "Lunges") else elbow
-        assert np.ptp(moving) > (20 if c.label == "WallPushups" else 30), (c.video_id, np.ptp(moving))  # real: 17-54
+        assert np.ptp(moving) > 20, (c.video_id, np.ptp(moving))  # real clips: 10th percentile 17 (wall) to 30 deg
         if c.label == "BodyWeightSquats":
             assert knee.min() < 135 and knee.max() > 150  # quarter squats to deep ones, and back up
     deep = synthesize_clip("BodyWeightSquats", np.random.default_rng(0), noise=0.0, habits={"depth": 1.0})

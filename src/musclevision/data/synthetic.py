@@ -60,7 +60,7 @@ SETUP = {
     "BenchPress": (2.4, (20, 160), 12, {"none": 0.6, "left leg": 0.1, "right leg": 0.1, "both arms": 0.2}),
     "BodyWeightSquats": (2.3, (0, 100), 0, {"none": 0.85, "left leg": 0.075, "right leg": 0.075}),
     "Lunges": (2.6, (15, 110), 0, {"none": 0.9, "left arm": 0.05, "right arm": 0.05}),
-    "PushUps": (1.9, (35, 145), 10, {"none": 0.9, "left leg": 0.05, "right leg": 0.05}),
+    "PushUps": (1.9, (35, 145), 5, {"none": 0.9, "left leg": 0.05, "right leg": 0.05}),
     "WallPushups": (2.0, (40, 140), 0, {"none": 0.7, "left leg": 0.15, "right leg": 0.15}),
 }
 # Categorical habits and their weights (numeric habits are drawn where they are used; HABITS lists all names).
@@ -69,7 +69,7 @@ SQUAT_ARMS = dict(zip(ARMS, (0.2, 0.12, 0.1, 0.15, 0.1, 0.05, 0.13, 0.1, 0.05)))
 LUNGE_ARMS = dict(zip(ARMS, (0.08, 0.08, 0.1, 0.12, 0.12, 0.1, 0.12, 0.13, 0.15)))  # 3 of 16 real groups: bar or arms up
 LUNGES = {"forward": 0.35, "reverse": 0.2, "walking": 0.2, "split": 0.25}
 SUPPORT = {"toes": 0.75, "knees": 0.25}  # push-ups
-SURFACE = {"floor": 0.7, "incline": 0.15, "decline": 0.15}  # push-ups: hands on a bench / feet on a bench
+SURFACE = {"floor": 0.8, "incline": 0.1, "decline": 0.1}  # push-ups: hands on a bench / feet on a bench
 BEHIND = {"none": 0.3, "clip": 0.4, "bursts": 0.3}  # MediaPipe seeing a back as a front: never, always, at times
 CAMERA = ("azimuth", "elevation", "fill", "hidden", "behind")
 HABITS = {
@@ -260,8 +260,8 @@ def _pushups(b, s, k, up, h, q, rng):
     pivot_y, legs = (0.06 * kk, b["thigh"]) if knees else (0.15 * kk, b["thigh"] + b["shank"])
     pivot_y += bench * (surface == "decline")
     wrist_y = 0.04 * kk + bench * (surface == "incline")
-    top = wrist_y + np.sqrt((0.97 * reach) ** 2 - grip**2 - hand_z**2)  # arms straight
-    hs = top + (wrist_y + q.uniform(0.06, 0.18) * kk - top) * np.clip(s * b["rom"], 0, 1.05)  # shoulder height
+    top = wrist_y + np.sqrt((q.uniform(0.88, 0.97) * reach) ** 2 - grip**2 - hand_z**2)  # arms about straight
+    hs = top + (wrist_y + q.uniform(0.2, 0.32) * kk - top) * np.clip(s * b["rom"], 0, 1.05)  # shoulder height
     hs = np.append(hs, top)
     # Solve the body angle beta that gives shoulder height hs.
     beta = np.arcsin(np.clip((hs - pivot_y) / (legs + torso), -1, 1))
@@ -272,6 +272,7 @@ def _pushups(b, s, k, up, h, q, rng):
     beta = beta[:-1]
     leg = _sag(np.pi / 2 - beta + sag)
     j = _trunk(b, pivot_y * Y + legs * leg, np.pi / 2 - beta - sag, q.uniform(-25, 10) * DEG)
+    leg = _unit(leg - q.uniform(-0.03, 0.12) * OUT)  # [2, T, 3] (towards the hip) feet together or apart
     j["knee"] = j["hips"] - b["thigh"] * leg
     if knees:  # shins on the floor or feet raised behind
         lift = q.uniform(5, 60) * DEG
