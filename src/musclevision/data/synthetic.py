@@ -437,11 +437,11 @@ def _render(b, cam, p, j, rng, fps, width, height, noise, missing_rate, failures
     vis = 1 / (1 + np.exp(-(logit - occluded)))
     img[..., 3] = vis
     # Measurement noise: worse for unsure and occluded points; depth is the least reliable axis.
-    # World points are regressed by the model, so their noise is metric (bone lengths on the real clips vary
-    # +-4 % between quartiles), not growing with the camera distance.
+    # World points are regressed by the model, so their noise is metric (bone lengths on the real clips: 7 %
+    # between quartiles), not growing with the camera distance.
     scale = noise * (1 + 1.5 * (1 - vis))  # (a hidden limb is guessed, not scattered: real knees stay plausible)
     img[..., :3] += scale[..., None] * _smooth_noise(rng, (frames, NUM_LANDMARKS, 3)) * [1, 1, 3]
-    world += 2.6 * scale[..., None] * _smooth_noise(rng, world.shape) * [1, 1, 2]
+    world += 2.0 * scale[..., None] * _smooth_noise(rng, world.shape) * [1, 1, 2]
     # Label mix-ups. From behind (the torso's horizontal front points away from the camera), MediaPipe often
     # sees a person facing it: the same pixels with left and right swapped and depth mirrored (the face keeps
     # its low visibility). Seen from the side (or lying), the legs trade labels for a few frames now and then.
