@@ -10,9 +10,9 @@ import pytest
 from musclevision.data import KeypointDataModule
 from musclevision.data.augment import AugmentConfig, augment
 from musclevision.data.clips import ClipData
-from musclevision.data.sources import VideoCacheSource
+from musclevision.data.sources import SyntheticSource, VideoCacheSource
 from musclevision.data.splits import split_clips
-from musclevision.data.windows import BucketBatchSampler, ClipSet, FrameStore, WindowSet
+from musclevision.data.windows import BucketBatchSampler, ClipSet, FrameStore, MixedSampler, WindowSet
 from musclevision.pose.skeleton import LANDMARK_NAMES, MIRROR
 
 CLASSES = ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
@@ -193,8 +193,22 @@ def test_length_buckets_cover_every_clip_once_with_less_padding():
     assert padded < 0.8 * sum(len(b) * lengths[b].max() for b in random_batches)
 
 
+def test_mixed_sampler_takes_every_main_item_and_a_fresh_share_of_extra_ones():
+    extra = np.arange(100) >= 30  # 30 main items, 70 extra
+    sampler = MixedSampler(extra, 0.5)
+    first, second = list(sampler), list(sampler)
+    assert len(first) == len(sampler) == 45 and len(set(first)) == 45
+    assert sorted(i for i in first if i < 30) == list(range(30))  # every main item, once
+    assert {i for i in first if i >= 30} != {i for i in second if i >= 30}  # a new draw every epoch
+    assert len(MixedSampler(extra, 10.0)) == 100  # at most all the extra items
+    buckets = BucketBatchSampler(np.arange(100) + 10, 8, order=sampler)
+    assert sum(len(b) for b in buckets) == 45 and len(buckets) == 6
+
+
 class ListSource:
     """A keypoint source holding given clips (the datamodule's source interface, in memory)."""
+
+    kind = "real"
 
     def __init__(self, clips):
         self.clips = clips
@@ -250,3 +264,33 @@ def test_a_window_longer_than_every_clip_is_refused_with_the_numbers(caplog):
     with caplog.at_level(logging.WARNING):
         KeypointDataModule(ListSource(clips), CLASSES, window=100, split={"protocol": "none"}).setup()
     assert "data.window=100 is longer than 1 of the 21 clips (the shortest has 40 frames)" in caplog.text
+
+
+def test_train_extra_clips_join_the_training_side_only():
+    real = [clip(label, f"g{g:02d}", 30, seed=g) for label in CLASSES for g in range(8, 14)]
+    extra = SyntheticSource(groups=2, clips_per_group=1, seed=0, group_prefix="s", seconds=(2.0, 2.0))
+    dm = KeypointDataModule(ListSource(real), CLASSES, split={"folds": 3, "fold": 1}, batch_size=16, train_extra=extra,
+                            train_extra_ratio=0.5, augment={})  # fmt: skip
+    dm.setup()
+    train = dm.train_store()
+    groups = [c.group for c in train.clips]
+    assert groups.count("s01") == groups.count("s02") == 5 and dm.train_real == len(dm.store("train").clips) == 20
+    assert all(c.group.startswith("g") for name in ("val", "all") for c in dm.store(name).clips)  # never validated on
+    loader = dm.train_dataloader()
+    seen = np.concatenate([b["clip"].numpy() for b in loader])  # every real window, half as many extra ones
+    real_windows = int((loader.dataset.clip < 20).sum())
+    assert (seen < 20).sum() == real_windows and (seen >= 20).sum() == round(0.5 * real_windows)
+    everything = KeypointDataModule(ListSource(real), CLASSES, split={"folds": 3}, train_extra=extra, train_extra_ratio=None)
+    everything.setup()
+    assert len(everything.train_store().clips) == 30
+
+
+def test_train_extra_is_validated():
+    real = [clip(label, f"g{g:02d}", 30) for label in CLASSES for g in (1, 2, 3)]
+    clashing = KeypointDataModule(ListSource(real), CLASSES, split={"folds": 3}, train_extra=SyntheticSource(groups=1))
+    clashing.setup()
+    with pytest.raises(ValueError, match="train_extra groups.*g01.*another name"):
+        clashing.train_store()
+    for ratio in (0, -1.0, True):
+        with pytest.raises(ValueError, match="data.train_extra_ratio"):
+            KeypointDataModule(ListSource(real), CLASSES, train_extra_ratio=ratio)

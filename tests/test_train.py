@@ -16,6 +16,7 @@ from helpers import SMALL_SYNTHETIC, assert_ok, mounted, run_cli
 from musclevision.card import validate_card
 from musclevision.export.onnx_model import onnx_probabilities
 from musclevision.models import ExerciseModule
+from musclevision.models.module import load_weights
 from musclevision.paths import project_root
 
 pytestmark = pytest.mark.integration  # the console scripts end to end (subprocesses)
@@ -89,6 +90,27 @@ def test_a_run_folder_with_last_ckpt_resumes_by_itself(trained_run, tmp_path):
     done = run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=3", "logger=csv", f"hydra.run.dir={tmp_path}")
     assert_ok(done)
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+
+
+def test_init_ckpt_starts_a_new_run_from_pretrained_weights(trained_run, tmp_path):
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    pretrained = ExerciseModule.load_from_checkpoint(ckpt, map_location="cpu")
+    fresh = ExerciseModule(**pretrained.hparams)
+    load_weights(fresh, ckpt)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), pretrained.state_dict().values(), strict=True))
+    with pytest.raises(ValueError, match="another network.*same model and feature"):
+        load_weights(ExerciseModule(**{**pretrained.hparams, "hidden_size": 8}), ckpt)
+    with pytest.raises(ValueError, match="predicts.*same classes"):
+        load_weights(ExerciseModule(**{**pretrained.hparams, "classes": pretrained.classes[::-1]}), ckpt)
+    done = run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=1", "logger=csv", f"hydra.run.dir={tmp_path}",
+                   f"init_ckpt={ckpt}")  # fmt: skip
+    assert_ok(done)
+    assert f"network weights from {ckpt}" in (tmp_path / "train.log").read_text()
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0  # a new run, not a resume
+    done = run_cli("train", *SMALL_SYNTHETIC, f"hydra.run.dir={tmp_path}/both", f"init_ckpt={ckpt}", f"ckpt_path={ckpt}")
+    assert done.returncode == 2 and "give one of them" in done.stderr
+    done = run_cli("train", *SMALL_SYNTHETIC, f"hydra.run.dir={tmp_path}/none", "init_ckpt=/nope/last.ckpt")
+    assert done.returncode != 0 and "init_ckpt=/nope/last.ckpt does not exist" in done.stderr
 
 
 def test_missing_ckpt_path_is_a_clear_error(tmp_path):

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from musclevision.extract.cache import CacheError
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.metrics import report_value
-from musclevision.models.module import check_resumable
+from musclevision.models.module import check_resumable, load_weights
 from musclevision.models.report import summary_line, write_report
 from musclevision.models.stress import group_metrics, stress_suite
 
@@ -53,6 +53,10 @@ def check_config(cfg: DictConfig) -> None:
     """Refuse, before any work, combinations that would otherwise fail only after training."""
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path} does not exist")
+    if cfg.get("init_ckpt") and not Path(cfg.init_ckpt).is_file():
+        raise FileNotFoundError(f"init_ckpt={cfg.init_ckpt} does not exist")
+    if cfg.get("init_ckpt") and cfg.get("ckpt_path"):
+        raise ValueError("init_ckpt starts a new run from pre-trained weights, ckpt_path resumes a run: give one of them")
     if not cfg.get("train", True) and not cfg.get("ckpt_path"):
         raise ValueError("train=false evaluates a checkpoint: give it with ckpt_path=<file.ckpt>")
     protocol = OmegaConf.select(cfg, "data.split.protocol")
@@ -146,6 +150,9 @@ def train(cfg: DictConfig) -> dict:
     model = instantiate(cfg.model)
     if cfg.get("ckpt_path"):
         check_resumable(cfg.ckpt_path, model)
+    if cfg.get("init_ckpt"):
+        load_weights(model, cfg.init_ckpt)
+        log.info("network weights from %s (init_ckpt)", cfg.init_ckpt)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = instantiate_group(cfg.get("logger"))
     callbacks = instantiate_group(cfg.get("callbacks"))

@@ -12,18 +12,24 @@ windows are index pairs (clip, start) gathered per batch, so a batch holds batch
 frames when training (whole clips: batch_size x the longest clip of the batch) and at most
 ``eval_batch_frames`` frames when evaluating, whatever the window. A window longer than every
 clip is refused: it would be all padding.
+
+``train_extra`` (e.g. ``data/train_extra=synthetic``) is a second source whose clips join the
+*training* side only, never validation or test: ``train_extra_ratio`` extra windows (or clips) per
+real one, drawn afresh every epoch (null: all of them every epoch).
 """
 
 from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytorch_lightning as pl
+from torch.utils.data import BatchSampler
 
 from musclevision.data.augment import AugmentConfig
 from musclevision.data.clips import ClipData
 from musclevision.data.splits import split_clips
-from musclevision.data.windows import BucketBatchSampler, ClipSet, FrameStore, WindowSet, batch_loader
+from musclevision.data.windows import BucketBatchSampler, ClipSet, FrameStore, MixedSampler, WindowSet, batch_loader
 
 log = logging.getLogger(__name__)
 SAMPLING = ("window", "clip")
@@ -33,7 +39,8 @@ class KeypointDataModule(pl.LightningDataModule):
     def __init__(self, source, classes: list[str], split: dict | None = None, sampling: str = "window",
                  window: int = 8, fps: float = 25.0, train_stride: int = 1, eval_stride: int = 1, min_detected: int = 4,
                  batch_size: int = 32, eval_batch_size: int = 512, eval_batch_frames: int = 8192, num_workers: int = 0,
-                 augment: dict | None = None, shuffle: bool = True, bucket_by_length: bool = True):  # fmt: skip
+                 augment: dict | None = None, shuffle: bool = True, bucket_by_length: bool = True,
+                 train_extra=None, train_extra_ratio: float | None = 1.0):  # fmt: skip
         super().__init__()
         if sampling not in SAMPLING:
             raise ValueError(f"data.sampling={sampling!r}: use one of {', '.join(SAMPLING)}")
@@ -53,10 +60,14 @@ class KeypointDataModule(pl.LightningDataModule):
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.eval_batch_frames = eval_batch_frames
         self.shuffle, self.bucket_by_length = shuffle, bucket_by_length
+        if train_extra_ratio is not None and (isinstance(train_extra_ratio, bool) or not train_extra_ratio > 0):
+            raise ValueError(f"data.train_extra_ratio={train_extra_ratio!r} must be > 0 (extra items per real one) or null (all)")
+        self.train_extra, self.train_extra_ratio = train_extra, train_extra_ratio
         self.augment = AugmentConfig(**{k: tuple(v) if k == "time_stretch" else v for k, v in (augment or {}).items()})
         self.clips: list[ClipData] = []
         self.split = None
         self.stores: dict[str, FrameStore] = {}
+        self.train_real = 0  # real clips at the front of the training store; train_extra clips follow
 
     def prepare_data(self) -> None:
         self.source.prepare(self.classes)
@@ -108,14 +119,38 @@ class KeypointDataModule(pl.LightningDataModule):
             raise ValueError(f"split {self.split.description} has no {name!r} side")
         return self.stores[name]
 
+    def train_store(self) -> FrameStore:
+        """The training side: its real clips, then the ``train_extra`` clips (loaded on first use: evaluation and
+        export never pay for them)."""
+        if "train+extra" not in self.stores:
+            real = self.store("train").clips
+            extra = self.train_extra.load(self.classes) if self.train_extra is not None else []
+            clash = {c.group for c in extra} & {c.group for c in self.clips}
+            if clash:
+                raise ValueError(f"data.train_extra groups {sorted(clash)[:3]} are also real groups; give them another name")
+            self.train_real = len(real)
+            self.stores["train+extra"] = FrameStore(real + extra, self.classes) if extra else self.store("train")
+            if extra:
+                log.info("training on %d real + %d extra clips (%s), %s extra per real", len(real), len(extra),
+                         getattr(self.train_extra, "kind", "extra"), self.train_extra_ratio or "all")  # fmt: skip
+        return self.stores["train+extra"]
+
     def train_dataloader(self):
-        store = self.stores["train"]
+        store = self.train_store()
+        extra = np.arange(len(store.clips)) >= self.train_real  # [clips]
+        mix = extra.any() and self.train_extra_ratio is not None and self.shuffle
         if self.sampling == "clip":
             data = ClipSet(store, self.augment)
-            buckets = BucketBatchSampler(store.lengths, self.batch_size) if self.bucket_by_length and self.shuffle else None
-            return batch_loader(data, self.batch_size, self.shuffle, self.num_workers, batches=buckets)
+            order = MixedSampler(extra, self.train_extra_ratio) if mix else None
+            if self.bucket_by_length and self.shuffle:
+                batches = BucketBatchSampler(store.lengths, self.batch_size, order=order)
+            else:
+                batches = BatchSampler(order, self.batch_size, drop_last=False) if order is not None else None
+            return batch_loader(data, self.batch_size, self.shuffle, self.num_workers, batches=batches)
         data = WindowSet(store, self.window, self.train_stride, self.min_detected, self.augment, self.fps)
-        return batch_loader(data, self.batch_size, shuffle=self.shuffle, num_workers=self.num_workers)
+        order = MixedSampler(extra[data.clip], self.train_extra_ratio) if mix else None
+        batches = BatchSampler(order, self.batch_size, drop_last=False) if order is not None else None
+        return batch_loader(data, self.batch_size, shuffle=self.shuffle, num_workers=self.num_workers, batches=batches)
 
     def eval_loaders(self, name: str, whole_clips: bool | None = None, transform=None) -> list:
         """Loader 0: every ``window``-slot window; loader 1 (clip-trained models, or on request): whole clips.

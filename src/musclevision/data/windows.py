@@ -177,22 +177,40 @@ class ClipSet(_Batches):
         return self._batch(clip, positions, rng)
 
 
+class MixedSampler(Sampler):
+    """Each epoch, every main item (``extra`` False) and ``ratio`` times as many extra items (at most all of them),
+    a fresh random draw, in random order: extra data (e.g. synthetic clips) mixed in at a fixed share."""
+
+    def __init__(self, extra: np.ndarray, ratio: float):
+        self.main, self.extra = np.flatnonzero(~np.asarray(extra)), np.flatnonzero(extra)
+        self.count = min(int(round(ratio * len(self.main))), len(self.extra))
+
+    def __len__(self) -> int:
+        return len(self.main) + self.count
+
+    def __iter__(self):
+        drawn = self.extra[torch.randperm(len(self.extra))[: self.count].numpy()]
+        items = np.concatenate([self.main, drawn])
+        yield from items[torch.randperm(len(items)).numpy()].tolist()
+
+
 class BucketBatchSampler(Sampler):
     """Random batches of clips of similar length, in random order.
 
     A padded batch costs as many recurrent steps as its longest clip; random batches of whole
     UCF101 clips nearly always contain a ~300-frame one. Shuffling, then sorting within pools of
     ``pool`` batches before cutting them, keeps batches random but about halves the steps.
+    ``order`` (e.g. a :class:`MixedSampler`) picks the clips of each epoch instead of all of them.
     """
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, pool: int = 8):
-        self.lengths, self.batch_size, self.pool = np.asarray(lengths), batch_size, pool
+    def __init__(self, lengths: np.ndarray, batch_size: int, pool: int = 8, order: Sampler | None = None):
+        self.lengths, self.batch_size, self.pool, self.order = np.asarray(lengths), batch_size, pool, order
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        return -(-(len(self.order) if self.order is not None else len(self.lengths)) // self.batch_size)
 
     def __iter__(self):
-        order = torch.randperm(len(self.lengths)).numpy()
+        order = np.array(list(self.order)) if self.order is not None else torch.randperm(len(self.lengths)).numpy()
         size = self.batch_size * self.pool
         batches = []
         for start in range(0, len(order), size):

@@ -144,3 +144,24 @@ def check_resumable(ckpt_path, model: ExerciseModule) -> None:
     if differ:
         raise ValueError(f"ckpt_path={ckpt_path} holds another model than this configuration ({'; '.join(differ[:3])}): "
                          "resume with the model options it was trained with, or train without ckpt_path")  # fmt: skip
+
+
+def load_weights(model: ExerciseModule, ckpt_path) -> None:
+    """Copy a checkpoint's network weights into ``model`` (pre-training -> fine-tuning). Only the weights: the
+    optimizer, epoch and data are the new run's. The networks must match (architecture, features, classes)."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"init_ckpt={ckpt_path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        state, classes = checkpoint["state_dict"], list(checkpoint["hyper_parameters"]["classes"])
+    except Exception as exc:
+        raise ValueError(f"init_ckpt={ckpt_path} is not a MuscleVision checkpoint ({type(exc).__name__}: {exc})") from exc
+    if classes != model.classes:
+        raise ValueError(f"init_ckpt={ckpt_path} predicts {classes}, this run {model.classes}: pre-train on the same classes")
+    mine = model.state_dict()
+    wrong = [k for k in mine if k not in state or state[k].shape != mine[k].shape] + [k for k in state if k not in mine]
+    if wrong:
+        raise ValueError(f"init_ckpt={ckpt_path} holds another network (first difference: {wrong[0]}); pre-train with the "
+                         "same model and feature settings as this run")  # fmt: skip
+    model.load_state_dict(state)
