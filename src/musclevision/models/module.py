@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
-from musclevision.models.classifier import build_classifier
+from musclevision.models.classifier import Ensemble, build_classifier
 from musclevision.models.metrics import LEVELS, EvalCollector
 
 EVAL_VIEWS = ("window", "wholeclip")  # dataloader 0: windows of the live length; 1: whole clips (clip-trained models)
@@ -55,7 +55,7 @@ class ExerciseModule(pl.LightningModule):
         return list(self.hparams.classes)
 
     def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(landmarks, world if self.net.features.uses_world else None)
+        return self.net(landmarks, world if self.net.uses_world else None)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         logits = self(batch["landmarks"], batch["world"])
@@ -130,3 +130,27 @@ def load_checkpoint(ckpt_path) -> ExerciseModule:
         return ExerciseModule.load_from_checkpoint(path, map_location="cpu")
     except Exception as exc:  # a truncated download, another program's .ckpt, a text file
         raise ValueError(f"ckpt_path={ckpt_path} is not a MuscleVision checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def window_policy_of(module: ExerciseModule) -> dict:
+    """What a network's windows are: slots, frame rate, slots with a person needed (from its training config)."""
+    data = module.run_config.get("data", {})
+    return {"window": int(module.hparams.window), "fps": data.get("fps"), "min_detected": int(data.get("min_detected", 1))}
+
+
+def check_members(modules: list[ExerciseModule], ckpt_paths: list) -> None:
+    """An ensemble averages probabilities of the same classes over the same windows: refuse members that differ in
+    classes (or their order) or window policy."""
+    for module, path in zip(modules[1:], ckpt_paths[1:]):
+        for what, get in (("classes", lambda m: m.classes), ("window policy", window_policy_of)):
+            if get(module) != get(modules[0]):
+                raise ValueError(f"ensemble members differ in {what}: {ckpt_paths[0]} has {get(modules[0])}, {path} has "
+                                 f"{get(module)}; an ensemble averages the same classes over the same windows")  # fmt: skip
+
+
+def load_ensemble(ckpt_paths: list) -> ExerciseModule:
+    """Several checkpoints as one module: the first one's settings around an :class:`Ensemble` of all their networks."""
+    modules = [load_checkpoint(path) for path in ckpt_paths]
+    check_members(modules, ckpt_paths)
+    modules[0].net = Ensemble([m.net for m in modules])
+    return modules[0]

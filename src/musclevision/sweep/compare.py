@@ -48,7 +48,8 @@ def read_runs(sweep_dir: Path) -> list[Run]:
         overrides = {k: v for k, v in (p for p in pairs if len(p) == 2) if not k.startswith("hydra")}
         report = folder / "val_metrics.json"
         metrics = json.loads(report.read_text()) if report.is_file() else {}
-        checkpoint = Path(metrics["checkpoint"]) if metrics.get("checkpoint") else None
+        # An ensemble's report (musclevision-eval ckpt_paths=[...]) lists its members: no one checkpoint to export.
+        checkpoint = Path(metrics["checkpoint"]) if isinstance(metrics.get("checkpoint"), str) else None
         if checkpoint is not None and not checkpoint.is_file():
             # The sweep was moved (e.g. copied from the cluster): the same file name in this run folder.
             moved = folder / "checkpoints" / checkpoint.name
@@ -128,7 +129,9 @@ def run_table(runs: list[Run], keys: list[str], metric: str, sweep_dir: Path) ->
     for rank, run in enumerate(ranked, 1):
         values = [_pct(run.metrics.get(level, {}).get(k)) for level, k in columns]
         checkpoint = (str(run.checkpoint.relative_to(run.folder)) if run.checkpoint and run.checkpoint.is_relative_to(run.folder)
-                      else str(run.checkpoint) if run.checkpoint else "[red]no report: failed or running[/red]")  # fmt: skip
+                      else str(run.checkpoint) if run.checkpoint
+                      else f"ensemble of {len(run.metrics['checkpoint'])}" if isinstance(run.metrics.get("checkpoint"), list)
+                      else "[red]no report: failed or running[/red]")  # fmt: skip
         table.add_row(str(rank), run.folder.name, *(run.overrides.get(k, "") for k in keys), *values,
                       str(run.metrics.get("epoch", "-")), checkpoint)  # fmt: skip
     return table
@@ -231,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"wrote {args.sweep_dir / 'crossval.json'} (best configuration's mean over folds)")
     finished = [r for r in runs if r.value(args.metric) is not None and r.checkpoint]
     if not finished:
+        if groups and all(isinstance(r.metrics.get("checkpoint"), list) for r in runs):
+            return 0  # a cross-validation of ensembles (musclevision-eval): reported above, nothing to export from here
         console.print("[red]no run finished with a report and a checkpoint[/red]")
         return 1
     best = max(finished, key=lambda r: r.value(args.metric))
