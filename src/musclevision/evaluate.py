@@ -26,7 +26,7 @@ from omegaconf import DictConfig, open_dict
 
 from musclevision.extract.cache import CacheError
 from musclevision.hydra_app import hydra_entry
-from musclevision.models.module import load_checkpoint, load_ensemble
+from musclevision.models.module import ensemble_module, load_checkpoint
 from musclevision.models.report import summary_line, worst_clips, write_report
 from musclevision.models.stress import group_metrics, stress_suite
 
@@ -39,15 +39,15 @@ def evaluate(cfg: DictConfig) -> dict:
     if bool(cfg.ckpt_path) == bool(cfg.get("ckpt_paths")):
         raise ValueError("give one of ckpt_path=<file.ckpt> or ckpt_paths=[a.ckpt,b.ckpt] (an ensemble)")
     paths = [str(cfg.ckpt_path)] if cfg.ckpt_path else [str(p) for p in cfg.ckpt_paths]  # resolved before data.split changes
-    model = load_checkpoint(paths[0]) if len(paths) == 1 else load_ensemble(paths)
-    trained_split = model.run_config.get("data", {}).get("split")
-    if len(paths) > 1 and cfg.split in ("val", "test"):
-        for path in paths[1:]:
-            other = load_checkpoint(path).run_config.get("data", {}).get("split")
-            if other != trained_split:
-                raise ValueError(f"ensemble members were trained on different splits ({paths[0]}: {trained_split}, {path}: "
-                                 f"{other}): some member has seen the groups it would be scored on; ensemble models of "
-                                 "one fold, or use split=all on other data")  # fmt: skip
+    modules = [load_checkpoint(path) for path in paths]
+    trained_split = modules[0].run_config.get("data", {}).get("split")
+    for module, path in zip(modules[1:], paths[1:]):
+        other = module.run_config.get("data", {}).get("split")
+        if cfg.split in ("val", "test") and other != trained_split:
+            raise ValueError(f"ensemble members were trained on different splits ({paths[0]}: {trained_split}, {path}: "
+                             f"{other}): some member has seen the groups it would be scored on; ensemble models of one "
+                             "fold, or use split=all on other data")  # fmt: skip
+    model = modules[0] if len(modules) == 1 else ensemble_module(modules, paths)
     with open_dict(cfg):
         cfg.data.classes = model.classes
         cfg.data.window = int(model.hparams.window)

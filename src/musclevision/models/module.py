@@ -148,9 +148,9 @@ def check_members(modules: list[ExerciseModule], ckpt_paths: list) -> None:
                                  f"{get(module)}; an ensemble averages the same classes over the same windows")  # fmt: skip
 
 
-def load_ensemble(ckpt_paths: list) -> ExerciseModule:
-    """Several checkpoints as one module: the first one's settings around an :class:`Ensemble` of all their networks."""
-    modules = [load_checkpoint(path) for path in ckpt_paths]
+def ensemble_module(modules: list[ExerciseModule], ckpt_paths: list) -> ExerciseModule:
+    """Several loaded checkpoints as one module: the first one's settings around an :class:`Ensemble` of all their
+    networks (for evaluation); members must share classes and window policy."""
     check_members(modules, ckpt_paths)
     modules[0].net = Ensemble([m.net for m in modules])
     return modules[0]
