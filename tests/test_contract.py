@@ -90,6 +90,9 @@ MUTATIONS = {
     "synthetic data with its warning": _set("training", {"data_kind": "synthetic", "warning": "synthetic"}),
     "world input too": _set("inputs", [valid_card()["inputs"][0], {"name": "world", "shape": [], "dtype": "float32"}]),
     "integer fps": _set("window_policy.fps", 30),
+    "ensemble of two": _set("training.members", [{"checkpoint": "a/last.ckpt", "net": {}}, {"checkpoint": None}]),
+    "ensemble of one": _set("training.members", [{"checkpoint": "a/last.ckpt"}]),
+    "ensemble member absolute": _set("training.members", [{"checkpoint": "/a/last.ckpt"}, {"checkpoint": "b.ckpt"}]),
     "old format": _set("format", "musclevision-model-card/1"),
     "foreign format": _set("format", "other"),
     "no classes": _set("classes", []),
@@ -157,6 +160,7 @@ def test_python_and_the_page_accept_and_refuse_the_same_cards():
         "synthetic data with its warning",
         "world input too",
         "integer fps",
+        "ensemble of two",
     ]
     disagree = {n: (python[n], page[n]) for n in cards if (python[n] is None) != (page[n] is None)}
     assert not disagree, disagree

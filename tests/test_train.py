@@ -241,3 +241,89 @@ def test_experiments_train_on_real_keypoints(experiment, real_cache, tmp_path):
         assert metrics["wholeclip"]["count"] == metrics["clip"]["count"] > 0
     groups = {line for line in (tmp_path / "train.log").read_text().splitlines() if "val groups" in line}
     assert groups, "the split was not logged"
+
+
+@pytest.fixture(scope="module")
+def graph_run(tmp_path_factory) -> Path:
+    """The graph network, one epoch on the same synthetic data and split as ``trained_run``."""
+    run = tmp_path_factory.mktemp("train") / "gcn"
+    done = run_cli("train", *SMALL_SYNTHETIC, "model=gcn", "trainer.max_epochs=1", "logger=csv", f"hydra.run.dir={run}")
+    assert_ok(done)
+    return run
+
+
+def altered_checkpoint(source: Path, target: Path, change) -> Path:
+    """A copy of a checkpoint with ``change(checkpoint)`` applied (another training's classes, split, ...)."""
+    checkpoint = torch.load(source, weights_only=True)
+    change(checkpoint)
+    torch.save(checkpoint, target)
+    return target
+
+
+def test_export_of_an_ensemble_averages_its_members_in_one_graph(trained_run, graph_run, tmp_path):
+    members = [trained_run / "checkpoints" / "last.ckpt", graph_run / "checkpoints" / "last.ckpt"]
+    done = run_cli("export", f"ckpt_paths=[{members[0]},{members[1]}]", "name=pair", f"out_dir={tmp_path}",
+                   f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
+    assert_ok(done)
+    card = validate_card(json.loads((tmp_path / "pair.json").read_text()))
+    assert [m.checkpoint for m in card.training.members] == [None, None]  # outside the project: no absolute paths
+    members_card = card.model_dump()["training"]["members"]
+    assert [m["net"]["arch"] for m in members_card] == ["lstm", "gcn"] and card.training.checkpoint is None
+    assert all(m["metrics"]["window"]["acc"] >= 0 for m in members_card)  # each member's own held-out report
+    assert [i.name for i in card.inputs] == ["landmarks", "world"]  # the graph model reads the world landmarks
+    assert max(case["max_abs_diff"] for case in card.parity.values()) <= 1e-5
+    # the ONNX graph gives the mean of what each member gives on its own
+    x = np.random.default_rng(0).random((3, 8, 33, 4)).astype(np.float32)
+    world = np.random.default_rng(1).random((3, 8, 33, 3)).astype(np.float32) - 0.5
+    x[1, 2:4] = np.nan
+    with torch.no_grad():
+        expected = np.mean([torch.softmax(ExerciseModule.load_from_checkpoint(m, map_location="cpu").eval()(
+            torch.from_numpy(x), torch.from_numpy(world)), -1).numpy() for m in members], axis=0)  # fmt: skip
+    np.testing.assert_allclose(onnx_probabilities(tmp_path / "pair.onnx", x, world), expected, atol=1e-5)
+
+
+def test_ensemble_export_refuses_members_of_other_classes_or_windows(trained_run, graph_run, tmp_path):
+    lstm = trained_run / "checkpoints" / "last.ckpt"
+    reordered = altered_checkpoint(graph_run / "checkpoints" / "last.ckpt", tmp_path / "reordered.ckpt",
+                                   lambda c: c["hyper_parameters"]["classes"].reverse())  # fmt: skip
+    done = run_cli("export", f"ckpt_paths=[{lstm},{reordered}]", "name=bad", f"out_dir={tmp_path}",
+                   f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
+    assert done.returncode == 2 and "ensemble members differ in classes" in done.stderr, done
+    longer = altered_checkpoint(graph_run / "checkpoints" / "last.ckpt", tmp_path / "longer.ckpt",
+                                lambda c: c["hyper_parameters"].update(window=16))  # fmt: skip
+    done = run_cli("export", f"ckpt_path={lstm}", f"ckpt_paths=[{longer}]", "name=bad", f"out_dir={tmp_path}",
+                   f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
+    assert done.returncode == 2 and "ensemble members differ in window policy" in done.stderr, done
+    assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_ensemble_of_a_sweeps_folds(trained_run, graph_run, tmp_path):
+    """sweep_dir=... ensemble=true: every fold's model of the sweep, as one graph."""
+    sweep = tmp_path / "sweep"
+    for number, run in enumerate([trained_run, graph_run]):  # two "folds" of one configuration
+        (sweep / str(number) / ".hydra").mkdir(parents=True)
+        (sweep / str(number) / ".hydra" / "overrides.yaml").write_text(f"- data.split.fold={number}\n")
+        (sweep / str(number) / "val_metrics.json").write_text((run / "val_metrics.json").read_text())
+    done = run_cli("export", f"sweep_dir={sweep}", "ensemble=true", "name=folds", f"out_dir={tmp_path}",
+                   f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
+    assert_ok(done)
+    card = json.loads((tmp_path / "folds.json").read_text())
+    assert [m["net"]["arch"] for m in card["training"]["members"]] == ["lstm", "gcn"]
+    (sweep / "1" / "val_metrics.json").unlink()  # a fold that failed: no ensemble of the rest
+    done = run_cli("export", f"sweep_dir={sweep}", "ensemble=true", "name=folds", f"out_dir={tmp_path}",
+                   f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
+    assert done.returncode == 2 and "runs 1 have no report" in done.stderr, done
+
+
+def test_eval_of_an_ensemble_needs_members_of_one_split(trained_run, graph_run, tmp_path):
+    members = [trained_run / "checkpoints" / "last.ckpt", graph_run / "checkpoints" / "last.ckpt"]
+    done = run_cli("eval", f"ckpt_paths=[{members[0]},{members[1]}]", *SMALL_SYNTHETIC[:5], "stress_suite=false",
+                   f"hydra.run.dir={tmp_path / 'pair'}")  # fmt: skip
+    assert_ok(done)
+    metrics = json.loads((tmp_path / "pair" / "val_metrics.json").read_text())
+    assert metrics["checkpoint"] == [str(m) for m in members] and metrics["window"]["count"] > 0
+    assert metrics["split"] == json.loads((trained_run / "val_metrics.json").read_text())["split"]
+    other_fold = altered_checkpoint(members[1], tmp_path / "fold1.ckpt",
+                                    lambda c: c["musclevision"]["config"]["data"]["split"].update(fold=1))  # fmt: skip
+    done = run_cli("eval", f"ckpt_paths=[{members[0]},{other_fold}]", *SMALL_SYNTHETIC[:5], f"hydra.run.dir={tmp_path / 'bad'}")
+    assert done.returncode == 2 and "trained on different splits" in done.stderr, done

@@ -76,11 +76,21 @@ class Calibration(_Strict):
     measured_on: str | None = None
 
 
+class Member(BaseModel):
+    """One network of an ensemble (its training, as a single model's card records it under ``training``)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    checkpoint: Annotated[str, Field(pattern=RELATIVE_PATH)] | None = None
+
+
 class Training(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
     data_kind: Literal["real", "synthetic"]
     warning: str | None = Field(default=None, description="shown by the server and the page when set")
     checkpoint: Annotated[str, Field(pattern=RELATIVE_PATH)] | None = None
+    members: list[Member] | None = Field(
+        default=None, min_length=2, description="an ensemble: the graph outputs the mean of these networks' probabilities"
+    )
 
 
 class ModelCard(_Strict):

@@ -1,6 +1,14 @@
 """``musclevision-eval``: window-, clip- and whole-clip metrics of a checkpoint on keypoint data.
 
     musclevision-eval ckpt_path=logs/train/runs/<time>/checkpoints/last.ckpt [split=val|test|all]
+    musclevision-eval ckpt_paths=[a.ckpt,b.ckpt]      # an ensemble: the mean of the members' probabilities
+
+An ensemble is scored on held-out groups only when every member was trained on the same split
+(e.g. two architectures trained on one fold); a cross-validation of ensembles, fold by fold:
+
+    musclevision-eval -m data.split.fold=0,1,2,3,4,5 \
+      'ckpt_paths=[logs/crossval/best/${data.split.fold}/checkpoints/last.ckpt,logs/crossval/gcn/${data.split.fold}/checkpoints/last.ckpt]'
+    musclevision-compare <that sweep folder>
 
 Classes and window come from the checkpoint, so the data's class list is overridden to match
 its output order; a class the data lacks is an error, not a silent zero.
@@ -18,7 +26,7 @@ from omegaconf import DictConfig, open_dict
 
 from musclevision.extract.cache import CacheError
 from musclevision.hydra_app import hydra_entry
-from musclevision.models.module import load_checkpoint
+from musclevision.models.module import ensemble_module, load_checkpoint
 from musclevision.models.report import summary_line, worst_clips, write_report
 from musclevision.models.stress import group_metrics, stress_suite
 
@@ -28,8 +36,18 @@ log = logging.getLogger("musclevision.eval")
 def evaluate(cfg: DictConfig) -> dict:
     if cfg.split not in ("val", "test", "all"):
         raise ValueError(f"split={cfg.split!r}: use val, test or all")
-    model = load_checkpoint(cfg.ckpt_path)
-    trained_split = model.run_config.get("data", {}).get("split")
+    if bool(cfg.ckpt_path) == bool(cfg.get("ckpt_paths")):
+        raise ValueError("give one of ckpt_path=<file.ckpt> or ckpt_paths=[a.ckpt,b.ckpt] (an ensemble)")
+    paths = [str(cfg.ckpt_path)] if cfg.ckpt_path else [str(p) for p in cfg.ckpt_paths]  # resolved before data.split changes
+    modules = [load_checkpoint(path) for path in paths]
+    trained_split = modules[0].run_config.get("data", {}).get("split")
+    for module, path in zip(modules[1:], paths[1:]):
+        other = module.run_config.get("data", {}).get("split")
+        if cfg.split in ("val", "test") and other != trained_split:
+            raise ValueError(f"ensemble members were trained on different splits ({paths[0]}: {trained_split}, {path}: "
+                             f"{other}): some member has seen the groups it would be scored on; ensemble models of one "
+                             "fold, or use split=all on other data")  # fmt: skip
+    model = modules[0] if len(modules) == 1 else ensemble_module(modules, paths)
     with open_dict(cfg):
         cfg.data.classes = model.classes
         cfg.data.window = int(model.hparams.window)
@@ -51,10 +69,12 @@ def evaluate(cfg: DictConfig) -> dict:
                     "(extract_missing=true extracts them first)", missing)  # fmt: skip
     datamodule.setup()
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_model_summary=False, enable_checkpointing=False)
-    # ckpt_path as well: Lightning then restores the checkpoint's epoch too, for the report.
-    trainer.validate(model, dataloaders=datamodule.eval_loaders(cfg.split, cfg.whole_clips), ckpt_path=cfg.ckpt_path,
-                     verbose=False)  # fmt: skip
-    evaluation = {**model.last_eval, "stage": cfg.split, "checkpoint": str(cfg.ckpt_path), "split": datamodule.split.description}
+    # ckpt_path as well: Lightning then restores the checkpoint's epoch too, for the report (not for an ensemble:
+    # its members' weights are loaded already).
+    trainer.validate(model, dataloaders=datamodule.eval_loaders(cfg.split, cfg.whole_clips),
+                     ckpt_path=paths[0] if len(paths) == 1 else None, verbose=False)  # fmt: skip
+    evaluation = {**model.last_eval, "stage": cfg.split, "checkpoint": paths[0] if len(paths) == 1 else paths,
+                  "split": datamodule.split.description}  # fmt: skip
     evaluation |= group_metrics(evaluation)
     if cfg.stress_suite:
         evaluation["stress"] = stress_suite(model, datamodule, cfg.split, evaluation)

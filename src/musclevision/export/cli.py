@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +14,48 @@ from omegaconf import DictConfig, OmegaConf
 from musclevision.export.exporter import export_checkpoint
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.module import ExerciseModule, load_checkpoint
+from musclevision.sweep.compare import fold_groups, read_runs, swept_keys
+
+log = logging.getLogger("musclevision.export")
+METRIC = "val/window_bacc"  # how the best configuration of a sweep is chosen (musclevision-compare's default)
 
 
-def resolve_checkpoint(cfg: DictConfig) -> Path:
-    if bool(cfg.ckpt_path) == bool(cfg.sweep_dir):
-        raise ValueError("give exactly one of ckpt_path=<file.ckpt> or sweep_dir=<multirun folder>")
-    if cfg.sweep_dir:
-        best = Path(cfg.sweep_dir) / "best.json"
+def sweep_checkpoints(sweep_dir: Path, ensemble: bool) -> list[Path]:
+    """The best run musclevision-compare recorded (best.json), or with ``ensemble`` every fold's checkpoint of the
+    sweep's best configuration (a cross-validation: the six fold models, say)."""
+    if not ensemble:
+        best = sweep_dir / "best.json"
         if not best.is_file():
-            raise FileNotFoundError(f"{best} not found: run `musclevision-compare {cfg.sweep_dir}` first")
-        return Path(json.loads(best.read_text())["checkpoint"])
-    return Path(cfg.ckpt_path)
+            raise FileNotFoundError(f"{best} not found: run `musclevision-compare {sweep_dir}` first")
+        return [Path(json.loads(best.read_text())["checkpoint"])]
+    runs = read_runs(sweep_dir)
+    if not runs:
+        raise FileNotFoundError(f"sweep_dir={sweep_dir} holds no runs (expected <sweep>/<n>/.hydra/)")
+    unfinished = [r.folder.name for r in runs if r.checkpoint is None or r.value(METRIC) is None]
+    if unfinished:
+        raise ValueError(f"sweep_dir={sweep_dir}: runs {', '.join(unfinished)} have no report or checkpoint (failed or "
+                         "running); an ensemble of the folds needs every fold")  # fmt: skip
+    groups = fold_groups(runs, swept_keys(runs), METRIC)
+    label, members = groups[0]
+    if len(groups) > 1:
+        log.info("sweep_dir=%s has %d configurations: ensembling the folds of the best by %s, %s", sweep_dir, len(groups),
+                 METRIC, label)  # fmt: skip
+    return [r.checkpoint for r in members]
+
+
+def resolve_checkpoints(cfg: DictConfig) -> list[Path]:
+    """ckpt_path, ckpt_paths and sweep_dir together: one checkpoint exports one model, several an ensemble."""
+    paths = [Path(cfg.ckpt_path)] if cfg.ckpt_path else []
+    paths += [Path(p) for p in cfg.get("ckpt_paths") or []]
+    if cfg.sweep_dir:
+        paths += sweep_checkpoints(Path(cfg.sweep_dir), bool(cfg.get("ensemble")))
+    elif cfg.get("ensemble"):
+        raise ValueError("ensemble=true ensembles the folds of a sweep: give sweep_dir=<multirun folder>")
+    if not paths:
+        raise ValueError("give ckpt_path=<file.ckpt>, ckpt_paths=[a.ckpt,b.ckpt] (an ensemble) or sweep_dir=<multirun folder>")
+    if len(set(paths)) < len(paths):
+        raise ValueError(f"a checkpoint is listed twice: {[str(p) for p in paths]}")
+    return paths
 
 
 def parity_windows(cfg: DictConfig, model: ExerciseModule, count: int):
@@ -43,9 +75,9 @@ def parity_windows(cfg: DictConfig, model: ExerciseModule, count: int):
 
 
 def run(cfg: DictConfig) -> int:
-    ckpt = resolve_checkpoint(cfg)
-    model = load_checkpoint(ckpt)
-    landmarks, world, fps = parity_windows(cfg, model, cfg.parity_windows)
+    ckpts = resolve_checkpoints(cfg)
+    models = [load_checkpoint(ckpt) for ckpt in ckpts]
+    landmarks, world, fps = parity_windows(cfg, models[0], cfg.parity_windows)
     calibration = None
     if cfg.calibration:
         path = Path(cfg.calibration)
@@ -53,7 +85,7 @@ def run(cfg: DictConfig) -> int:
             raise FileNotFoundError(f"calibration={cfg.calibration} does not exist: make it with musclevision-calibrate")
         calibration = json.loads(path.read_text())
     onnx_path, card_path = export_checkpoint(
-        model, ckpt, cfg.name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
+        models, ckpts, cfg.name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
         tolerance=cfg.tolerance, metrics_file=cfg.metrics_file, smoothing_s=cfg.smoothing_s, calibration=calibration,
         calibration_source=str(cfg.calibration),
     )  # fmt: skip

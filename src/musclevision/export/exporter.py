@@ -1,5 +1,7 @@
 """Checkpoint -> ``exports/<name>.onnx`` + ``exports/<name>.json`` (the model card), parity-checked.
 
+Several checkpoints -> one ensemble graph that averages their probabilities (same classes, same
+window policy), parity-checked against the PyTorch average, the card listing the members.
 Nothing is written unless the ONNX graph passes the checker and matches PyTorch on real
 windows (and edge cases) within the tolerance; both files then appear together.
 """
@@ -19,16 +21,18 @@ from musclevision.card import (
     CARD_FORMAT,
     SYNTHETIC_WARNING,
     Calibration,
+    Member,
     ModelCard,
     PoseModel,
     TensorSpec,
     Training,
     WindowPolicy,
 )
-from musclevision.export.onnx_model import OPSET, check_parity, export_onnx, input_names, temporary_path
+from musclevision.export.onnx_model import OPSET, ProbabilityGraph, check_parity, export_onnx, input_names, temporary_path
 from musclevision.extract.landmarker import PoseSettings
 from musclevision.extract.pose_bundle import bundle_path
-from musclevision.models.module import ExerciseModule
+from musclevision.models.classifier import Ensemble
+from musclevision.models.module import ExerciseModule, check_members
 from musclevision.paths import project_root
 from musclevision.pose.skeleton import NUM_LANDMARKS
 
@@ -82,40 +86,53 @@ def run_metrics(ckpt_path: Path, metrics_file: str | None) -> dict:
     return {"source": str(path.resolve()), **{k: v for k, v in data.items() if k not in ("confusion",)}}
 
 
-def build_card(name: str, model: ExerciseModule, onnx_name: str, policy: WindowPolicy, parity: dict, metrics: dict,
-               ckpt_path: Path, calibration: Calibration | None = None) -> ModelCard:  # fmt: skip
+DATA_KEYS = ("classes", "sampling", "window", "min_detected", "split", "augment")  # what a card says of the training data
+
+
+def training_record(model: ExerciseModule, ckpt_path: Path) -> dict:
+    """How one network was trained, for the card (checkpoint, network, data, epochs, seed)."""
     config = model.run_config
-    names = input_names(model.net)
-    kind = data_kind(config)
+    return {
+        "checkpoint": portable(str(ckpt_path.resolve())),
+        "net": model.hparams.net,
+        "tags": config.get("tags"),
+        "data": portable({k: config.get("data", {}).get(k) for k in DATA_KEYS}),
+        "source": portable(config.get("data", {}).get("source")),
+        "epochs": config.get("trainer", {}).get("max_epochs"),
+        "seed": config.get("seed"),
+    }  # fmt: skip
+
+
+def build_card(name: str, models: list[ExerciseModule], graph: ProbabilityGraph, onnx_name: str, policy: WindowPolicy,
+               parity: dict, metrics: dict, ckpt_paths: list[Path],
+               calibration: Calibration | None = None) -> ModelCard:  # fmt: skip
+    kind = "synthetic" if any(data_kind(m.run_config) == "synthetic" for m in models) else "real"
+    records = [training_record(m, p) for m, p in zip(models, ckpt_paths, strict=True)]
+    if len(records) == 1:
+        training = Training(data_kind=kind, warning=SYNTHETIC_WARNING if kind == "synthetic" else None, **records[0])
+    else:
+        for record, path in zip(records, ckpt_paths, strict=True):
+            own = run_metrics(path, None)  # the member's own held-out report: not the ensemble's accuracy
+            record["metrics"] = portable({k: own[k] for k in ("source", "split", "window", "clip") if k in own}) or None
+        training = Training(data_kind=kind, warning=SYNTHETIC_WARNING if kind == "synthetic" else None,
+                            members=[Member(**r) for r in records])  # fmt: skip
     return ModelCard(
         format=CARD_FORMAT,
         name=name,
         onnx=onnx_name,
-        classes=model.classes,
+        classes=models[0].classes,
         inputs=[
             TensorSpec(
                 name=n, shape=["batch", "time", *INPUT_LAYOUTS[n][0]], dtype="float32", missing="nan", layout=INPUT_LAYOUTS[n][1]
             )
-            for n in names
+            for n in input_names(graph)
         ],  # fmt: skip
-        outputs=[TensorSpec(name="probabilities", shape=["batch", len(model.classes)], dtype="float32")],
+        outputs=[TensorSpec(name="probabilities", shape=["batch", len(models[0].classes)], dtype="float32")],
         opset=OPSET,
         window_policy=policy,
-        pose_model=PoseModel(**pose_model_info(config)),
+        pose_model=PoseModel(**pose_model_info(models[0].run_config)),
         calibration=calibration,
-        training=Training(
-            data_kind=kind,
-            warning=SYNTHETIC_WARNING if kind == "synthetic" else None,
-            checkpoint=portable(str(ckpt_path.resolve())),
-            net=model.hparams.net,
-            tags=config.get("tags"),
-            data=portable(
-                {k: config.get("data", {}).get(k) for k in ("classes", "sampling", "window", "min_detected", "split", "augment")}
-            ),
-            source=portable(config.get("data", {}).get("source")),
-            epochs=config.get("trainer", {}).get("max_epochs"),
-            seed=config.get("seed"),
-        ),
+        training=training,
         metrics=portable(metrics),
         parity=parity,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -132,16 +149,17 @@ def window_policy(model: ExerciseModule, fps: float, threshold: float, smoothing
                         threshold=float(threshold))  # fmt: skip
 
 
-def calibration_for(model: ExerciseModule, calibration: dict, source: str) -> tuple[Calibration, float]:
+def calibration_for(models: list[ExerciseModule], calibration: dict, source: str) -> tuple[Calibration, float]:
     """The card's calibration block and the threshold for this checkpoint, from a musclevision-calibrate result:
     a fold checkpoint of the calibrated recipe gets the temperature fitted without its own fold (its held-out
-    numbers stay honest); any other model (the final one, trained on every group) the pooled temperature."""
+    numbers stay honest); any other model (the final one, trained on every group; an ensemble) the pooled one."""
+    model = models[0]
     if calibration.get("format") != "musclevision-calibration/1":
         raise ValueError(f"calibration={source} is not a musclevision-calibrate result")
     split = model.run_config.get("data", {}).get("split") or {}
     same_recipe = all(split.get(k) == v for k, v in calibration.get("split", {}).items())
     fold = str(split.get("fold")) if split.get("protocol") not in (None, "none") else None
-    own = same_recipe and fold in calibration.get("fold_temperatures", {})
+    own = len(models) == 1 and same_recipe and fold in calibration.get("fold_temperatures", {})
     temperature = calibration["fold_temperatures"][fold] if own else calibration["temperature"]
     folds = len(calibration.get("checkpoints", []))
     measured = (f"{calibration['windows']} held-out windows of the {folds} cross-validation folds"
@@ -151,31 +169,49 @@ def calibration_for(model: ExerciseModule, calibration: dict, source: str) -> tu
     return block, float(calibration["threshold"])
 
 
-def export_checkpoint(model: ExerciseModule, ckpt_path: str | Path, name: str, out_dir: str | Path, landmarks: np.ndarray,
-                      world: np.ndarray, fps: float, threshold: float | None = None, tolerance: float = 1e-5,
-                      metrics_file: str | None = None, smoothing_s: float = 0.3,
+def check_pose_models(models: list[ExerciseModule], ckpt_paths: list[Path]) -> None:
+    """The page runs one pose model: every member must have learned from its keypoints."""
+    for model, path in zip(models[1:], ckpt_paths[1:]):
+        first, other = pose_model_info(models[0].run_config), pose_model_info(model.run_config)
+        if other != first:
+            raise ValueError(f"ensemble members differ in pose model: {ckpt_paths[0]} has {first}, {path} has {other}; "
+                             "the page runs one pose model")  # fmt: skip
+
+
+def export_checkpoint(model: ExerciseModule | list[ExerciseModule], ckpt_path: str | Path | list, name: str,
+                      out_dir: str | Path, landmarks: np.ndarray, world: np.ndarray, fps: float, threshold: float | None = None,
+                      tolerance: float = 1e-5, metrics_file: str | None = None, smoothing_s: float = 0.3,
                       calibration: dict | None = None, calibration_source: str = "calibration") -> tuple[Path, Path]:  # fmt: skip
-    """Export ``model`` (loaded from ``ckpt_path`` with ``load_checkpoint``); ``landmarks``/``world`` are real windows
-    for the parity check. ``calibration`` (a musclevision-calibrate result) puts its temperature into the graph and
-    its threshold into the window policy, unless ``threshold`` is given."""
-    ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
+    """Export ``model`` (loaded from ``ckpt_path`` with ``load_checkpoint``), or lists of modules and their checkpoints
+    as one ensemble graph; ``landmarks``/``world`` are real windows for the parity check. ``calibration`` (a
+    musclevision-calibrate result) puts its temperature into the graph and its threshold into the window policy,
+    unless ``threshold`` is given."""
+    models = model if isinstance(model, list) else [model]
+    ckpt_paths = [Path(p) for p in (ckpt_path if isinstance(ckpt_path, list) else [ckpt_path])]
+    out_dir = Path(out_dir)
+    if not models or len(models) != len(ckpt_paths):
+        raise ValueError(f"{len(models)} models for {len(ckpt_paths)} checkpoints")
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise ValueError(f"name={name!r} must be a plain file name, e.g. name=best")
-    block, calibrated_threshold = calibration_for(model, calibration, calibration_source) if calibration else (None, 0.6)
+    block, calibrated_threshold = calibration_for(models, calibration, calibration_source) if calibration else (None, 0.6)
     threshold = calibrated_threshold if threshold is None else threshold
     temperature = block.temperature if block else 1.0
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"no_exercise_threshold={threshold!r} must be between 0 and 1")
     if not 0.0 <= smoothing_s <= 10.0:
         raise ValueError(f"smoothing_s={smoothing_s!r} must be between 0 and 10 seconds")
-    model.eval()
-    window = int(model.hparams.window)
+    check_members(models, ckpt_paths)
+    check_pose_models(models, ckpt_paths)
+    net = models[0].net if len(models) == 1 else Ensemble([m.net for m in models])
+    graph = ProbabilityGraph(net, temperature).eval()
+    window = int(models[0].hparams.window)
     tmp_onnx, tmp_card = temporary_path(out_dir, ".onnx.tmp"), temporary_path(out_dir, ".json.tmp")
     try:
-        export_onnx(model.net, tmp_onnx, window, temperature)
-        parity = check_parity(model.net, tmp_onnx, landmarks, world, tolerance, temperature)
-        policy = window_policy(model, fps, threshold, smoothing_s)
-        card = build_card(name, model, f"{name}.onnx", policy, parity, run_metrics(ckpt_path, metrics_file), ckpt_path, block)
+        export_onnx(graph, tmp_onnx, window)
+        parity = check_parity(graph, tmp_onnx, landmarks, world, tolerance)
+        policy = window_policy(models[0], fps, threshold, smoothing_s)
+        metrics = run_metrics(ckpt_paths[0], metrics_file) if len(models) == 1 or metrics_file else {}
+        card = build_card(name, models, graph, f"{name}.onnx", policy, parity, metrics, ckpt_paths, block)
         tmp_card.write_text(json.dumps(card.model_dump(mode="json", exclude_none=True), indent=2) + "\n")
         onnx_path, card_path = out_dir / f"{name}.onnx", out_dir / f"{name}.json"
         os.replace(tmp_onnx, onnx_path)
@@ -184,6 +220,7 @@ def export_checkpoint(model: ExerciseModule, ckpt_path: str | Path, name: str, o
         for tmp in (tmp_onnx, tmp_card):
             tmp.unlink(missing_ok=True)
     worst = max(r["max_abs_diff"] for r in parity.values())
-    log.info("exported %s (+ %s): ONNX vs PyTorch max abs diff %.1e over %d real windows", onnx_path, card_path.name,
+    what = "ONNX" if len(models) == 1 else f"ensemble of {len(models)} ONNX"
+    log.info("exported %s (+ %s): %s vs PyTorch max abs diff %.1e over %d real windows", onnx_path, card_path.name, what,
              worst, len(landmarks))  # fmt: skip
     return onnx_path, card_path

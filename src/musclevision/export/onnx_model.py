@@ -3,7 +3,8 @@
 Everything between (NaN masking, feature normalization, the recurrence, softmax) is inside
 the graph, so a runtime only has to hand over what MediaPipe returned. The masked LSTM/GRU
 exports as gathers + an ONNX LSTM/GRU node (see models/rnn.py): plain tensors, dynamic batch
-and time axes, opset 17.
+and time axes, opset 17. An ensemble is one graph too: its members side by side, their
+probabilities averaged.
 """
 
 from __future__ import annotations
@@ -19,31 +20,36 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from musclevision.models.classifier import SequenceClassifier
+from musclevision.models.classifier import Ensemble, SequenceClassifier
 
 OPSET = 17
 
 
 class ProbabilityGraph(nn.Module):
-    """Softmax of the logits divided by ``temperature`` (musclevision.calibrate: honest probabilities)."""
+    """``(landmarks, world) -> probabilities [B,C]`` of one classifier, or the mean of an ensemble's, with the
+    logits divided by ``temperature`` (musclevision.calibrate: honest probabilities; an ensemble's log mean)."""
 
-    def __init__(self, net: SequenceClassifier, temperature: float = 1.0):
+    def __init__(self, net: SequenceClassifier | Ensemble, temperature: float = 1.0):
         super().__init__()
         self.net = net
         self.register_buffer("inverse_temperature", torch.tensor(1.0 / float(temperature)))
+
+    @property
+    def uses_world(self) -> bool:
+        return self.net.uses_world
 
     def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
         return torch.softmax(self.net(landmarks, world) * self.inverse_temperature, dim=-1)
 
 
-def input_names(net: SequenceClassifier) -> list[str]:
-    return ["landmarks", "world"] if net.features.uses_world else ["landmarks"]
+def input_names(graph: ProbabilityGraph | SequenceClassifier | Ensemble) -> list[str]:
+    return ["landmarks", "world"] if graph.uses_world else ["landmarks"]
 
 
-def export_onnx(net: SequenceClassifier, path: Path, window: int, temperature: float = 1.0) -> None:
-    """Write ``net`` (eval mode) as an ONNX graph with dynamic batch/time axes and check it."""
-    graph = ProbabilityGraph(net, temperature).eval()
-    names = input_names(net)
+def export_onnx(graph: ProbabilityGraph, path: Path, window: int) -> None:
+    """Write ``graph`` (in eval mode) as an ONNX graph with dynamic batch/time axes and check it."""
+    graph = graph.eval()
+    names = input_names(graph)
     example = (torch.zeros(2, window, 33, 4), torch.zeros(2, window, 33, 3))[: len(names)]
     axes = {name: {0: "batch", 1: "time"} for name in names} | {"probabilities": {0: "batch"}}
     with warnings.catch_warnings():
@@ -76,15 +82,13 @@ def parity_cases(landmarks: np.ndarray, world: np.ndarray, seed: int = 0) -> lis
     return cases
 
 
-def check_parity(net: SequenceClassifier, path: Path, landmarks: np.ndarray, world: np.ndarray, tolerance: float,
-                 temperature: float = 1.0) -> dict:  # fmt: skip
+def check_parity(graph: ProbabilityGraph, path: Path, landmarks: np.ndarray, world: np.ndarray, tolerance: float) -> dict:
     """Max |onnxruntime - PyTorch| per case; raises when any exceeds ``tolerance``."""
-    graph = ProbabilityGraph(net, temperature).eval()
-    uses_world = net.features.uses_world
+    graph = graph.eval()
     report = {}
     for name, lm, wd in parity_cases(landmarks, world):
         with torch.no_grad():
-            expected = graph(torch.from_numpy(lm), torch.from_numpy(wd) if uses_world else None).numpy()
+            expected = graph(torch.from_numpy(lm), torch.from_numpy(wd) if graph.uses_world else None).numpy()
         got = onnx_probabilities(path, lm, wd)
         report[name] = {"windows": int(len(lm)), "frames": int(lm.shape[1]), "max_abs_diff": float(np.abs(got - expected).max())}
     worst = max(r["max_abs_diff"] for r in report.values())

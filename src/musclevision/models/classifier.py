@@ -6,11 +6,13 @@ import torch
 from torch import nn
 
 from musclevision.models.features import LandmarkFeatures
+from musclevision.models.gcn import SkeletonGCN, SkeletonStreams
 from musclevision.models.rnn import MaskedRNN
 from musclevision.models.tcn import TemporalConvNet
 from musclevision.pose.skeleton import MIRROR
 
-ARCHS = ("lstm", "gru", "tcn")
+ARCHS = ("lstm", "gru", "tcn", "gcn")
+GRAPH_FEATURES = ("coords", "streams")
 
 
 def mirrored(landmarks: torch.Tensor, world: torch.Tensor | None):
@@ -36,6 +38,14 @@ class SequenceClassifier(nn.Module):
         nn.init.xavier_uniform_(self.head.weight)  # Keras Dense default
         nn.init.zeros_(self.head.bias)
 
+    @property
+    def uses_world(self) -> bool:
+        """Whether the network reads the world landmarks (else only the image landmarks)."""
+        return self.features.uses_world
+
+    def probabilities(self, landmarks: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.softmax(self(landmarks, world), dim=-1)
+
     def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
         """``landmarks [B,T,33,4]`` (NaN rows = no person), optional ``world [B,T,33,3]`` -> logits ``[B,C]``."""
         logits = self._logits(landmarks, world)
@@ -49,9 +59,37 @@ class SequenceClassifier(nn.Module):
         return self.head(self.backbone(x, valid))
 
 
+class Ensemble(nn.Module):
+    """Several classifiers of the same classes as one: ``probabilities`` is the mean of the members' probabilities;
+    ``forward`` returns its log, so a softmax of the output (what evaluation applies) gives that mean."""
+
+    def __init__(self, nets: list[SequenceClassifier]):
+        super().__init__()
+        if len(nets) < 2:
+            raise ValueError(f"an ensemble needs at least two networks, got {len(nets)}")
+        self.nets = nn.ModuleList(nets)
+
+    @property
+    def uses_world(self) -> bool:
+        return any(net.uses_world for net in self.nets)
+
+    def probabilities(self, landmarks: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
+        members = [net.probabilities(landmarks, world if net.uses_world else None) for net in self.nets]  # M x [B,C]
+        return torch.stack(members).mean(0)
+
+    def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.log(self.probabilities(landmarks, world))
+
+
 def build_classifier(num_classes: int, arch: str = "lstm", features: dict | None = None, mirror_tta: bool = False,
                      **backbone) -> SequenceClassifier:  # fmt: skip
     """Build from plain config values, e.g. ``build_classifier(4, "lstm", {"coords": "raw"}, hidden_size=64)``."""
+    if arch == "gcn":
+        unknown = sorted(set(features or {}) - set(GRAPH_FEATURES))
+        if unknown:
+            raise ValueError(f"model.net.features.{unknown[0]}: the graph model's features are {', '.join(GRAPH_FEATURES)}")
+        streams = SkeletonStreams(**(features or {}))
+        return SequenceClassifier(streams, SkeletonGCN(sum(streams.channels), **backbone), num_classes, mirror_tta)
     feats = LandmarkFeatures(**(features or {}))
     if arch in ("lstm", "gru"):
         net = MaskedRNN(feats.out_features, cell=arch, **backbone)

@@ -55,7 +55,9 @@ class LandmarkFeatures(nn.Module):
         return (positions * (2 if self.velocity else 1) + (NUM_LANDMARKS if self.visibility else 0)
                 + (len(JOINTS) if self.angles else 0))  # fmt: skip
 
-    def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None):
+    def positions(self, landmarks: torch.Tensor, world: torch.Tensor | None = None):
+        """``-> (positions [B,T,33,3*len(coords)], landmarks [B,T,33,4], world [B,T,33,3] | None, valid [B,T])``:
+        the chosen coordinates per landmark, and the inputs, all zeroed on frames without a person."""
         valid = ~torch.isnan(landmarks).flatten(2).any(-1)
         if self.uses_world:
             if world is None:
@@ -64,14 +66,16 @@ class LandmarkFeatures(nn.Module):
             world = torch.where(valid[..., None, None], world, torch.zeros_like(world))
         landmarks = torch.where(valid[..., None, None], landmarks, torch.zeros_like(landmarks))
         image = landmarks[..., :3]
-        normalized = centre_and_scale(image) if "normalized" in self.coords or self.angles == "image" else None
         table = {
-            "raw": image,
-            "normalized": normalized,
-            "world": centre_and_scale(world) if "world" in self.coords else None,
-            "canonical": canonical_world(world, valid) if "canonical" in self.coords else None,
+            "raw": lambda: image,
+            "normalized": lambda: centre_and_scale(image),
+            "world": lambda: centre_and_scale(world),
+            "canonical": lambda: canonical_world(world, valid),
         }
-        positions = torch.cat([table[c] for c in self.coords], dim=-1)
+        return torch.cat([table[c]() for c in self.coords], dim=-1), landmarks, world, valid
+
+    def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None):
+        positions, landmarks, world, valid = self.positions(landmarks, world)
         parts = [positions.flatten(2)]
         if self.velocity:
             step = positions[:, 1:] - positions[:, :-1]
@@ -81,6 +85,6 @@ class LandmarkFeatures(nn.Module):
         if self.visibility:
             parts.append(landmarks[..., 3])
         if self.angles:
-            parts.append(joint_cosines(world if self.angles == "world" else normalized))
+            parts.append(joint_cosines(world if self.angles == "world" else centre_and_scale(landmarks[..., :3])))
         features = torch.cat(parts, dim=-1)
         return torch.where(valid[..., None], features, torch.zeros_like(features)), valid

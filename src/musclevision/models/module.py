@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
-from musclevision.models.classifier import build_classifier
+from musclevision.models.classifier import Ensemble, build_classifier
 from musclevision.models.metrics import LEVELS, EvalCollector
 
 EVAL_VIEWS = ("window", "wholeclip")  # dataloader 0: windows of the live length; 1: whole clips (clip-trained models)
@@ -55,7 +55,7 @@ class ExerciseModule(pl.LightningModule):
         return list(self.hparams.classes)
 
     def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(landmarks, world if self.net.features.uses_world else None)
+        return self.net(landmarks, world if self.net.uses_world else None)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         logits = self(batch["landmarks"], batch["world"])
@@ -165,3 +165,27 @@ def load_weights(model: ExerciseModule, ckpt_path) -> None:
         raise ValueError(f"init_ckpt={ckpt_path} holds another network (first difference: {wrong[0]}); pre-train with the "
                          "same model and feature settings as this run")  # fmt: skip
     model.load_state_dict(state)
+
+
+def window_policy_of(module: ExerciseModule) -> dict:
+    """What a network's windows are: slots, frame rate, slots with a person needed (from its training config)."""
+    data = module.run_config.get("data", {})
+    return {"window": int(module.hparams.window), "fps": data.get("fps"), "min_detected": int(data.get("min_detected", 1))}
+
+
+def check_members(modules: list[ExerciseModule], ckpt_paths: list) -> None:
+    """An ensemble averages probabilities of the same classes over the same windows: refuse members that differ in
+    classes (or their order) or window policy."""
+    for module, path in zip(modules[1:], ckpt_paths[1:]):
+        for what, get in (("classes", lambda m: m.classes), ("window policy", window_policy_of)):
+            if get(module) != get(modules[0]):
+                raise ValueError(f"ensemble members differ in {what}: {ckpt_paths[0]} has {get(modules[0])}, {path} has "
+                                 f"{get(module)}; an ensemble averages the same classes over the same windows")  # fmt: skip
+
+
+def ensemble_module(modules: list[ExerciseModule], ckpt_paths: list) -> ExerciseModule:
+    """Several loaded checkpoints as one module: the first one's settings around an :class:`Ensemble` of all their
+    networks (for evaluation); members must share classes and window policy."""
+    check_members(modules, ckpt_paths)
+    modules[0].net = Ensemble([m.net for m in modules])
+    return modules[0]

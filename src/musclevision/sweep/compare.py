@@ -49,7 +49,8 @@ def read_runs(sweep_dir: Path) -> list[Run]:
         overrides = {k: v for k, v in (p for p in pairs if len(p) == 2) if not k.startswith("hydra")}
         report = folder / "val_metrics.json"
         metrics = json.loads(report.read_text()) if report.is_file() else {}
-        checkpoint = Path(metrics["checkpoint"]) if metrics.get("checkpoint") else None
+        # An ensemble's report (musclevision-eval ckpt_paths=[...]) lists its members: no one checkpoint to export.
+        checkpoint = Path(metrics["checkpoint"]) if isinstance(metrics.get("checkpoint"), str) else None
         if checkpoint is not None and not checkpoint.is_file():
             # The sweep was moved (e.g. copied from the cluster): the same file name in this run folder.
             moved = folder / "checkpoints" / checkpoint.name
@@ -132,7 +133,10 @@ def run_table(runs: list[Run], keys: list[str], metric: str, sweep_dir: Path) ->
         shown = run.checkpoint
         if shown and shown.is_relative_to(run.folder):
             shown = shown.relative_to(run.folder)
-        checkpoint = escape(str(shown)) if shown else "[red]no report: failed or running[/red]"
+        members = run.metrics.get("checkpoint")
+        checkpoint = (escape(str(shown)) if shown
+                      else f"ensemble of {len(members)}" if isinstance(members, list)
+                      else "[red]no report: failed or running[/red]")  # fmt: skip
         table.add_row(str(rank), escape(run.folder.name), *(escape(run.overrides.get(k, "")) for k in keys), *values,
                       str(run.metrics.get("epoch", "-")), checkpoint)  # fmt: skip
     return table
@@ -235,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"wrote {where}/crossval.json (best configuration's mean over folds)")
     finished = [r for r in runs if r.value(args.metric) is not None and r.checkpoint]
     if not finished:
+        if groups and all(isinstance(r.metrics.get("checkpoint"), list) for r in runs):
+            return 0  # a cross-validation of ensembles (musclevision-eval): reported above, nothing to export from here
         console.print("[red]no run finished with a report and a checkpoint[/red]")
         return 1
     best = max(finished, key=lambda r: r.value(args.metric))
