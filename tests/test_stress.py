@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from musclevision.models.stress import CONDITIONS, group_metrics, person_group, 
 from musclevision.pose import transforms
 from musclevision.pose.geometry import canonical_world
 from musclevision.pose.skeleton import BONES, MIRROR, PARENT
+from musclevision.sweep import compare
 
 ASPECT = 4 / 3
 
@@ -115,3 +118,30 @@ def test_stress_summary_reports_drops_and_the_worst_condition():
     summary = stress_summary(results, reference)
     assert summary["turned 90°"]["clip_drop"] == pytest.approx(0.3) and summary["mirrored"]["window_drop"] == 0.0
     assert summary["worst"]["condition"] == "turned 90°"
+
+
+def fake_crossval(sweep, experiment: str, turned: float) -> None:
+    """Two folds of one recipe as run folders: overrides and a report with groups and the stress suite."""
+    for fold in (0, 1):
+        run = sweep / str(fold)
+        (run / ".hydra").mkdir(parents=True)
+        (run / ".hydra" / "overrides.yaml").write_text(f"- experiment={experiment}\n- data.split.fold={fold}\n")
+        stress = {"turned 90°": {"window_acc": turned, "clip_acc": turned, "window_drop": 0.9 - turned,
+                                 "clip_drop": 0.9 - turned}}  # fmt: skip
+        stress["worst"] = {"condition": "turned 90°", **stress["turned 90°"]}
+        report = {"window": {"acc": 0.9, "bacc": 0.9}, "clip": {"acc": 0.9, "bacc": 0.9}, "epoch": 1,
+                  "groups": {f"A/g{fold}": {"clips": 2, "clip_acc": 0.5 + fold / 4}}, "stress": stress}  # fmt: skip
+        (run / "val_metrics.json").write_text(json.dumps(report))
+
+
+def test_compare_puts_cross_validations_side_by_side(tmp_path, capsys, monkeypatch):
+    """musclevision-compare A B: every recipe's fold mean, worst group and stress column; nothing written."""
+    fake_crossval(tmp_path / "world8", "world8", turned=0.5)
+    fake_crossval(tmp_path / "best", "best", turned=0.9)
+    monkeypatch.setenv("COLUMNS", "300")
+    assert compare.main([str(tmp_path / "world8"), str(tmp_path / "best")]) == 0
+    out = capsys.readouterr().out
+    assert "world8/0" in out and "best/1" in out  # runs named by sweep: job numbers repeat
+    assert "experiment=world8 clip acc" in out and "experiment=best clip acc" in out, out
+    assert "-40.0 pts" in out and "A/g0 50%" in out
+    assert not list(tmp_path.rglob("crossval.json")) and not list(tmp_path.rglob("best.json"))

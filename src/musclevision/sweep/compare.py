@@ -1,13 +1,15 @@
-"""``musclevision-compare SWEEP_DIR``: rank the runs of a sweep from their local run folders (offline).
+"""``musclevision-compare SWEEP_DIR [SWEEP_DIR ...]``: rank the runs of sweeps from their local run folders (offline).
 
     musclevision-compare logs/train/multiruns/2026-11-25_10-00-00
     musclevision-compare logs/train/multiruns/<time> --metric val/clip_bacc
+    musclevision-compare logs/crossval/world8 logs/crossval/best     # cross-validations side by side
 
 Prints a table sorted by the metric (overrides that differ between runs, window / clip /
 whole-clip accuracy, epochs, checkpoint), a mean over folds when runs differ by
 ``data.split.fold`` (cross-validation, also written to ``crossval.json``), writes
 ``best.json`` (what ``musclevision-export sweep_dir=...`` exports) and ``compare.png``
-(metric against each swept hyperparameter).
+(metric against each swept hyperparameter). Several sweep folders are compared side by side
+(every configuration's fold means and stress suite); nothing is written then.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Run:
     overrides: dict[str, str]
     metrics: dict = field(default_factory=dict)
     checkpoint: Path | None = None
+    label: str = ""  # how tables name it (the job folder, or sweep/job when several sweeps are compared)
 
     def value(self, metric: str) -> float | None:
         """``val/window_bacc`` -> metrics["window"]["bacc"] (None when the run has no report)."""
@@ -137,7 +140,7 @@ def run_table(runs: list[Run], keys: list[str], metric: str, sweep_dir: Path) ->
         checkpoint = (escape(str(shown)) if shown
                       else f"ensemble of {len(members)}" if isinstance(members, list)
                       else "[red]no report: failed or running[/red]")  # fmt: skip
-        table.add_row(str(rank), escape(run.folder.name), *(escape(run.overrides.get(k, "")) for k in keys), *values,
+        table.add_row(str(rank), escape(run.label or run.folder.name), *(escape(run.overrides.get(k, "")) for k in keys), *values,
                       str(run.metrics.get("epoch", "-")), checkpoint)  # fmt: skip
     return table
 
@@ -165,16 +168,24 @@ def fold_table(groups, metric: str) -> Table:
     return table
 
 
-def stress_table(summary: dict) -> Table:
-    """Clip accuracy per stress condition of the best configuration, mean over folds."""
+def stress_table(summaries: list[dict]) -> Table:
+    """Clip accuracy per stress condition (mean over folds), one column pair per configuration."""
     table = Table(title="stress suite (held-out groups, mean over folds): other views and bodies", title_justify="left")
-    for column in ("condition", "window acc", "clip acc", "clip drop"):
-        table.add_column(column)
-    table.add_row("as filmed", _pct(summary.get("window", {}).get("acc")), _pct(summary.get("clip", {}).get("acc")), "")
-    for name, row in summary.get("stress", {}).items():
-        if name != "worst":
-            drop = (-100 * row.get("clip_drop", 0.0)) or 0.0  # no "-0.0"
-            table.add_row(escape(name), _pct(row.get("window_acc")), _pct(row.get("clip_acc")), f"{drop:+.1f} pts")
+    table.add_column("condition")
+    for summary in summaries:
+        name = escape(summary["configuration"]) if len(summaries) > 1 else ""
+        table.add_column(f"{name} clip acc".strip(), overflow="fold")
+        table.add_column("clip drop")
+    conditions = [c for c in summaries[0].get("stress", {}) if c != "worst"]
+    rows = [["as filmed"]] + [[escape(c)] for c in conditions]
+    for summary in summaries:
+        rows[0] += [_pct(summary.get("clip", {}).get("acc")), ""]
+        for row, c in zip(rows[1:], conditions):
+            cell = summary.get("stress", {}).get(c, {})
+            drop = (-100 * cell.get("clip_drop", 0.0)) or 0.0  # no "-0.0"
+            row += [_pct(cell.get("clip_acc")), f"{drop:+.1f} pts" if cell else "-"]
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -211,17 +222,28 @@ def _as_float(value: str) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="musclevision-compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. logs/train/multiruns/<time>")
+    parser.add_argument("sweep_dir", type=Path, nargs="+",
+                        help="a multirun folder, e.g. logs/train/multiruns/<time>; several: side by side")  # fmt: skip
     parser.add_argument("--metric", default="val/window_bacc", help="ranking metric (default: val/window_bacc)")
     args = parser.parse_args(argv)
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)  # logs and pipes: wide rows rather than wrapped cells
-    runs = read_runs(args.sweep_dir.resolve()) if args.sweep_dir.is_dir() else []
+    runs = []
+    for sweep_dir in args.sweep_dir:
+        found = read_runs(sweep_dir.resolve()) if sweep_dir.is_dir() else []
+        if not found:
+            console.print(
+                f"[red]musclevision-compare: no runs under {escape(str(sweep_dir))} (expected <sweep>/<n>/.hydra/)[/red]"
+            )
+            return 2
+        runs += found
+    several = len(args.sweep_dir) > 1
+    if several:  # the same job numbers in every sweep: name runs by sweep too
+        for run in runs:
+            run.label = f"{run.folder.parent.name}/{run.folder.name}"
+    args.sweep_dir = args.sweep_dir[0]
     where = escape(str(args.sweep_dir))
-    if not runs:
-        console.print(f"[red]musclevision-compare: no runs under {where} (expected <sweep>/<n>/.hydra/)[/red]")
-        return 2
     try:
         parse_metric(args.metric)
     except ValueError as exc:
@@ -232,10 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     groups = fold_groups(runs, keys, args.metric) if FOLD_KEY in keys else []
     if groups:
         console.print(fold_table(groups, args.metric))
-        summary = crossval_summary(*groups[0])
-        if summary.get("stress"):
-            console.print(stress_table(summary))
-        (args.sweep_dir / "crossval.json").write_text(json.dumps(summary, indent=2) + "\n")
+        summaries = [crossval_summary(*group) for group in (groups if several else groups[:1])]
+        if any(s.get("stress") for s in summaries):
+            console.print(stress_table([s for s in summaries if s.get("stress")]))
+    if several:
+        return 0  # side by side only: crossval.json, best.json and the plot belong to one sweep
+    if groups:
+        (args.sweep_dir / "crossval.json").write_text(json.dumps(summaries[0], indent=2) + "\n")
         console.print(f"wrote {where}/crossval.json (best configuration's mean over folds)")
     finished = [r for r in runs if r.value(args.metric) is not None and r.checkpoint]
     if not finished:
