@@ -35,8 +35,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from musclevision.extract.pose_bundle import sha256_file
 from musclevision.oserrors import describe_write_error
+from musclevision.paths import sha256_file
 
 FORMAT_VERSION = 1
 STATUSES = ("ok", "partial", "failed")

@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from musclevision.extract.exerciser import SELECTOR, ExerciserSelector
-from musclevision.extract.pose_bundle import VARIANTS, ensure_bundle, sha256_file
+from musclevision.extract.pose_bundle import VARIANTS, ensure_bundle
 from musclevision.extract.rotation import rotate_frame, unrotate_image, unrotate_world
 from musclevision.extract.video import VideoError, iter_frames, open_video
+from musclevision.paths import sha256_file
 from musclevision.pose.skeleton import NUM_LANDMARKS
 
 

@@ -30,8 +30,8 @@ from pathlib import Path
 from musclevision.extract.cache import ClipRecord, now_iso
 from musclevision.extract.discover import VideoSource
 from musclevision.extract.landmarker import PoseSettings, VideoKeypoints, create_landmarker, extract_video
-from musclevision.extract.pose_bundle import sha256_file
 from musclevision.extract.video import VideoError
+from musclevision.paths import sha256_file
 
 
 class ExtractorFatalError(RuntimeError):
