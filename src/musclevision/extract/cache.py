@@ -39,7 +39,6 @@ from musclevision.oserrors import describe_write_error
 from musclevision.paths import sha256_file
 
 FORMAT_VERSION = 1
-STATUSES = ("ok", "partial", "failed")
 
 
 class CacheError(RuntimeError):

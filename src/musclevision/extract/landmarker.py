@@ -51,7 +51,7 @@ class PoseSettings:
     rotations: tuple[int, ...] = (90, 270)  # degrees clockwise to retry a frame at when no one is found (90, 180, 270)
     retry_every: int = 1  # while no one is found, retry turned frames on the first such frame, then every n-th
     num_poses: int = 1  # people MediaPipe may return per frame; > 1: keep the exerciser (exerciser.py)
-    bundle_sha256: str = field(default="", compare=True)
+    bundle_sha256: str = ""  # of the .task bundle, filled in by resolve(); part of the cache key
 
     def __post_init__(self):
         if self.model not in VARIANTS:
