@@ -25,7 +25,7 @@ from web_helpers import (
     ARTIFACTS,
     convert_clip,
     fake_camera_args,
-    own_origin_only,
+    foreign_requests,
     record_requests,
     serve_in_thread,
     serve_subprocess,
@@ -182,7 +182,7 @@ def test_session_log_downloads(live):
 
 def test_only_own_origin_requests(live):
     assert live.requests, "no request was recorded"
-    assert not own_origin_only(live.requests), f"requests outside 127.0.0.1: {own_origin_only(live.requests)}"
+    assert not foreign_requests(live.requests), f"requests outside 127.0.0.1: {foreign_requests(live.requests)}"
     assert any(url.endswith(".task") for url in live.requests) and any(url.endswith(".onnx") for url in live.requests)
 
 

@@ -179,7 +179,7 @@ def convert_clip(ffmpeg: str, source: Path, target: Path, seconds: float | None 
     return target
 
 
-def own_origin_only(urls: list[str]) -> list[str]:
+def foreign_requests(urls: list[str]) -> list[str]:
     """The URLs that are not on 127.0.0.1 (data: and same-origin blob: URLs are local)."""
     bad = []
     for url in urls:
