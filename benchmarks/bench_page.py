@@ -31,8 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from musclevision.paths import project_root
-from musclevision.web.headless import CHROMIUM, CHROMIUM_ARGS, fake_camera_args
 from musclevision.web.serve import ServeError, load_site, make_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "web"))  # the web tests' Chromium flags
+from headless import CHROMIUM, CHROMIUM_ARGS, fake_camera_args  # noqa: E402
 
 DEFAULT_CLIP = "BodyWeightSquats/v_BodyWeightSquats_g10_c02.avi"
 TARGET_ORT_WEB_MS = 1.0

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"classes {args.classes}, {args.workers} workers, {len(os.sched_getaffinity(0))} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start", flush=True)  # fmt: skip
 
-    from musclevision.extract.sources import find_videos, parse_shard, take_shard
+    from musclevision.extract.discover import find_videos, parse_shard, take_shard
 
     selected = {s.video_id for s in take_shard(find_videos(video_root, classes=classes), *parse_shard(args.shard))[: args.limit]}
     rows = []

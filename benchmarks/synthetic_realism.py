@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         if seen.sum() >= 8:
             data["real"].setdefault(record.label, []).append((clip.image[seen], clip.world[seen].astype(float)))
     for clip in synthesize_dataset(EXERCISES, groups=args.groups, clips_per_group=1):
-        data["synthetic"].setdefault(clip.label, []).append((clip.image[clip.detected], clip.world[clip.detected].astype(float)))
+        seen = clip.has_person
+        data["synthetic"].setdefault(clip.label, []).append((clip.image[seen], clip.world[seen].astype(float)))
     print("posture per clip, percentiles 10/50/90 (angles in degrees, lengths in torso lengths)")
     for label in EXERCISES:
         for kind in ("real", "synthetic"):

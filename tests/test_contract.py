@@ -15,7 +15,7 @@ from helpers import run_node
 from musclevision.card import CARD_FORMAT, CardError, card_schema, validate_card
 from musclevision.data.clips import ClipData
 from musclevision.data.windows import FrameStore, window_positions
-from musclevision.pose.skeleton import BONES, JOINTS, LANDMARK_NAMES, MIRROR, NUM_LANDMARKS, PARENT, skeleton_dict
+from musclevision.pose.skeleton import BONES, JOINTS, LANDMARK_NAMES, MIRROR, NUM_LANDMARKS, PARENT, SIDE, skeleton_dict
 from musclevision.web.assets import CONTRACT_MODULE, contract_module
 
 JS = CONTRACT_MODULE.parent.parent  # web/static/js
@@ -34,6 +34,7 @@ def test_page_skeleton_is_the_python_skeleton():
 
 def test_skeleton_tables_are_consistent():
     assert all(MIRROR[MIRROR[i]] == i for i in range(NUM_LANDMARKS))
+    assert all(SIDE[MIRROR[i]] == -SIDE[i] and (SIDE[i] == 0) == (MIRROR[i] == i) for i in range(NUM_LANDMARKS))
     mirrored = {tuple(sorted((MIRROR[a], MIRROR[b]))) for a, b in BONES}
     assert mirrored == {tuple(sorted(b)) for b in BONES}, "the mirror image of a bone is a bone"
     for name, (a, b, c) in JOINTS.items():

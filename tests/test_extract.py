@@ -147,8 +147,8 @@ def test_second_run_does_nothing_and_is_fast(real_cache):
 
 def test_a_copied_or_touched_video_is_not_new_but_a_changed_one_is(tmp_path):
     from musclevision.extract import PoseSettings
+    from musclevision.extract.discover import find_videos
     from musclevision.extract.pool import make_record
-    from musclevision.extract.sources import find_videos
 
     video = tmp_path / "videos" / "Squat" / "v_Squat_g01_c01.avi"
     video.parent.mkdir(parents=True)

@@ -18,8 +18,8 @@ import pytest
 
 from helpers import SHORT_CLIPS, assert_clip_consistent, link_clips
 from musclevision.extract import KeypointCache, PoseSettings
+from musclevision.extract.discover import find_videos
 from musclevision.extract.pool import ExtractorPool, process_video
-from musclevision.extract.sources import find_videos
 
 pytestmark = pytest.mark.integration  # real videos and MediaPipe
 

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from helpers import flat
 from musclevision.extract.cache import ClipRecord
-from musclevision.extract.cli import print_summary
+from musclevision.extract.progress import print_summary
 from musclevision.extract.runner import ExtractSummary
 from musclevision.sweep import compare
 

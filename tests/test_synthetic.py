@@ -35,8 +35,8 @@ def test_shapes_dtypes_and_nan_rows(clips):
         img_nan, world_nan = np.isnan(c.image).any(-1), np.isnan(c.world).any(-1)
         assert (img_nan == world_nan).all()
         assert (img_nan.all(1) == img_nan.any(1)).all()  # whole rows or nothing
-        assert c.detected.sum() >= c.frames // 2
-        vis = c.image[c.detected][..., 3]
+        assert c.has_person.sum() >= c.frames // 2
+        vis = c.image[c.has_person][..., 3]
         assert vis.min() >= 0 and vis.max() <= 1
         assert (c.fps, c.width, c.height) == (25.0, 320, 240)
 
@@ -99,7 +99,7 @@ def test_bone_lengths_constant_and_hip_centred(clips, clean):
         assert np.abs(w[:, 23:25].mean(1)).max() < 1e-4
     spread = []
     for c in clips:  # with tracker noise and occlusions: still nearly constant, hips near the origin
-        w = c.world[c.detected].astype(float)
+        w = c.world[c.has_person].astype(float)
         for a, b in bones:
             length = np.linalg.norm(w[:, a] - w[:, b], axis=-1)
             assert 0.15 < length.mean() < 0.6, (c.video_id, a, b)
@@ -116,7 +116,7 @@ def test_world_axes_y_down(clean):
 
 
 def test_landmarks_mostly_in_frame(clips):
-    img = np.concatenate([c.image[c.detected] for c in clips])
+    img = np.concatenate([c.image[c.has_person] for c in clips])
     visible = img[..., 3] > 0.5
     xy = img[..., :2][visible]
     inside = ((xy >= 0) & (xy <= 1)).all(-1)
@@ -125,10 +125,10 @@ def test_landmarks_mostly_in_frame(clips):
 
 
 def test_missing_rate_near_requested(clips):
-    missing = np.concatenate([~c.detected for c in clips])
+    missing = np.concatenate([~c.has_person for c in clips])
     assert 0.02 < missing.mean() < 0.04
     more = synthesize_dataset(["Lunges"], groups=4, missing_rate=0.1)
-    assert 0.07 < np.mean(np.concatenate([~c.detected for c in more])) < 0.13
+    assert 0.07 < np.mean(np.concatenate([~c.has_person for c in more])) < 0.13
 
 
 def test_every_exercise_moves(clean):
@@ -141,14 +141,14 @@ def test_every_exercise_moves(clean):
         if c.label == "BodyWeightSquats":
             assert knee.min() < 135 and knee.max() > 150  # quarter squats to deep ones, and back up
     deep = synthesize_clip("BodyWeightSquats", np.random.default_rng(0), noise=0.0, habits={"depth": 1.0})
-    knee = _angle(deep.world[deep.detected].astype(float), 23, 25, 27)
+    knee = _angle(deep.world[deep.has_person].astype(float), 23, 25, 27)
     assert knee.min() < 110 and knee.max() > 150  # to about parallel and back up
 
 
 def _features(c):
     """Per-clip mean and std of view-independent pose statistics: world joint angles, and how far the torso and the
     legs lean from the camera's vertical (cameras are roughly level)."""
-    w = c.world[c.detected].astype(float)
+    w = c.world[c.has_person].astype(float)
     angles = np.stack([_angle(w, *j) for j in JOINTS.values()], 1)
     torso, legs = w[:, 11:13].mean(1) - w[:, 23:25].mean(1), w[:, 23:25].mean(1) - w[:, 27:29].mean(1)
     lean = np.stack([-v[:, 1] / np.linalg.norm(v, axis=-1) for v in (torso, legs)], 1)
@@ -187,7 +187,7 @@ def test_every_habit_is_known_and_used():
             value = {"arms": "hips", "variant": "walking", "support": "knees", "surface": "incline", "behind": "clip",
                      "weight": "dumbbells", "feet": "up", "hidden": "both arms"}.get(name, 0.2)  # fmt: skip
             clip = synthesize_clip(label, np.random.default_rng(0), habits={name: value}, noise=0.0)
-            assert np.isfinite(clip.world[clip.detected]).all(), (label, name)
+            assert np.isfinite(clip.world[clip.has_person]).all(), (label, name)
 
 
 @pytest.mark.parametrize("label", ["BodyWeightSquats", "Lunges"])
@@ -236,7 +236,7 @@ def test_mediapipe_failures_happen_in_the_default_data(clips):
     """Sides swapped in some frames (a left-right order that flips against the clip's usual one)."""
     swapped = []
     for c in clips:
-        d = np.sign(c.world[c.detected][:, 11, 0] - c.world[c.detected][:, 12, 0])
+        d = np.sign(c.world[c.has_person][:, 11, 0] - c.world[c.has_person][:, 12, 0])
         swapped.append(min((d > 0).mean(), (d < 0).mean()))
     assert 0.01 < np.mean(np.array(swapped) > 0.1) < 0.5
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -28,15 +29,6 @@ def test_every_experiment_is_listed():
     assert {"paper", "paper_leaky", "best", "quickstart"} <= set(EXPERIMENTS)
 
 
-def test_fast_dev_run_of_every_experiment(tmp_path):
-    """One batch of each stage for every recipe in experiments/, as one local multirun (one process)."""
-    done = run_cli("train", "-m", f"experiment={','.join(EXPERIMENTS)}", *SMALL_SYNTHETIC, "debug=fast_dev_run",
-                   f"hydra.sweep.dir={tmp_path}")  # fmt: skip
-    assert_ok(done)
-    ran = sorted((tmp_path / d.name / ".hydra" / "overrides.yaml").read_text() for d in tmp_path.iterdir() if d.name.isdigit())
-    assert len(ran) == len(EXPERIMENTS) and all(any(f"experiment={e}" in r for r in ran) for e in EXPERIMENTS)
-
-
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     """Two real epochs on synthetic data with W&B (offline) and CSV logging."""
@@ -49,14 +41,18 @@ def trained_run(tmp_path_factory) -> Path:
 def test_training_writes_report_checkpoints_and_logs(trained_run):
     metrics = json.loads((trained_run / "val_metrics.json").read_text())
     assert {"window", "clip", "per_clip"} <= set(metrics)
-    assert metrics["window"]["count"] > 0 and 0.0 <= metrics["window"]["acc"] <= 1.0
-    assert len(metrics["window"]["confusion"]) == 5
+    assert metrics["window"]["count"] > 0 and len(metrics["window"]["confusion"]) == 5
     for png in ("val_confusion_window.png", "val_confusion_clip.png", "val_per_class.png"):
         assert (trained_run / png).stat().st_size > 5_000
-    assert (trained_run / "checkpoints" / "last.ckpt").is_file()
-    assert list((trained_run / "checkpoints").glob("best_epoch_*.ckpt"))
-    rows = (trained_run / "csv" / "metrics.csv").read_text().splitlines()
-    assert "val/window_bacc" in rows[0] and len(rows) > 3
+    # The CSV logger saw both epochs' validation, then the report's own validation of last.ckpt (eval_ckpt=last).
+    validated = [r for r in csv.DictReader((trained_run / "csv" / "metrics.csv").open()) if r.get("val/window_bacc")]
+    assert len(validated) == 3, validated
+    assert metrics["checkpoint"] == str(trained_run / "checkpoints" / "last.ckpt")
+    assert metrics["window"]["acc"] == pytest.approx(float(validated[-1]["val/window_acc"]), abs=1e-6)
+    # One best checkpoint: the first epoch with the highest val/window_bacc (optimized_metric, save_top_k=1).
+    baccs = [float(r["val/window_bacc"]) for r in validated[:-1]]
+    best = f"best_epoch_{baccs.index(max(baccs)):03d}.ckpt"
+    assert sorted(p.name for p in (trained_run / "checkpoints").glob("*.ckpt")) == [best, "last.ckpt"]
 
 
 def test_wandb_offline_run_files_are_written(trained_run):
@@ -269,7 +265,8 @@ def test_export_of_an_ensemble_averages_its_members_in_one_graph(trained_run, gr
     assert [m.checkpoint for m in card.training.members] == [None, None]  # outside the project: no absolute paths
     members_card = card.model_dump()["training"]["members"]
     assert [m["net"]["arch"] for m in members_card] == ["lstm", "gcn"] and card.training.checkpoint is None
-    assert all(m["metrics"]["window"]["acc"] >= 0 for m in members_card)  # each member's own held-out report
+    reports = [json.loads((run / "val_metrics.json").read_text()) for run in (trained_run, graph_run)]
+    assert [m["metrics"]["window"]["acc"] for m in members_card] == [r["window"]["acc"] for r in reports]  # each its own
     assert [i.name for i in card.inputs] == ["landmarks", "world"]  # the graph model reads the world landmarks
     assert max(case["max_abs_diff"] for case in card.parity.values()) <= 1e-5
     # the ONNX graph gives the mean of what each member gives on its own

@@ -3,11 +3,13 @@
 The project root is the checkout that holds ``pyproject.toml`` (editable installs, the way
 researchers use this repo) or ``$MUSCLEVISION_ROOT`` when set (cluster jobs, odd layouts).
 Generated assets (pose ``.task`` bundles, the page's vendored JS/wasm) go under
-``<root>/assets``: they are rebuilt by ``make setup`` and never committed.
+``<root>/assets``: they are rebuilt by ``make setup`` and never committed. ``sha256_file`` names a
+file by its content (videos in the cache, pose bundles in cards and the server) for every stage.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -37,3 +39,11 @@ def config_dir() -> Path:
         f"no Hydra configs found in {project_root() / 'configs'} or {PACKAGE_DIR / 'configs'}; "
         "run from a MuscleVision checkout or set MUSCLEVISION_ROOT to one"
     )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -11,7 +11,7 @@ import pytest
 from web_helpers import (
     convert_clip,
     fake_camera_args,
-    own_origin_only,
+    foreign_requests,
     record_requests,
     serve_in_thread,
     stats,
@@ -62,7 +62,7 @@ def test_no_camera(open_page, tiny_export):
     assert snap["state"] == "idle" and "No camera was found" in snap["sourceError"]
     assert "No camera was found" in page.locator("#stage-msg").inner_text()
     assert page.locator("#banner").is_visible()
-    assert not own_origin_only(requests) and not errors
+    assert not foreign_requests(requests) and not errors
 
 
 def test_camera_denied(launch_browser, tiny_export, assets_ready):
@@ -118,7 +118,7 @@ def test_video_file_recognised_exercise_counts_reps(open_page, tiny_export, squa
     assert not page.locator("#stage").evaluate("e => e.classList.contains('mirrored')")  # files: not mirrored
     assert page.locator("#label").inner_text() == "BodyWeightSquats"
     page.screenshot(path=str(artifacts_dir / "file-input-squats.png"))
-    assert not own_origin_only(requests) and not errors
+    assert not foreign_requests(requests) and not errors
 
 
 def test_unrecognised_exercise_counts_nothing(open_page, tiny_export, squats_webm):
@@ -136,7 +136,7 @@ def test_unrecognised_exercise_counts_nothing(open_page, tiny_export, squats_web
     page.select_option("#mode", "BodyWeightSquats")
     snap = wait_for(page, "(s) => s.reps.BodyWeightSquats >= 1", 20, "a squat counted in fixed-exercise mode")
     assert snap["mode"] == "BodyWeightSquats" and snap["counting"] == "BodyWeightSquats"
-    assert not own_origin_only(requests) and not errors
+    assert not foreign_requests(requests) and not errors
 
 
 def test_pose_only_mode(open_page, tiny_export, squats_webm):
@@ -167,7 +167,7 @@ def test_phone_sized_layout(open_page, tiny_export, squats_webm, artifacts_dir):
     assert layout["label"]["top"] >= layout["stage"]["bottom"], "panel should stack below the video"
     assert layout["csv"]["right"] <= 390
     page.screenshot(path=str(artifacts_dir / "phone-layout.png"), full_page=True)
-    assert not own_origin_only(requests) and not errors
+    assert not foreign_requests(requests) and not errors
 
 
 def test_bad_url_parameters_fall_back(open_page, tiny_export):
@@ -216,7 +216,7 @@ def test_the_browser_refuses_other_origins(open_page, tiny_export):
         }"""
     )
     assert set(blocked) == {"connect-src", "img-src", "script-src-elem"}, blocked
-    for url in own_origin_only(requests):  # attempted by this test, and none got out
+    for url in foreign_requests(requests):  # attempted by this test, and none got out
         assert failed.get(url) in ("csp", "net::ERR_BLOCKED_BY_CSP"), (url, failed.get(url))
 
 
@@ -236,7 +236,7 @@ def test_no_person(open_page, tiny_export, ffmpeg, clip_dir):
     assert snap["state"] == "no_person" and snap["label"] is None and snap["personFrames"] == 0
     assert sum(snap["reps"].values()) == 0 and snap["log"] == []
     assert page.locator("#label").inner_text() == "No person"
-    assert not own_origin_only(requests) and not errors
+    assert not foreign_requests(requests) and not errors
 
 
 def test_page_over_https(browser, tiny_export, assets_ready, certificate):
@@ -251,5 +251,5 @@ def test_page_over_https(browser, tiny_export, assets_ready, certificate):
         snap = wait_ready(page)
         assert snap["state"] == "idle" and not errors
         assert page.evaluate("() => performance.getEntriesByType('navigation')[0].nextHopProtocol") == "h2"
-        assert any(url.endswith("/model/tiny.onnx") for url in requests) and not own_origin_only(requests)
+        assert any(url.endswith("/model/tiny.onnx") for url in requests) and not foreign_requests(requests)
         context.close()

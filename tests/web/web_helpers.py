@@ -16,11 +16,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
+from headless import CHROMIUM, CHROMIUM_ARGS, fake_camera_args  # noqa: F401 (re-exported for the tests)
 
 from musclevision.card import CARD_FORMAT, validate_card
-from musclevision.extract.pose_bundle import sha256_file
-from musclevision.paths import assets_dir, project_root
-from musclevision.web.headless import CHROMIUM, CHROMIUM_ARGS, fake_camera_args  # noqa: F401 (re-exported for the tests)
+from musclevision.paths import assets_dir, project_root, sha256_file
 
 ROOT = project_root()
 ARTIFACTS = ROOT / "test-artifacts" / "web"
@@ -180,7 +179,7 @@ def convert_clip(ffmpeg: str, source: Path, target: Path, seconds: float | None 
     return target
 
 
-def own_origin_only(urls: list[str]) -> list[str]:
+def foreign_requests(urls: list[str]) -> list[str]:
     """The URLs that are not on 127.0.0.1 (data: and same-origin blob: URLs are local)."""
     bad = []
     for url in urls:

@@ -25,6 +25,6 @@ class ClipData:
         return len(self.image)
 
     @property
-    def detected(self) -> np.ndarray:
+    def has_person(self) -> np.ndarray:
         """[T] bool: frames where a person was found."""
         return ~np.isnan(self.image[:, 0, 0])

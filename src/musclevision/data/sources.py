@@ -10,10 +10,9 @@ import logging
 from pathlib import Path
 
 from musclevision.data.clips import ClipData
-from musclevision.extract import KeypointCache
-from musclevision.extract.cli import extract_with_progress
+from musclevision.extract import KeypointCache, extract_with_progress
+from musclevision.extract.discover import find_videos
 from musclevision.extract.landmarker import PoseSettings
-from musclevision.extract.sources import find_videos
 
 log = logging.getLogger(__name__)
 

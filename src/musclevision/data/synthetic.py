@@ -33,13 +33,13 @@ from __future__ import annotations
 import numpy as np
 
 from musclevision.data.clips import ClipData
-from musclevision.pose.skeleton import BODY_PARTS, LANDMARK_NAMES, MIRROR, NUM_LANDMARKS
+from musclevision.pose.skeleton import BODY_PARTS, MIRROR, NUM_LANDMARKS, SIDE
 
 EXERCISES = ("BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups")
 
 X, Y, Z = np.eye(3)
-SIDE = np.array([1.0, -1.0])[:, None, None]  # per-side arrays are [2 (left, right), T, 3]
-OUT = SIDE * X  # [2, 1, 3] each side's outward direction
+LR = np.array([1.0, -1.0])[:, None, None]  # per-side arrays are [2 (left, right), T, 3]
+OUT = LR * X  # [2, 1, 3] each side's outward direction
 DEG = np.pi / 180
 # Face points (lateral, up, forward) in metres for a 1.75 m person, around the head centre (ear level).
 FACE = np.array([
@@ -49,8 +49,6 @@ FACE = np.array([
     (0.075, -0.005, 0), (-0.075, -0.005, 0),
     (0.025, -0.06, 0.085), (-0.025, -0.06, 0.085),
 ])  # fmt: skip
-# Which way each landmark faces (for self-occlusion): +1 left side, -1 right side, 0 midline.
-LATERAL = np.array([1.0 if "left" in n else -1.0 if "right" in n else 0.0 for n in LANDMARK_NAMES])
 CORE = np.isin(np.arange(NUM_LANDMARKS), [*range(13), 23, 24])  # face, shoulders, hips: MediaPipe always "sees" them
 LEG_SWAP = np.array([MIRROR[i] if i >= 23 else i for i in range(NUM_LANDMARKS)])  # the legs (hips down) trade labels
 # Per exercise: rep period (s) before the person's tempo, |camera azimuth| range (deg) where people usually
@@ -177,7 +175,7 @@ def _trunk(b, hip, theta, head):
     """Hips, shoulders and torso/head frames from the hip midpoint [T, 3] and the torso angle (rotation about x)."""
     theta = np.broadcast_to(theta, hip.shape[:1])
     sh = hip + b["torso"] * _sag(theta)
-    return dict(hips=hip + SIDE * b["hw"] / 2 * X, shm=sh, sh=sh + SIDE * b["sw"] / 2 * X, up=_sag(theta),
+    return dict(hips=hip + LR * b["hw"] / 2 * X, shm=sh, sh=sh + LR * b["sw"] / 2 * X, up=_sag(theta),
                 front=_sag(theta + np.pi / 2), hup=_sag(theta + head), hfront=_sag(theta + head + np.pi / 2))  # fmt: skip
 
 
@@ -436,7 +434,7 @@ def _render(b, cam, p, j, rng, fps, width, height, noise, missing_rate, failures
     # Visibility (MediaPipe's logit-like confidence), as measured on the real clips: face, shoulders and hips
     # are near 1 whatever the view (from behind too); limbs drop on the far side of the body, outside the frame,
     # in occlusion bursts, and for the whole clip where the scene hides a part (a bench, a wall, the frame edge).
-    normal = np.broadcast_to(LATERAL[:, None] * X, p.shape).copy()
+    normal = np.broadcast_to(np.asarray(SIDE, float)[:, None] * X, p.shape).copy()  # each landmark faces out to its side
     facing = (_unit(normal) * _unit(cam_pos - p)).sum(-1)
     logit = np.where(CORE, 5.5 + facing, 2.2 + 2.5 * facing)
     logit += rng.normal(0, 0.3, NUM_LANDMARKS) + rng.normal(0, 0.2, logit.shape)

@@ -35,11 +35,10 @@ from urllib.parse import quote
 
 import numpy as np
 
-from musclevision.extract.pose_bundle import sha256_file
 from musclevision.oserrors import describe_write_error
+from musclevision.paths import sha256_file
 
 FORMAT_VERSION = 1
-STATUSES = ("ok", "partial", "failed")
 
 
 class CacheError(RuntimeError):
@@ -56,6 +55,8 @@ class CacheWriteError(CacheError):
 
 @dataclass(frozen=True)
 class ClipRecord:
+    """One row of manifest.jsonl: what the extractor did with one video (status, frame counts, checksums)."""
+
     video_id: str
     label: str
     group: str
@@ -85,7 +86,9 @@ class ClipRecord:
 
 
 @dataclass
-class Clip:
+class CachedClip:
+    """One video's keypoints as the cache stores them (the data stage turns it into a ``ClipData``)."""
+
     record: ClipRecord
     image: np.ndarray  # [T, 33, 4] float32, NaN rows where no person was found
     world: np.ndarray  # [T, 33, 3] float32
@@ -211,7 +214,7 @@ class KeypointCache:
     def clip_path(self, video_id: str) -> Path:
         return self.path / "clips" / f"{video_id}.npz"
 
-    def load(self, video_id: str) -> Clip:
+    def load(self, video_id: str) -> CachedClip:
         """The clip of ``video_id``, checked against its record; DamagedClipError names a bad file and how to redo it."""
         record = self.records().get(video_id)
         if record is None or record.status == "failed":
@@ -229,7 +232,7 @@ class KeypointCache:
             why = self._decode(record, data)[1]
         return why
 
-    def _read_clip(self, record: ClipRecord) -> tuple[Clip | None, str | None]:
+    def _read_clip(self, record: ClipRecord) -> tuple[CachedClip | None, str | None]:
         """(clip, None), or (None, why it cannot be trusted)."""
         data, why = self._verified_bytes(record)
         return (None, why) if why else self._decode(record, data)
@@ -248,10 +251,10 @@ class KeypointCache:
         return data, None
 
     @staticmethod
-    def _decode(record: ClipRecord, data: bytes) -> tuple[Clip | None, str | None]:
+    def _decode(record: ClipRecord, data: bytes) -> tuple[CachedClip | None, str | None]:
         try:
             with np.load(io.BytesIO(data)) as arrays:
-                clip = Clip(record, arrays["image"], arrays["world"], arrays["timestamps_ms"])
+                clip = CachedClip(record, arrays["image"], arrays["world"], arrays["timestamps_ms"])
         except (zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError) as exc:
             return None, f"unreadable ({type(exc).__name__}: {exc})"
         t = record.frames_decoded

@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from musclevision.extract.exerciser import SELECTOR, ExerciserSelector
-from musclevision.extract.pose_bundle import VARIANTS, ensure_bundle, sha256_file
+from musclevision.extract.pose_bundle import VARIANTS, ensure_bundle
 from musclevision.extract.rotation import rotate_frame, unrotate_image, unrotate_world
 from musclevision.extract.video import VideoError, iter_frames, open_video
+from musclevision.paths import sha256_file
 from musclevision.pose.skeleton import NUM_LANDMARKS
 
 
@@ -50,7 +51,7 @@ class PoseSettings:
     rotations: tuple[int, ...] = (90, 270)  # degrees clockwise to retry a frame at when no one is found (90, 180, 270)
     retry_every: int = 1  # while no one is found, retry turned frames on the first such frame, then every n-th
     num_poses: int = 1  # people MediaPipe may return per frame; > 1: keep the exerciser (exerciser.py)
-    bundle_sha256: str = field(default="", compare=True)
+    bundle_sha256: str = ""  # of the .task bundle, filled in by resolve(); part of the cache key
 
     def __post_init__(self):
         if self.model not in VARIANTS:

@@ -1,7 +1,8 @@
 """A pool of worker processes, each landmarking whole videos; results stream back as they finish.
 
-- Longest videos are handed out first and at most ``2 x workers`` are in flight, so the pool
-  stays busy to the end and memory holds only a few clips, never the dataset.
+- The largest files are handed out first (file size standing in for length) and at most
+  ``2 x workers`` are in flight, so the pool stays busy to the end and memory holds only a
+  few clips, never the dataset.
 - MediaPipe/LiteRT/ffmpeg write their chatter straight to file descriptor 2; workers point
   fds 1 and 2 at a log file so the terminal shows progress, while every real error still
   comes back as the video's recorded reason.
@@ -28,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from musclevision.extract.cache import ClipRecord, now_iso
+from musclevision.extract.discover import VideoSource
 from musclevision.extract.landmarker import PoseSettings, VideoKeypoints, create_landmarker, extract_video
-from musclevision.extract.pose_bundle import sha256_file
-from musclevision.extract.sources import VideoSource
 from musclevision.extract.video import VideoError
+from musclevision.paths import sha256_file
 
 
 class ExtractorFatalError(RuntimeError):
@@ -151,7 +152,7 @@ class ExtractorPool:
         """Yield one Outcome per source that ``take`` (default: all) gives this pool, in completion order."""
         if not sources:
             return
-        pending = sorted(sources, key=lambda s: s.size, reverse=True)  # longest first
+        pending = sorted(sources, key=lambda s: s.size, reverse=True)  # largest file first (file size stands in for length)
         held: list[VideoSource] = []  # another extractor is on these: offered again once the rest is done
         taken: set[str] = set()
         workers = min(self.workers, len(pending))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import flatbuffers
 
-from musclevision.paths import assets_dir, project_root
+from musclevision.paths import assets_dir, project_root, sha256_file
 
 NPM_PACKAGE = "@mediapipe/pose"
 NPM_VERSION = "0.5.1675469404"
@@ -51,14 +51,6 @@ def npm_package_dir() -> Path:
 
 def bundle_path(variant: str) -> Path:
     return assets_dir() / "pose" / f"pose_landmarker_{variant}.task"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_source(name: str) -> bytes:

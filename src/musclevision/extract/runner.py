@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from musclevision.extract.cache import CacheWriteError, ClipRecord, KeypointCache
+from musclevision.extract.discover import find_videos, parse_shard, take_shard
 from musclevision.extract.landmarker import ConfigError, PoseSettings
 from musclevision.extract.pool import ExtractorPool, default_workers
-from musclevision.extract.sources import find_videos, parse_shard, take_shard
 
 
 @dataclass

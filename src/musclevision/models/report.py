@@ -1,4 +1,4 @@
-"""Write an evaluation (from ``ExerciseModule.last_eval``) as metrics.json + confusion/per-class PNGs."""
+"""Write an evaluation (from ``ExerciseModule.last_eval``) as <stage>_metrics.json + confusion/per-class PNGs."""
 
 from __future__ import annotations
 

@@ -15,10 +15,11 @@ from musclevision.pose.skeleton import (
     RIGHT_HIP,
     RIGHT_SHOULDER,
     SEGMENTS,
+    SIDE,
     landmark,
 )
 
 __all__ = [
     "BODY_PARTS", "BONES", "JOINTS", "LANDMARK_NAMES", "LEFT_HIP", "LEFT_SHOULDER", "MIRROR", "NUM_LANDMARKS", "PARENT",
-    "RIGHT_HIP", "RIGHT_SHOULDER", "SEGMENTS", "landmark",
+    "RIGHT_HIP", "RIGHT_SHOULDER", "SEGMENTS", "SIDE", "landmark",
 ]  # fmt: skip

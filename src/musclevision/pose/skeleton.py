@@ -27,6 +27,8 @@ LEFT_HIP, RIGHT_HIP = landmark("left_hip"), landmark("right_hip")
 # Each landmark's mirror twin (left <-> right, wherever the side is in the name: "left_eye" and
 # "mouth_left"); midline points map to themselves.
 MIRROR = tuple(landmark(n.replace("left", "@").replace("right", "left").replace("@", "right")) for n in LANDMARK_NAMES)
+# Each landmark's side of the body: +1 left, -1 right, 0 midline (the nose, MediaPipe's one midline landmark).
+SIDE = tuple(1 if "left" in n else -1 if "right" in n else 0 for n in LANDMARK_NAMES)
 
 # MediaPipe's POSE_CONNECTIONS (what the page draws; the graph model's edges), as index pairs.
 BONES = (

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from musclevision.extract.sources import VIDEO_EXTENSIONS, VideoSource, group_of
+from musclevision.extract.discover import VIDEO_EXTENSIONS, VideoSource, group_of
 from musclevision.paths import project_root
 from musclevision.replay.engine import EngineProcess, Keypoints, ReplayError
 

@@ -47,8 +47,7 @@ from starlette.staticfiles import NotModifiedResponse
 
 from musclevision.card import CardError
 from musclevision.card import load_card as load_model_card
-from musclevision.extract.pose_bundle import sha256_file
-from musclevision.paths import PACKAGE_DIR, assets_dir, project_root
+from musclevision.paths import PACKAGE_DIR, assets_dir, project_root, sha256_file
 
 STATIC_DIR = PACKAGE_DIR / "web" / "static"
 

@@ -1,4 +1,4 @@
-"""Chromium flags for driving the page headless (tests, benchmarks, CI machines without a GPU).
+"""Chromium flags for driving the page headless (the web tests and benchmarks/bench_page.py, on machines without a GPU).
 
 WebGL2, which MediaPipe needs, still comes from SwiftShader with --disable-gpu; the background
 networking flags keep the browser itself from calling home, so a test can demand that every
