@@ -81,7 +81,7 @@ def write_cache(root, clips: list[Keypoints], failed: list[str]) -> KeypointCach
 def test_cli_replays_a_cache_batch_and_records_failures(tiny_export, tmp_path):
     card = tiny_export(world=True, favour="PushUps")
     clips = [synthetic("PushUps", seed=s, seconds=4.0)[0] for s in (1, 2)]
-    clips[1].video_id = "PushUps/v_PushUps_g01_c02"
+    clips[0].video_id, clips[1].video_id = "PushUps/v_PushUps_g01_c00", "PushUps/v_PushUps_g01_c02"
     write_cache(tmp_path / "cache", clips, failed=["BenchPress/v_BenchPress_g01_c01"])
     out = tmp_path / "out"
     done = run_cli("replay", "--cache", str(tmp_path / "cache"), "--export", str(card), "--out", str(out), "--mode", "label")

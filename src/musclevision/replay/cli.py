@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -176,9 +177,16 @@ def print_summary(rows: list[dict], out: Path, seconds: float) -> None:
 
 
 # -- main ----------------------------------------------------------------------------------------------
+class OneLineParser(argparse.ArgumentParser):
+    """A wrong option is one line (what is wrong, where to read more), not the usage wrapped over several."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="musclevision-replay", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = OneLineParser(prog="musclevision-replay", description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("videos", nargs="*", help="video files, or folders searched for videos")
     parser.add_argument("--cache", help="read keypoints from this keypoint cache instead of landmarking videos")
     parser.add_argument(
@@ -239,10 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(replay_one(engine, clip, args, out, threshold))
                     progress.update(task, advance=1, now=rows[-1]["video"])
     except ReplayError as exc:
-        console.print(f"[red]musclevision-replay: error: {exc}[/red]")
+        console.print(f"[red]musclevision-replay: error: {escape(str(exc))}[/red]", soft_wrap=True)  # one line
         return 2
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted: {len(rows)} videos are done in {out}[/yellow]")
+        console.print(f"[yellow]interrupted: {len(rows)} videos are done in {escape(str(out))}[/yellow]", soft_wrap=True)
         return 130
     finally:
         if rows:
