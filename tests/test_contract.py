@@ -235,3 +235,23 @@ def test_page_and_training_resample_a_window_alike(clip_fps, live):
         got_wld = np.array([np.nan if v is None else v for v in got_wld], dtype=np.float32).reshape(window, -1)
         np.testing.assert_allclose(got_img, exp_img, atol=1e-5)  # NaN where either has NaN: assert_allclose checks both
         np.testing.assert_allclose(got_wld, exp_wld, atol=1e-5)
+
+
+def test_pose_defaults_are_the_same_in_the_extractor_and_both_configs():
+    """PoseSettings, configs/extract.yaml and the training data source key one cache: they must agree."""
+    from dataclasses import fields
+
+    from omegaconf import OmegaConf
+
+    from musclevision.extract.landmarker import PoseSettings
+    from musclevision.paths import config_dir
+
+    defaults = {f.name: f.default for f in fields(PoseSettings) if f.name in ("model", *KEYED_POSE_OPTIONS)}
+    defaults["rotations"] = list(defaults["rotations"])  # a tuple in the frozen dataclass, a list in YAML
+    for path in ("extract.yaml", "data/source/ucf101.yaml"):
+        pose = OmegaConf.to_container(OmegaConf.load(config_dir() / path).pose)
+        assert {k: pose[k] for k in defaults} == defaults, path
+
+
+KEYED_POSE_OPTIONS = ("min_pose_detection_confidence", "min_pose_presence_confidence", "min_tracking_confidence",
+                      "rotations", "retry_every", "num_poses")  # fmt: skip

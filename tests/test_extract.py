@@ -32,7 +32,10 @@ from helpers import (
 )
 from musclevision.data import KeypointCache
 from musclevision.extract import CacheError, ConfigError, extract_videos
+from musclevision.extract.landmarker import PoseSettings
 from musclevision.pose.skeleton import LANDMARK_NAMES
+
+DEFAULT_DETECTION = PoseSettings.min_pose_detection_confidence  # the configs say the same (test_contract)
 
 pytestmark = pytest.mark.integration  # real videos and MediaPipe
 
@@ -42,14 +45,13 @@ ALL_REAL = REFERENCE_CLIPS + EXTRA_CLIPS
 def test_real_clips_cache_shapes_records_and_reader(real_cache, ucf_videos):
     cache = KeypointCache(real_cache)
     assert cache.settings["model"] == "full" and cache.settings["num_poses"] == 1
-    assert cache.settings["min_pose_detection_confidence"] == 0.5 and len(cache.settings["bundle_sha256"]) == 64
+    assert cache.settings["min_pose_detection_confidence"] == DEFAULT_DETECTION and len(cache.settings["bundle_sha256"]) == 64
     assert sorted(r.video_id for r in cache.videos()) == sorted(ALL_REAL)
     assert cache.failures() == [] and set(cache.records()) == set(ALL_REAL)
     assert [r.video_id for r in cache.videos(labels=["PushUps"])] == sorted(v for v in ALL_REAL if v.startswith("PushUps/"))
 
     import cv2
 
-    no_person_frames = 0
     for video_id in ALL_REAL:
         clip = assert_clip_consistent(cache, video_id)
         record = clip.record
@@ -69,14 +71,13 @@ def test_real_clips_cache_shapes_records_and_reader(real_cache, ucf_videos):
         cap.release()
         assert record.frames_decoded == record.frames_declared == decoded_by_opencv == len(clip.image), video_id
         assert np.array_equal(clip.timestamps_ms, np.arange(len(clip.image)) * 40)  # 25 fps
-        found = ~np.isnan(clip.image[:, 0, 0])
-        no_person_frames += int((~found).sum())
+        found = ~np.isnan(clip.image[:, 0, 0])  # frames without a person are NaN rows, never dropped
+        assert record.frames_detected == int(found.sum()), video_id
         xy, vis = clip.image[found][..., :2], clip.image[found][..., 3]
         assert np.nanmedian(xy) > 0.1 and np.nanmedian(xy) < 0.9 and np.all((vis >= 0) & (vis <= 1)), video_id
         # World landmarks are metres around the hip centre (left_hip 23, right_hip 24).
         hips = clip.world[found][:, [23, 24]].mean(1)
         assert np.abs(hips).max() < 0.1 and np.abs(clip.world[found]).max() < 3, video_id
-    assert no_person_frames > 0, "the real subset has BenchPress clips with frames where nobody is found"
 
     # Files in the cache are readable like any other file the user makes (umask), not 0600.
     expected_mode = 0o666 & ~_umask()
@@ -217,7 +218,8 @@ def test_cache_with_other_settings_is_refused_and_rebuild_rebuilds_it(real_cache
     result = run_extract(tmp_path, f"video_root={videos}", f"cache_dir={real_cache}", "pose.min_pose_detection_confidence=0.7")
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     message = flat(result.stderr)
-    assert "other extractor settings" in message and "min_pose_detection_confidence: cache has 0.5, asked 0.7" in message
+    expected = f"min_pose_detection_confidence: cache has {DEFAULT_DETECTION}, asked 0.7"
+    assert "other extractor settings" in message and expected in message, message
     assert "rebuild=true" in message, message
     assert (real_cache / "manifest.jsonl").read_bytes() == manifest_before, "a refused run changed the cache"
     with pytest.raises(CacheError, match="model: cache has 'full', asked 'lite'"):
