@@ -60,6 +60,7 @@ def test_replay_of_videos_runs_the_extractor(ucf_videos, export_card, tmp_path):
     for video in ("PushUps/v_PushUps_g16_c04", "Lunges/v_Lunges_g20_c02"):
         assert summary[video]["status"] == "ok" and float(summary[video]["person_share"]) > 0.8
         trace = json.loads((out / f"{video}.trace.json").read_text())
-        assert trace["label"] == video.split("/")[0]  # the class folder is the card's class: known truth
+        assert trace["true_label"] == video.split("/")[0]  # the class folder is the card's class: known truth
+        assert len(trace["label"]) == len(trace["t"])  # what the page showed, frame by frame
         assert (out / f"{video}.png").is_file()
     assert "PushUps/notes" in done.stdout

@@ -134,7 +134,7 @@ def write_outputs(out: Path, clip: Keypoints, result: dict, threshold: float, pl
     Path(f"{base}.json").write_text(json.dumps(result["json"], indent=2) + "\n", encoding="utf-8")
     trace = {
         "video": clip.video_id,
-        "label": clip.label,
+        "true_label": clip.label,  # the class folder or the cache's label (None if unknown); "label" is per frame
         "classes": result["classes"],
         "events": result["events"],
         **result["trace"],
