@@ -170,6 +170,21 @@ def test_phone_sized_layout(open_page, tiny_export, squats_webm, artifacts_dir):
     assert not foreign_requests(requests) and not errors
 
 
+def test_a_model_trained_on_synthetic_data_says_so(open_page, tiny_export):
+    """The card's synthetic-data warning is on screen from the start (issue 10 item 9)."""
+    from musclevision.card import SYNTHETIC_WARNING
+
+    card = tiny_export()
+    data = json.loads(card.read_text())
+    data["training"] = {"data_kind": "synthetic", "warning": SYNTHETIC_WARNING}
+    card.write_text(json.dumps(data))
+    page, _, errors = open_page(card, "?camera=off")
+    snap = wait_ready(page)
+    assert any(SYNTHETIC_WARNING in w for w in snap["warnings"]), snap["warnings"]
+    assert SYNTHETIC_WARNING in page.inner_text("body")
+    assert not errors
+
+
 def test_bad_url_parameters_fall_back(open_page, tiny_export):
     page, _, errors = open_page(tiny_export(), "?camera=off&exercise=Cartwheel&threshold=abc")
     snap = wait_ready(page)

@@ -306,6 +306,17 @@ def test_bundle_hash_mismatch_is_a_warning(card, fake_assets):
     assert len(site.warnings) == 1 and "not the bundle the model was trained with" in site.warnings[0]
 
 
+def test_a_model_trained_on_synthetic_data_is_announced(card, fake_assets):
+    """The card's warning (written by the exporter for synthetic training data) is printed by the server at start."""
+    from musclevision.card import SYNTHETIC_WARNING
+
+    data = json.loads(card.read_text())
+    data["training"] = {"data_kind": "synthetic", "warning": SYNTHETIC_WARNING}
+    card.write_text(json.dumps(data))
+    site = serve.load_site(card, assets=fake_assets)
+    assert site.warnings == [f"model {data['name']!r}: {SYNTHETIC_WARNING}"]
+
+
 def test_port_in_use(site):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
