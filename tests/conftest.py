@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,18 @@ from musclevision.paths import project_root
 os.environ.setdefault("MUSCLEVISION_ROOT", str(project_root()))
 os.environ.setdefault("WANDB_MODE", "offline")  # tests never talk to a W&B server
 os.environ.setdefault("WANDB_SILENT", "true")
+
+# The whole suite in one process was twice killed by SIGPROF ("Profiling timer expired") during the
+# in-process MediaPipe parity tests (tests/web/test_web_keypoints.py), never when those ran alone. Nothing
+# of ours arms a profiling timer; libmediapipe.so carries a SIGPROF-based CPU profiler. The test process
+# ignores the signal (extraction itself runs in worker processes, which the signal never reached).
+signal.signal(signal.SIGPROF, signal.SIG_IGN)
+
+
+@pytest.fixture(autouse=True)
+def _ignore_profiling_timer():
+    yield
+    signal.signal(signal.SIGPROF, signal.SIG_IGN)  # again after each test, whatever a library installed
 
 
 @pytest.fixture(scope="session")
