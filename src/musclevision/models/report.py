@@ -33,14 +33,21 @@ def plot_confusion(confusion: list[list[int]], classes: list[str], title: str, p
     plt.close(fig)
 
 
-def plot_per_class(levels: dict, classes: list[str], title: str, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(1.3 * len(classes) + 2, 3.5))
-    width = 0.8 / max(len(levels), 1)
-    for k, (level, metrics) in enumerate(levels.items()):
-        x = np.arange(len(classes)) + (k - (len(levels) - 1) / 2) * width
-        values = [np.nan if v is None else v for v in metrics["per_class"]]  # None: no example of that class
-        ax.bar(x, values, width, label=f"{LEVEL_TITLES.get(level, level)} (acc {metrics['acc']:.1%})")
-    ax.set_xticks(range(len(classes)), classes, rotation=20, ha="right")
+def plot_bars(
+    names: list[str],
+    series: list[tuple[str, list]],
+    title: str,
+    path: Path,
+    inches_per_name: float = 1.3,
+    label_size: int = 10,
+    rotation: int = 20,
+) -> None:
+    """Accuracy bars grouped by ``names``, one colour per (label, values) series; NaN values are left out."""
+    fig, ax = plt.subplots(figsize=(inches_per_name * len(names) + 2, 3.5))
+    width = 0.8 / max(len(series), 1)
+    for k, (label, values) in enumerate(series):
+        ax.bar(np.arange(len(names)) + (k - (len(series) - 1) / 2) * width, values, width, label=label)
+    ax.set_xticks(range(len(names)), names, rotation=rotation, ha="right", fontsize=label_size)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy")
     ax.set_title(title)
@@ -48,6 +55,13 @@ def plot_per_class(levels: dict, classes: list[str], title: str, path: Path) -> 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_per_class(levels: dict, classes: list[str], title: str, path: Path) -> None:
+    series = [(f"{LEVEL_TITLES.get(level, level)} (acc {m['acc']:.1%})",
+               [np.nan if v is None else v for v in m["per_class"]])  # None: no example of that class
+              for level, m in levels.items()]  # fmt: skip
+    plot_bars(classes, series, title, path)
 
 
 def worst_clips(evaluation: dict, count: int = 10) -> list[str]:
@@ -100,15 +114,6 @@ def summary_line(evaluation: dict) -> str:
 def plot_stress(stress: dict, reference: dict, title: str, path: Path) -> None:
     """Window and clip accuracy as filmed and under each stress condition."""
     names = ["as filmed", *(n for n in stress if n != "worst")]
-    fig, ax = plt.subplots(figsize=(1.0 * len(names) + 2, 3.6))
-    for k, level in enumerate(("window", "clip")):
-        values = [reference[level]["acc"] if n == "as filmed" else stress[n].get(f"{level}_acc", np.nan) for n in names]
-        ax.bar(np.arange(len(names)) + (k - 0.5) * 0.4, values, 0.4, label=LEVEL_TITLES[level])
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("accuracy")
-    ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    series = [(LEVEL_TITLES[level], [reference[level]["acc"] if n == "as filmed" else stress[n].get(f"{level}_acc", np.nan)
+                                     for n in names]) for level in ("window", "clip")]  # fmt: skip
+    plot_bars(names, series, title, path, inches_per_name=1.0, label_size=8, rotation=30)
