@@ -71,9 +71,11 @@ js-test: setup
 check: lint-check js-test
 	$(PY) -m pytest -m "not integration"
 
-# Everything: the quick tier and the integration tier (real clips, MediaPipe, Chromium, the SLURM cluster).
+# Everything: the quick tier and the integration tier (real clips, MediaPipe, Chromium, the SLURM cluster), on two
+# pytest-xdist workers (tests/conftest.py keeps the SLURM and the live-page modules whole on one worker).
+PYTEST_WORKERS ?= 2
 test: lint-check js-test system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=15
 
 serve: setup
 	$(BIN)/musclevision-serve

@@ -36,16 +36,49 @@ def ucf_videos() -> Path:
     return videos
 
 
+def shared_temp(tmp_path_factory) -> Path:
+    """A temp folder all processes of this run see: the run's own, or, with pytest-xdist workers, their common parent."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def real_cache(ucf_videos: Path, tmp_path_factory) -> Path:
-    """A keypoint cache of 14 real clips, extracted once per session with 2 workers."""
+    """A keypoint cache of 14 real clips, extracted once per test run with 2 workers (the first pytest worker to
+    need it extracts it, the others wait on the lock and reuse it)."""
+    from filelock import FileLock
+
     from musclevision.extract import extract_videos
 
-    root = tmp_path_factory.mktemp("real")
-    videos = link_clips(ucf_videos, REFERENCE_CLIPS + EXTRA_CLIPS, root / "videos")
-    summary = extract_videos(videos, root / "cache", workers=2)
-    assert not summary.failures, [(r.video_id, r.error) for r in summary.failures]
+    root = shared_temp(tmp_path_factory) / "real"
+    root.mkdir(exist_ok=True)
+    with FileLock(str(root / ".lock")):
+        if not (root / "done").is_file():
+            videos = link_clips(ucf_videos, REFERENCE_CLIPS + EXTRA_CLIPS, root / "videos")
+            summary = extract_videos(videos, root / "cache", workers=2)
+            assert not summary.failures, [(r.video_id, r.error) for r in summary.failures]
+            (root / "done").touch()
     return root / "cache"
+
+
+# make test runs pytest on two pytest-xdist workers. These modules run whole on one worker: the SLURM tests start
+# and stop the dev cluster (a module fixture; two workers would start two clusters on one state folder), and the
+# live page sessions are played once per clip and shared by the module's tests.
+ONE_WORKER = ("tests/test_sweeps.py", "tests/web/test_web_live.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's load balancing, test by test, except that each ONE_WORKER module is one unit of work. (Its own
+    ``xdist_group`` mark does nothing under pytest 9: it renames items through an attribute pytest no longer
+    reads.) Units go out largest first, so these long modules start at once and the short tests fill in around."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return module if module in ONE_WORKER else nodeid
+
+    return Scheduling(config, log)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -94,9 +94,9 @@ def test_init_ckpt_starts_a_new_run_from_pretrained_weights(trained_run, tmp_pat
     fresh = ExerciseModule(**pretrained.hparams)
     load_weights(fresh, ckpt)
     assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), pretrained.state_dict().values(), strict=True))
-    with pytest.raises(ValueError, match="another network.*same model and feature"):
+    with pytest.raises(ValueError, match="holds another model than this configuration.*same classes, model and feature"):
         load_weights(ExerciseModule(**{**pretrained.hparams, "hidden_size": 8}), ckpt)
-    with pytest.raises(ValueError, match="predicts.*same classes"):
+    with pytest.raises(ValueError, match="predicts.*pre-train with the same classes"):
         load_weights(ExerciseModule(**{**pretrained.hparams, "classes": pretrained.classes[::-1]}), ckpt)
     done = run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=1", "logger=csv", f"hydra.run.dir={tmp_path}",
                    f"init_ckpt={ckpt}")  # fmt: skip

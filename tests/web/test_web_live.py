@@ -38,7 +38,7 @@ from web_helpers import (
 from helpers import assert_ok, run_cli
 from musclevision.replay.references import load_references
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # one xdist worker runs the module: conftest.ONE_WORKER
 
 # Clips with clear, regular reps: (clip, reps in the clip, clip seconds = frames / fps). The reps are the rep
 # references' count where they hold the clip (PushUps g19, checked below), else counted on the keypoints.
@@ -75,9 +75,19 @@ def live_url(export_card, assets_ready):
         yield url
 
 
-@pytest.fixture(scope="module", params=list(LIVE_CLIPS))
+PLAYED: dict[str, LiveRun] = {}  # each clip's session, played once whatever order the tests run in
+
+
+@pytest.fixture(params=list(LIVE_CLIPS))
 def live(request, export_card, live_url, ucf_videos, ffmpeg, clip_dir, launch_browser, artifacts_dir):
-    exercise = request.param
+    if request.param not in PLAYED:
+        PLAYED[request.param] = play(request.param, export_card, live_url, ucf_videos, ffmpeg, clip_dir, launch_browser,
+                                     artifacts_dir)  # fmt: skip
+    return PLAYED[request.param]
+
+
+def play(exercise, export_card, live_url, ucf_videos, ffmpeg, clip_dir, launch_browser, artifacts_dir) -> LiveRun:
+    """The clip as the camera, the page opened as a user would; what it showed, sampled over time."""
     clip, _, _ = LIVE_CLIPS[exercise]
     classes = json.loads(export_card.read_text())["classes"]
     if exercise not in classes:

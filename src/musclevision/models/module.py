@@ -132,39 +132,40 @@ def load_checkpoint(ckpt_path) -> ExerciseModule:
         raise ValueError(f"ckpt_path={ckpt_path} is not a MuscleVision checkpoint ({type(exc).__name__}: {exc})") from exc
 
 
-def check_resumable(ckpt_path, model: ExerciseModule) -> None:
-    """Refuse, before training, a checkpoint that is not MuscleVision's or holds another model than ``model``."""
-    saved = load_checkpoint(ckpt_path)
-    if saved.classes != model.classes:
-        raise ValueError(f"ckpt_path={ckpt_path} was trained on classes {saved.classes}, this run has {model.classes}")
+def matching_weights(ckpt_path, model: ExerciseModule, option: str, advice: str) -> dict:
+    """The network weights of a checkpoint, after refusing one that is missing, not MuscleVision's, or holds
+    another network than ``model`` (other classes or their order, other shapes). ``option`` (ckpt_path, init_ckpt)
+    names the setting in the errors; ``advice`` says what to do about a network that differs."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{option}={ckpt_path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        state, classes = checkpoint["state_dict"], list(checkpoint["hyper_parameters"]["classes"])
+    except Exception as exc:  # a truncated download, another program's .ckpt, a text file
+        raise ValueError(f"{option}={ckpt_path} is not a MuscleVision checkpoint ({type(exc).__name__}: {exc})") from exc
+    if classes != model.classes:
+        raise ValueError(f"{option}={ckpt_path} predicts {classes}, this run {model.classes}: {advice}")
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    theirs = {k: tuple(v.shape) for k, v in saved.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in state.items()}
     differ = [f"{k}: checkpoint {theirs.get(k)}, this model {ours.get(k)}" for k in sorted(set(ours) | set(theirs))
               if ours.get(k) != theirs.get(k)]  # fmt: skip
     if differ:
-        raise ValueError(f"ckpt_path={ckpt_path} holds another model than this configuration ({'; '.join(differ[:3])}): "
-                         "resume with the model options it was trained with, or train without ckpt_path")  # fmt: skip
+        raise ValueError(f"{option}={ckpt_path} holds another model than this configuration ({'; '.join(differ[:3])}): {advice}")
+    return state
+
+
+def check_resumable(ckpt_path, model: ExerciseModule) -> None:
+    """Refuse, before training, a checkpoint to resume that is not MuscleVision's or holds another model than ``model``."""
+    advice = "resume with the model options it was trained with, or train without ckpt_path"
+    matching_weights(ckpt_path, model, "ckpt_path", advice)
 
 
 def load_weights(model: ExerciseModule, ckpt_path) -> None:
     """Copy a checkpoint's network weights into ``model`` (pre-training -> fine-tuning). Only the weights: the
     optimizer, epoch and data are the new run's. The networks must match (architecture, features, classes)."""
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"init_ckpt={ckpt_path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        state, classes = checkpoint["state_dict"], list(checkpoint["hyper_parameters"]["classes"])
-    except Exception as exc:
-        raise ValueError(f"init_ckpt={ckpt_path} is not a MuscleVision checkpoint ({type(exc).__name__}: {exc})") from exc
-    if classes != model.classes:
-        raise ValueError(f"init_ckpt={ckpt_path} predicts {classes}, this run {model.classes}: pre-train on the same classes")
-    mine = model.state_dict()
-    wrong = [k for k in mine if k not in state or state[k].shape != mine[k].shape] + [k for k in state if k not in mine]
-    if wrong:
-        raise ValueError(f"init_ckpt={ckpt_path} holds another network (first difference: {wrong[0]}); pre-train with the "
-                         "same model and feature settings as this run")  # fmt: skip
-    model.load_state_dict(state)
+    advice = "pre-train with the same classes, model and feature settings as this run"
+    model.load_state_dict(matching_weights(ckpt_path, model, "init_ckpt", advice))
 
 
 def window_policy_of(module: ExerciseModule) -> dict:
