@@ -1,7 +1,7 @@
 """Who does BlazePose find, per extractor remedy: rotated retries, lower thresholds, several people.
 
     python benchmarks/bench_pose_remedies.py                                  # BenchPress, every remedy
-    python benchmarks/bench_pose_remedies.py --classes all --remedies baseline default
+    python benchmarks/bench_pose_remedies.py --classes all --remedies baseline poses=2
     python benchmarks/bench_pose_remedies.py --remedy 'mine={"rotations": [90], "num_poses": 2}' --remedies mine
     python benchmarks/bench_pose_remedies.py --keep data/cache/remedies      # keep each remedy's cache (resumes)
 

@@ -95,3 +95,34 @@ def test_page_refuses_an_unknown_rule():
     recording["selector"] = {**SELECTOR, "rule": "tallest"}
     with pytest.raises(AssertionError, match="not a rule this page knows"):
         select_in_node(recording)
+
+
+def jumping_fit(seconds: float = 4.0) -> dict:
+    """One person alone whose fit jumps by ~1.5 torso lengths every half second (what BlazePose does on a lying
+    lifter at low thresholds), plus a bystander to the right in the first 10 frames (before the first jump)."""
+    fps, frames = 25.0, int(seconds * 25)
+    person = np.nan_to_num(synthesize_clip("BenchPress", np.random.default_rng(5), fps=fps, seconds=seconds).image, nan=0.5)
+    person[:, :, 0] = person[:, :, 0] * 0.4 + 0.05  # the left part of the frame
+    torso = np.abs(person[0, [11, 12], 1].mean() - person[0, [23, 24], 1].mean()) + np.abs(
+        person[0, [11, 12], 0].mean() - person[0, [23, 24], 0].mean()
+    )
+    recording = {"width": 320, "height": 240, "selector": SELECTOR, "frames": []}
+    for i in range(frames):
+        pose = person[i].copy()
+        pose[:, 0] += 1.5 * torso * ((i // 12) % 2)  # the fit jumps sideways and back every 12 frames
+        people = [pose] + ([np.clip(person[i] + [0.5, 0, 0, 0], 0, 1)] if i < 10 else [])
+        recording["frames"].append({"t": int(round(i * 1000 / fps)), "people": [p.astype(np.float32).ravel().tolist() for p in people]})
+    return recording
+
+
+def test_a_jumping_fit_of_the_kept_person_is_followed_not_dropped():
+    """v2 relinks the kept track to the nearest person left over; v1 started a new track at each jump and returned
+    no one until the old track was forgotten (max_gap_s): the frames a lying lifter lost with several people on."""
+    recording = jumping_fit()
+    v2, summary = select_in_python(recording)
+    assert v2 == [0] * len(v2), v2  # kept in every frame, before and after each jump
+    assert summary["people_tracked"] == 2, summary  # the person and the bystander, no new track per jump
+    v1, _ = select_in_python({**recording, "selector": {**SELECTOR, "rule": "upper-body-speed-v1"}})
+    assert v1.count(None) >= 0.2 * len(v1), "v1 dropped frames at each jump (what v2 fixes)"
+    page, page_summary = select_in_node(recording)
+    assert page == v2 and page_summary == json.loads(json.dumps(summary))

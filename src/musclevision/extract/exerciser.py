@@ -10,8 +10,11 @@ Per frame, given the people MediaPipe found (image landmarks in the original fra
 
 1. **Follow**: each person is matched to a track by the mean distance of their 12 body joints
    (shoulders, elbows, wrists, hips, knees, ankles) to the track's last pose, in torso lengths;
-   greedy, closest pair first, only below ``gate``. Unmatched people start new tracks; a track
-   unseen for ``max_gap_s`` is forgotten.
+   greedy, closest pair first, only below ``gate``. If the kept track found no one, the nearest
+   person left over within ``relink`` torso lengths continues it (rule v2: on a lying lifter,
+   BlazePose's fit jumps by more than ``gate`` from frame to frame; v1 started a new track each
+   time and dropped frames until the kept one was forgotten). Other unmatched people start new
+   tracks; a track unseen for ``max_gap_s`` is forgotten.
 2. **Score**: how fast the upper body moves, in torso lengths per second, averaged over time.
    Each track smooths its shoulders, elbows and wrists over ``fast_s`` (MediaPipe's frame-to-frame
    jitter, which grows with the frame rate, mostly cancels; real motion does not) and keeps an
@@ -33,8 +36,9 @@ from dataclasses import dataclass
 
 # The rule's parameters. They key the keypoint cache (PoseSettings.cache_key) and travel to the
 # page in the model card's pose_model block: the one definition both sides use.
-SELECTOR = {"rule": "upper-body-speed-v1", "tau_s": 1.0, "fast_s": 0.1, "gate": 1.0, "max_gap_s": 1.0, "switch_ratio": 1.5}
-RULES = ("upper-body-speed-v1",)
+SELECTOR = {"rule": "upper-body-speed-v2", "tau_s": 1.0, "fast_s": 0.1, "gate": 1.0, "relink": 3.0, "max_gap_s": 1.0,
+            "switch_ratio": 1.5}  # fmt: skip
+RULES = ("upper-body-speed-v1", "upper-body-speed-v2")  # v1: no relink (models exported before it)
 BODY_JOINTS = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 UPPER = (0, 1, 2, 3, 4, 5)  # shoulders, elbows, wrists: positions in BODY_JOINTS
 SHOULDERS, HIPS = (11, 12), (23, 24)
@@ -103,6 +107,15 @@ class ExerciserSelector:
         for _, i, k in pairs:
             if owner[i] is None and not taken[k]:
                 owner[i], taken[k] = self.tracks[k], True
+        relink = p.get("relink", 0.0) if p["rule"] != "upper-body-speed-v1" else 0.0
+        if self.kept is not None and self.kept not in owner and relink > 0:
+            near = None
+            for i, (pose, size) in enumerate(poses):
+                d = pose_distance(pose, self.kept.pose, max(size, self.kept.size))
+                if owner[i] is None and d < relink and (near is None or d < near[0]):
+                    near = (d, i)
+            if near is not None:
+                owner[near[1]] = self.kept
         for track in self.tracks:
             track.seen = False
         for i, (pose, size) in enumerate(poses):

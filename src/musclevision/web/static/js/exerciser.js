@@ -8,7 +8,7 @@ export const BODY_JOINTS = [11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28];
 const UPPER = [0, 1, 2, 3, 4, 5]; // shoulders, elbows, wrists: positions in BODY_JOINTS
 const SHOULDERS = [11, 12];
 const HIPS = [23, 24];
-export const RULES = ["upper-body-speed-v1"];
+export const RULES = ["upper-body-speed-v1", "upper-body-speed-v2"]; // v1: no relink (models exported before it)
 
 /** Body joints of one person (flat landmarks, 4 numbers per landmark) in pixels, and the torso length (>= 1 px). */
 export function bodyPose(lm, width, height) {
@@ -53,7 +53,7 @@ function faster(a, sizeA, b, sizeB) {
 }
 
 export class ExerciserSelector {
-  /** `params`: the card's pose_model.selector (rule, tau_s, fast_s, gate, max_gap_s, switch_ratio). */
+  /** `params`: the card's pose_model.selector (rule, tau_s, fast_s, gate, relink, max_gap_s, switch_ratio). */
   constructor(width, height, params) {
     if (!params || !RULES.includes(params.rule))
       throw new Error(`pose_model.selector ${JSON.stringify(params)} is not a rule this page knows (${RULES.join(", ")}); update the page`);
@@ -90,6 +90,16 @@ export class ExerciserSelector {
         owner[i] = this.tracks[k];
         taken[k] = true;
       }
+    }
+    // the kept track found no one: the nearest person left over within `relink` torso lengths continues it (v2)
+    const relink = p.rule !== "upper-body-speed-v1" ? (p.relink ?? 0.0) : 0.0;
+    if (this.kept !== null && !owner.includes(this.kept) && relink > 0) {
+      let near = null;
+      poses.forEach(([pose, size], i) => {
+        const d = poseDistance(pose, this.kept.pose, Math.max(size, this.kept.size));
+        if (owner[i] === null && d < relink && (near === null || d < near[0])) near = [d, i];
+      });
+      if (near !== null) owner[near[1]] = this.kept;
     }
     for (const track of this.tracks) track.seen = false;
     poses.forEach(([pose, size], i) => {
