@@ -111,7 +111,8 @@ def jumping_fit(seconds: float = 4.0) -> dict:
         pose = person[i].copy()
         pose[:, 0] += 1.5 * torso * ((i // 12) % 2)  # the fit jumps sideways and back every 12 frames
         people = [pose] + ([np.clip(person[i] + [0.5, 0, 0, 0], 0, 1)] if i < 10 else [])
-        recording["frames"].append({"t": int(round(i * 1000 / fps)), "people": [p.astype(np.float32).ravel().tolist() for p in people]})
+        flat = [p.astype(np.float32).ravel().tolist() for p in people]
+        recording["frames"].append({"t": int(round(i * 1000 / fps)), "people": flat})
     return recording
 
 
