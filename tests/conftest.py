@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXTRA_CLIPS, REFERENCE_CLIPS, SHARED_DATA, link_clips
+from helpers import EXTRA_CLIPS, ONE_WORKER, REFERENCE_CLIPS, SHARED_DATA, link_clips
 from musclevision.paths import project_root
 
 os.environ.setdefault("MUSCLEVISION_ROOT", str(project_root()))
@@ -59,12 +59,6 @@ def real_cache(ucf_videos: Path, tmp_path_factory) -> Path:
             assert not summary.failures, [(r.video_id, r.error) for r in summary.failures]
             (root / "done").touch()
     return root / "cache"
-
-
-# make test runs pytest on two pytest-xdist workers. These modules run whole on one worker: the SLURM tests start
-# and stop the dev cluster (a module fixture; two workers would start two clusters on one state folder), and the
-# live page sessions are played once per clip and shared by the module's tests.
-ONE_WORKER = ("tests/test_sweeps.py", "tests/web/test_web_live.py")
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -37,6 +37,11 @@ EXTRA_CLIPS = [
     "BodyWeightSquats/v_BodyWeightSquats_g08_c01", "PushUps/v_PushUps_g08_c01",
 ]  # fmt: skip
 
+# make test runs pytest on two pytest-xdist workers (conftest.pytest_xdist_make_scheduler). These modules run whole
+# on one worker: the SLURM tests start and stop the dev cluster (a module fixture; two workers would start two
+# clusters on one state folder), and the live page sessions are played once per clip and shared by the module's tests.
+ONE_WORKER = ("tests/test_sweeps.py", "tests/web/test_web_live.py")
+
 BIN = Path(sys.executable).parent
 # A small synthetic dataset: every training test runs in seconds on any machine.
 SMALL_SYNTHETIC = ["data=synthetic", "data.source.groups=4", "data.source.clips_per_group=2", "data.split.folds=2",
