@@ -204,11 +204,11 @@ def test_model_card_shapes_other_than_the_default(open_page, tiny_export, squats
     # the window covers (16 - 1) / fps seconds of history before the first run (resampled in time)
     assert snap["frames"] > snap["classifierRuns"] and snap["label"] == "Squat"
     assert any(url.endswith("/models/pose/pose_landmarker_lite.task") for url in requests)
-    assert json.loads(page.evaluate("() => JSON.stringify(window.musclevision.reps)")) == {
-        "Squat": snap["reps"]["Squat"],
-        "Plank": 0,
-        "Jump": 0,
-    }
+    # the page's reps object and its snapshot, read at the same moment (the video plays on: a rep may end between reads)
+    reps, snapshot_reps = page.evaluate(
+        "() => [JSON.parse(JSON.stringify(window.musclevision.reps)), window.musclevision.snapshot().reps]"
+    )
+    assert reps == {"Squat": snapshot_reps["Squat"], "Plank": 0, "Jump": 0}
     assert not errors
 
 
