@@ -111,8 +111,10 @@ class ExerciserSelector:
         if self.kept is not None and self.kept not in owner and relink > 0:
             near = None
             for i, (pose, size) in enumerate(poses):
+                if owner[i] is not None:
+                    continue
                 d = pose_distance(pose, self.kept.pose, max(size, self.kept.size))
-                if owner[i] is None and d < relink and (near is None or d < near[0]):
+                if d < relink and (near is None or d < near[0]):
                     near = (d, i)
             if near is not None:
                 owner[near[1]] = self.kept

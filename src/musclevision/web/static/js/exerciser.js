@@ -96,8 +96,9 @@ export class ExerciserSelector {
     if (this.kept !== null && !owner.includes(this.kept) && relink > 0) {
       let near = null;
       poses.forEach(([pose, size], i) => {
+        if (owner[i] !== null) return;
         const d = poseDistance(pose, this.kept.pose, Math.max(size, this.kept.size));
-        if (owner[i] === null && d < relink && (near === null || d < near[0])) near = [d, i];
+        if (d < relink && (near === null || d < near[0])) near = [d, i];
       });
       if (near !== null) owner[near[1]] = this.kept;
     }
