@@ -5,8 +5,10 @@ named, and a video claimed by one process is not taken by another until that one
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -130,6 +132,28 @@ def test_a_claimed_video_is_refused_to_others_and_a_dead_owners_claim_is_taken_o
         assert taken is not None, "the claim of a dead process must be taken over"
         taken.release()
         assert not list((cache.path / "claims").iterdir()), "released claims leave no files"
+    finally:
+        owner.kill()
+        owner.wait(timeout=10)
+
+
+def test_tidying_removes_a_dead_owners_claim_but_not_a_live_one(tmp_path):
+    """A run killed after recording a video but before releasing its claim leaves a stale claim file that no
+    later run takes over (the video is done): tidying removes it, and never a claim a live process holds."""
+    cache = make_cache(tmp_path / "cache")
+    live, dead = "PushUps/v_PushUps_g01_c01", "Lunges/v_Lunges_g02_c01"
+    owner = subprocess.Popen([sys.executable, "-c", HOLD_A_CLAIM, str(cache.path), live], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline().strip() == "held"
+        stale = cache.claim(dead)
+        os.close(stale.fd)  # its owner died: the lock is gone, the file stays
+        cache.tidy_claims()
+        assert [p.name for p in (cache.path / "claims").iterdir()] == [f"{quote(live, safe='')}.claim"]
+        assert cache.claim(live) is None, "a live claim survives tidying"
+        owner.kill()
+        owner.wait(timeout=10)
+        cache.tidy_claims()
+        assert not (cache.path / "claims").exists(), "no claims left: the folder goes too"
     finally:
         owner.kill()
         owner.wait(timeout=10)

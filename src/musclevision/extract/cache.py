@@ -358,9 +358,25 @@ class KeypointCache:
             return "another process"
 
     def tidy_claims(self) -> None:
-        """Remove the claims folder once no claim is left in it (best effort: another run may be adding one)."""
+        """Remove stale claims (no live owner holds their lock: e.g. a run killed after recording a video but
+        before releasing its claim), then the claims folder once it is empty (best effort: another run may be
+        adding one)."""
+        folder = self.path / "claims"
+        for path in folder.glob("*.claim") if folder.is_dir() else ():
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:  # still the file we locked: nobody owns it
+                    path.unlink()
+            except OSError:  # held by a live extractor (or already gone): leave it
+                pass
+            finally:
+                os.close(fd)
         try:
-            (self.path / "claims").rmdir()
+            folder.rmdir()
         except OSError:
             pass
 
