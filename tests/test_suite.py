@@ -1,8 +1,14 @@
-"""The suite's own plumbing that make test relies on: modules kept whole on one pytest-xdist worker."""
+"""The suite's own plumbing that make test relies on: modules kept whole on one pytest-xdist worker, and console
+scripts run as forks of a process that imported them already (tests/cli_server.py)."""
 
 from __future__ import annotations
 
-from helpers import ONE_WORKER
+import os
+import subprocess
+
+import pytest
+
+from helpers import ONE_WORKER, SMALL_SYNTHETIC, run_cli
 from musclevision.paths import project_root
 
 
@@ -29,3 +35,23 @@ def test_the_scheduler_keeps_those_modules_whole_and_spreads_the_rest(pytestconf
         assert {scheduling._split_scope(f"{module}::test_{n}[a]") for n in range(3)} == {module}
     singles = ["tests/test_train.py::test_a", "tests/test_train.py::test_b"]
     assert [scheduling._split_scope(nodeid) for nodeid in singles] == singles
+
+
+@pytest.mark.integration  # starts the console script anew on purpose (~9 s of imports)
+def test_a_forked_console_script_answers_like_a_fresh_process(tmp_path, monkeypatch):
+    """Same exit code, same stderr, same files as the console script started anew; a timeout kills only the run."""
+    args = (*SMALL_SYNTHETIC, "trainer.max_epochs=abc", "logger=csv")
+    forked = run_cli("train", *args, f"hydra.run.dir={tmp_path / 'forked'}")
+    monkeypatch.setenv("MUSCLEVISION_TEST_FORK", "0")
+    fresh = run_cli("train", *args, f"hydra.run.dir={tmp_path / 'fresh'}")
+    assert forked.returncode == fresh.returncode == 2, (forked, fresh)
+    assert (
+        forked.stderr.replace(str(tmp_path / "forked"), str(tmp_path / "fresh")) == fresh.stderr
+        and forked.stdout == fresh.stdout == ""
+    )
+    assert (tmp_path / "forked" / "error.txt").is_file() and (tmp_path / "fresh" / "error.txt").is_file()
+    monkeypatch.setenv("MUSCLEVISION_TEST_FORK", "1")
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=1000", f"hydra.run.dir={tmp_path / 'long'}", timeout=1)
+    done = run_cli("train", *args, f"hydra.run.dir={tmp_path / 'after'}")  # the server still answers
+    assert done.returncode == 2 and os.path.isfile(tmp_path / "after" / "error.txt"), done
