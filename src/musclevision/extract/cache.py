@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import numpy as np
 
@@ -364,17 +364,11 @@ class KeypointCache:
         folder = self.path / "claims"
         for path in folder.glob("*.claim") if folder.is_dir() else ():
             try:
-                fd = os.open(path, os.O_RDWR)
-            except OSError:
+                stale = self.claim(unquote(path.stem))  # None while a live extractor holds it
+            except CacheWriteError:  # best effort: a disk that cannot be written keeps its claims
                 continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                if os.stat(path).st_ino == os.fstat(fd).st_ino:  # still the file we locked: nobody owns it
-                    path.unlink()
-            except OSError:  # held by a live extractor (or already gone): leave it
-                pass
-            finally:
-                os.close(fd)
+            if stale is not None:
+                stale.release()
         try:
             folder.rmdir()
         except OSError:
