@@ -121,29 +121,32 @@ class ExerciseModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}}
 
 
-def load_checkpoint(ckpt_path) -> ExerciseModule:
-    """The module of a training checkpoint, on CPU; a clear error for a missing or foreign file."""
+def read_checkpoint(ckpt_path, option: str, load):
+    """``load(path)`` of a checkpoint file; a clear error, naming ``option``, for a missing or foreign file."""
     path = Path(ckpt_path)
     if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
+        raise FileNotFoundError(f"{option}={ckpt_path} does not exist")
     try:
-        return ExerciseModule.load_from_checkpoint(path, map_location="cpu")
+        return load(path)
     except Exception as exc:  # a truncated download, another program's .ckpt, a text file
-        raise ValueError(f"ckpt_path={ckpt_path} is not a MuscleVision checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(f"{option}={ckpt_path} is not a MuscleVision checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def load_checkpoint(ckpt_path) -> ExerciseModule:
+    """The module of a training checkpoint, on CPU; a clear error for a missing or foreign file."""
+    return read_checkpoint(ckpt_path, "ckpt_path", lambda path: ExerciseModule.load_from_checkpoint(path, map_location="cpu"))
+
+
+def _weights_and_classes(path: Path) -> tuple[dict, list]:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    return checkpoint["state_dict"], list(checkpoint["hyper_parameters"]["classes"])
 
 
 def matching_weights(ckpt_path, model: ExerciseModule, option: str, advice: str) -> dict:
     """The network weights of a checkpoint, after refusing one that is missing, not MuscleVision's, or holds
     another network than ``model`` (other classes or their order, other shapes). ``option`` (ckpt_path, init_ckpt)
     names the setting in the errors; ``advice`` says what to do about a network that differs."""
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{option}={ckpt_path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        state, classes = checkpoint["state_dict"], list(checkpoint["hyper_parameters"]["classes"])
-    except Exception as exc:  # a truncated download, another program's .ckpt, a text file
-        raise ValueError(f"{option}={ckpt_path} is not a MuscleVision checkpoint ({type(exc).__name__}: {exc})") from exc
+    state, classes = read_checkpoint(ckpt_path, option, _weights_and_classes)
     if classes != model.classes:
         raise ValueError(f"{option}={ckpt_path} predicts {classes}, this run {model.classes}: {advice}")
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
