@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from musclevision.extract import KeypointCache
-from musclevision.extract.exerciser import ExerciserSelector
+from musclevision.extract.exerciser import ExerciserSelector, distinct_people
 from musclevision.paths import PACKAGE_DIR, project_root
 
 SHARED_DATA = Path(os.environ.get("MUSCLEVISION_DATA", project_root().parent / "shared" / "data")) / "ucf101-exercise"
@@ -246,13 +246,15 @@ def fill(disk: Path) -> None:
 EXERCISER_JS = PACKAGE_DIR / "web" / "static" / "js" / "exerciser.js"
 # Node runs the page's ES module directly: frames on stdin, choices and summary on stdout.
 NODE_SELECT = """
-import { ExerciserSelector } from %s;
+import { ExerciserSelector, distinctPeople } from %s;
 let text = "";
 for await (const chunk of process.stdin) text += chunk;
 const rec = JSON.parse(text);
 const selector = new ExerciserSelector(rec.width, rec.height, rec.selector);
+const people = (f) => f.people.map((p) => Float32Array.from(p));
+const distinct = rec.frames.map((f) => distinctPeople(people(f), rec.width, rec.height, rec.selector.gate));
 const choices = rec.frames.map((f) => selector.update(f.people.map((p) => Float32Array.from(p)), f.t));
-console.log(JSON.stringify({ choices, summary: selector.summary() }));
+console.log(JSON.stringify({ choices, summary: selector.summary(), distinct }));
 """
 
 
@@ -263,12 +265,27 @@ def select_in_python(recording: dict) -> tuple[list, dict]:
     return choices, selector.summary()
 
 
+def distinct_in_python(recording: dict) -> list[int]:
+    """Per frame, how many distinct people the several-people check counts (exerciser.distinct_people)."""
+    return [distinct_people([np.asarray(p, np.float32).reshape(33, 4) for p in f["people"]], recording["width"],
+                            recording["height"], recording["selector"]["gate"]) for f in recording["frames"]]  # fmt: skip
+
+
 def select_in_node(recording: dict) -> tuple[list, dict]:
+    """The page's rule (exerciser.js) on ``recording``: choices and summary; ``distinct_in_node`` reads the counts."""
+    out = _exerciser_in_node(recording)
+    return out["choices"], out["summary"]
+
+
+def distinct_in_node(recording: dict) -> list[int]:
+    return _exerciser_in_node(recording)["distinct"]
+
+
+def _exerciser_in_node(recording: dict) -> dict:
     node = shutil.which("node")
     assert node, "Node 20 is needed for the page's JS tests (make setup installs the npm packages with it)"
     script = NODE_SELECT % json.dumps(EXERCISER_JS.as_uri())
     done = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(recording), capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
-    return out["choices"], out["summary"]
+    return json.loads(done.stdout)

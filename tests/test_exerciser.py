@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import select_in_node, select_in_python
+from helpers import distinct_in_node, distinct_in_python, select_in_node, select_in_python
 from musclevision.data.synthetic import synthesize_clip
 from musclevision.extract.exerciser import SELECTOR, ExerciserSelector
 
@@ -83,6 +83,27 @@ def test_page_rule_makes_the_same_choices(seed):
     page, page_summary = select_in_node(recording)
     assert page == python
     assert page_summary == json.loads(json.dumps(python_summary))  # JSON object keys are strings on both sides
+
+
+def test_the_check_counts_a_body_found_twice_once_and_two_people_twice():
+    """The several-people check counts distinct people: two fits of one body (MediaPipe's fits converging on one
+    person, a little apart) are one person; the exerciser and the bystander are two; the page counts alike."""
+    recording, truth = two_people(0)
+    frames = []
+    for frame, t in zip(recording["frames"], truth):
+        people = [np.asarray(p, np.float32).reshape(33, 4) for p in frame["people"]]
+        if t < 0 or len(people) != 2:
+            continue
+        mover = people[t]
+        twice = mover.copy()
+        twice[:, :2] += 0.01  # the same body, fitted a little apart
+        frames.append({"t": frame["t"], "people": [p.ravel().tolist() for p in (mover, twice)], "want": 1})
+        frames.append({"t": frame["t"], "people": frame["people"], "want": 2})
+        frames.append({"t": frame["t"], "people": [frame["people"][t]], "want": 1})
+    recording = {**recording, "frames": frames[:90]}
+    want = [f["want"] for f in recording["frames"]]
+    assert distinct_in_python(recording) == want
+    assert distinct_in_node(recording) == want
 
 
 def test_an_unknown_rule_is_refused():

@@ -18,10 +18,11 @@ from musclevision.extract.video import iter_frames, open_video
 SQUAT = "BodyWeightSquats/v_BodyWeightSquats_g10_c01"  # one upright person, found in every frame
 FAILED_BENCH = ["BenchPress/v_BenchPress_g20_c02", "BenchPress/v_BenchPress_g17_c07"]  # no person in any frame before rotations
 INSTRUCTOR = "WallPushups/v_WallPushups_g11_c01"  # an instructor stands to the right of the exerciser
-# Several people go with the detection/presence thresholds of 0.5: at 0.2 MediaPipe's multi-person
-# tracking jumps between fits of one standing person (measured: upper-body speed 1.5-1.9 torso
-# lengths/s for someone who does not move, 0.01 at 0.5), and the rule cannot tell who moves.
-SEVERAL = {"min_pose_detection_confidence": 0.5, "min_pose_presence_confidence": 0.5}
+# The side-by-side clip goes with detection/presence thresholds of 0.5: at 0.2 MediaPipe's fit of the
+# standing person, re-encoded (MJPG), jumps from frame to frame (measured: upper-body speed 1.5-1.9 torso
+# lengths/s for someone who does not move, 0.01 at 0.5), and the rule cannot tell who moves. At 0.5 a check
+# (one fresh detection) first sees both people after 6 s, so several people are followed from the start.
+SEVERAL = {"min_pose_detection_confidence": 0.5, "min_pose_presence_confidence": 0.5, "people_check_s": 0}
 
 
 def frames_of(videos, video_id: str, count: int | None = None):
@@ -71,6 +72,10 @@ def test_settings_validate_rotations_and_num_poses():
         if bad != 6:
             with pytest.raises(ConfigError, match="retry_every="):
                 PoseSettings(retry_every=bad)
+    assert PoseSettings(people_check_s=2).people_check_s == 2.0
+    for bad in (-1, True, "1", None, 4000):
+        with pytest.raises(ConfigError, match="people_check_s="):
+            PoseSettings(people_check_s=bad)
 
 
 def test_cache_key_changes_with_the_remedies(tmp_path):
@@ -81,6 +86,12 @@ def test_cache_key_changes_with_the_remedies(tmp_path):
     rotated = PoseSettings.resolve(rotations=[90, 270], num_poses=1).cache_key()
     people = PoseSettings.resolve(rotations=[], num_poses=2).cache_key()
     assert rotated["rotations"] == [90, 270] and people["num_poses"] == 2 and people["selector"]["rule"]
+    assert "people_check_s" not in rotated, "one person: the check does not apply, the key stays as it was"
+    assert "people_check_s" not in PoseSettings.resolve(rotations=[], num_poses=2, people_check_s=0).cache_key(), (
+        "several people from the start: the key of the extractor before the checks"
+    )
+    every_2s = PoseSettings.resolve(rotations=[], num_poses=2, people_check_s=2).cache_key()
+    assert people["people_check_s"] == 1.0 != every_2s["people_check_s"]
     assert PoseSettings.resolve(rotations=[90], retry_every=4).cache_key()["retry_every"] == 4
     assert json.loads(json.dumps(rotated)) == rotated, "the key is stored as JSON and compared as read back"
     assert len({json.dumps(k, sort_keys=True) for k in (plain, rotated, people)}) == 3
@@ -180,10 +191,10 @@ def test_a_bench_press_clip_that_failed_gets_the_lifter(ucf_videos, video_id):
 @pytest.mark.integration
 def test_the_exerciser_is_kept_beside_an_instructor(ucf_videos, tmp_path):
     """WallPushups g11: the instructor stands to the right; the one-person landmarker followed him all
-    clip long. With several people (num_poses=2, not the default: see README) the kept keypoints are
-    the exerciser's (left half) once she has done a repetition, and the manifest says two people were seen."""
+    clip long. With several people (num_poses=2) the check sees both within the first 2 s, and the kept
+    keypoints are the exerciser's (left half) once she has done a repetition; the manifest says so."""
     videos = link_clips(ucf_videos, [INSTRUCTOR], tmp_path / "videos")
-    summary = extract_videos(videos, tmp_path / "cache", pose={"num_poses": 2, **SEVERAL}, workers=1)
+    summary = extract_videos(videos, tmp_path / "cache", pose={"num_poses": 2}, workers=1)
     assert not summary.failures
     clip = KeypointCache(tmp_path / "cache").load(INSTRUCTOR)
     hip_x = clip.image[:, [23, 24], 0].mean(axis=1)  # NaN where no one is kept
@@ -192,6 +203,24 @@ def test_the_exerciser_is_kept_beside_an_instructor(ucf_videos, tmp_path):
     assert on_exerciser >= 0.9, f"kept the exerciser in {on_exerciser:.0%} of the frames after 2 s"
     people = clip.record.people
     assert people["people_max"] == 2 and people["people_tracked"] >= 2, people
+    assert people["several_from_ms"] <= 2000 and people["checks"] == people["several_from_ms"] // 1000 + 1, people
+
+
+@pytest.mark.integration
+def test_checks_leave_a_one_person_clip_to_the_one_person_tracker(ucf_videos):
+    """One person in view (squats): with num_poses=2 and checks every second, no check sees two people, so the
+    clip is tracked exactly as with num_poses=1 (the same landmarks, bit for bit) and pays only the checks."""
+    frames, stamps, info = frames_of(ucf_videos, SQUAT)
+    runs = {}
+    for poses in (1, 2):
+        with PoseTracker(PoseSettings.resolve(num_poses=poses), info.width, info.height) as tracker:
+            runs[poses] = [tracker.detect(frame, stamp) for frame, stamp in zip(frames, stamps)]
+            summary = tracker.summary()
+    seconds = int(stamps[-1] // 1000) + 1
+    assert summary["people"]["checks"] == seconds and summary["people"]["several_from_ms"] is None, summary
+    assert summary["people"]["people_max"] == 1 and summary["calls"] == len(frames), summary
+    assert all(a is not None for a in runs[1])
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(runs[1], runs[2]))
 
 
 def side_by_side(ucf_videos, left: str, right_still: str, out: Path) -> Path:
@@ -223,19 +252,22 @@ def test_two_people_side_by_side_keep_the_exerciser_and_the_page_rule_agrees(ucf
     reader, info = open_video(video)
     stamps = timestamps_ms(info.frames, info.fps)
     recording = {"width": info.width, "height": info.height, "selector": SELECTOR, "frames": []}
-    kept = []
+    kept, several = [], []
     with PoseTracker(settings, info.width, info.height) as tracker:
         for frame, stamp in zip(iter_frames(reader, info), stamps):
             found = tracker.detect(frame, stamp)
             kept.append(np.nan if found is None else float(found[0][[23, 24], 0].mean()))
-            people = [image.ravel().tolist() for image, _ in tracker.people]
-            recording["frames"].append({"t": int(stamp), "people": people})
+            several.append(tracker.several)
+            if tracker.several:  # the rule sees the frames from the check that found two people on
+                people = [image.ravel().tolist() for image, _ in tracker.people]
+                recording["frames"].append({"t": int(stamp), "people": people})
         summary = tracker.summary()["people"]
     kept = np.array(kept)
     later = kept[2 * 25 :]
     on_exerciser = (later < 0.5).sum() / max((~np.isnan(later)).sum(), 1)
     print(f"side by side: {summary}; kept the exerciser in {on_exerciser:.0%} of the frames after 2 s")
     assert summary["people_max"] == 2 and on_exerciser >= 0.9 and (~np.isnan(later)).mean() >= 0.8
+    assert all(several) and "several_from_ms" not in summary, "people_check_s=0: several people from the first frame"
     python, _ = select_in_python(recording)
     page, _ = select_in_node(recording)
     assert page == python and sum(c is not None for c in python) == int((~np.isnan(kept)).sum())

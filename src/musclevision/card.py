@@ -64,6 +64,7 @@ class PoseModel(BaseModel):
     bundle: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.task$")]
     bundle_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     num_poses: int = Field(default=1, ge=1, le=10)
+    people_check_s: float = Field(default=0, ge=0, le=3600, description="num_poses > 1: seconds between several-people checks")
     min_pose_detection_confidence: float = Field(default=0.5, ge=0, le=1)
     min_pose_presence_confidence: float = Field(default=0.5, ge=0, le=1)
     min_tracking_confidence: float = Field(default=0.5, ge=0, le=1)

@@ -71,8 +71,9 @@ BROWSER_TRACKER = """async (arg) => {
     turns.push(pose.orientation());
   }
   const summary = pose.selector() ? pose.selector().summary() : null;
+  const several = pose.several();
   pose.close();
-  return { landmarks: out, turns, summary };
+  return { landmarks: out, turns, summary, several };
 }"""
 
 
@@ -95,7 +96,7 @@ def extractor_tracker(frames, stamps, settings: PoseSettings):
         for frame, stamp in zip(frames, stamps):
             found.append(tracker.detect(frame, stamp))
             turns.append(tracker.current)
-        return found, turns, tracker.selector.summary() if tracker.selector else None
+        return found, turns, tracker.summary().get("people")
 
 
 def test_page_and_extractor_agree_on_a_body_lying_across_the_frame(ucf_videos, launch_browser, tiny_export, assets_ready):
@@ -137,11 +138,12 @@ def test_page_and_extractor_agree_on_a_body_lying_across_the_frame(ucf_videos, l
 
 
 def test_page_and_extractor_keep_the_same_person_among_several(ucf_videos, launch_browser, tiny_export, assets_ready):
-    """WallPushups g11 (an instructor beside the exerciser), several people: both keep the same one."""
+    """WallPushups g11 (an instructor beside the exerciser), several people: both run the several-people check on
+    the same frames, start following both people on the same frame, and keep the same one."""
     reader, info = open_video(ucf_videos / "WallPushups/v_WallPushups_g11_c01.avi")
     frames = [f for _, f in zip(range(100), iter_frames(reader, info))]
     stamps = timestamps_ms(len(frames), info.fps)
-    settings = PoseSettings.resolve(num_poses=2, min_pose_detection_confidence=0.5, min_pose_presence_confidence=0.5)
+    settings = PoseSettings.resolve(num_poses=2)
     python, _, python_summary = extractor_tracker(frames, stamps, settings)
     browser = page_tracker(launch_browser, tiny_export, frames, stamps, settings)
     hip = lambda lm: (lm[23 * 4] + lm[24 * 4]) / 2  # noqa: E731
@@ -151,3 +153,6 @@ def test_page_and_extractor_keep_the_same_person_among_several(ucf_videos, launc
     print(f"same person kept in {same}/{len(frames)} frames; extractor {python_summary}, page {browser['summary']}")
     assert same >= 0.95 * len(frames)
     assert browser["summary"]["people_max"] == python_summary["people_max"] == 2
+    several = browser["several"]
+    assert python_summary["several_from_ms"] is not None and python_summary["several_from_ms"] <= 2000, python_summary
+    assert (several["fromMs"], several["checks"]) == (python_summary["several_from_ms"], python_summary["checks"]), several

@@ -72,6 +72,18 @@ def pose_distance(a: list, b: list, size: float) -> float:
     return total / len(a) / size
 
 
+def distinct_people(people, width: int, height: int, gate: float = SELECTOR["gate"]) -> int:
+    """How many of ``people`` (landmark lists ``[33][>= 2]``, normalized) are different people: a fit within
+    ``gate`` torso lengths of one counted before is the same body found twice (MediaPipe's fits can
+    converge on one person: measured on Lunges g13, one man holding a log, found as two)."""
+    counted: list = []
+    for person in people:
+        pose, size = body_pose(person, width, height)
+        if all(pose_distance(pose, other, max(size, other_size)) >= gate for other, other_size in counted):
+            counted.append((pose, size))
+    return len(counted)
+
+
 class ExerciserSelector:
     """``update(people, timestamp_ms)`` -> index of the exerciser among ``people`` (or None), frame by frame."""
 

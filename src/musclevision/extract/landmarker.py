@@ -14,7 +14,12 @@ previous clip's pose into the next clip's first frames and make results depend o
   ``retry_every``-th (a clip with long stretches of no one pays a fraction of the retries).
   Landmarks are mapped back to the original frame (``rotation.py``).
 - **Several people** (``num_poses`` > 1): MediaPipe returns up to that many; the exerciser among
-  them is kept by a causal rule (``exerciser.py``).
+  them is kept by a causal rule (``exerciser.py``). Following several people costs a landmark
+  pass per person and a detector pass on every frame where fewer than ``num_poses`` are tracked,
+  so with ``people_check_s`` > 0 one person is tracked, as with ``num_poses=1``, until a check
+  (a fresh detection of up to ``num_poses`` people in one frame: on the first frame, then every
+  ``people_check_s`` seconds) finds several distinct people; from that frame on, the clip follows
+  several people. A clip with one person in view pays only the checks.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musclevision.extract.exerciser import SELECTOR, ExerciserSelector
+from musclevision.extract.exerciser import SELECTOR, ExerciserSelector, distinct_people
 from musclevision.extract.pose_bundle import VARIANTS, ensure_bundle
 from musclevision.extract.rotation import rotate_frame, unrotate_image, unrotate_world
 from musclevision.extract.video import VideoError, iter_frames, open_video
@@ -51,6 +56,8 @@ class PoseSettings:
     rotations: tuple[int, ...] = (90, 270)  # degrees clockwise to retry a frame at when no one is found (90, 180, 270)
     retry_every: int = 1  # while no one is found, retry turned frames on the first such frame, then every n-th
     num_poses: int = 1  # people MediaPipe may return per frame; > 1: keep the exerciser (exerciser.py)
+    # num_poses > 1: follow one person until a check, every this many seconds, sees several (0: several from the start)
+    people_check_s: float = 1.0
     bundle_sha256: str = ""  # of the .task bundle, filled in by resolve(); part of the cache key
 
     def __post_init__(self):
@@ -70,6 +77,10 @@ class PoseSettings:
         object.__setattr__(self, "rotations", rotations)
         if isinstance(self.num_poses, bool) or not isinstance(self.num_poses, int) or not 1 <= self.num_poses <= 5:
             raise ConfigError(f"num_poses={self.num_poses!r} must be a whole number from 1 to 5")
+        check = self.people_check_s
+        if isinstance(check, bool) or not isinstance(check, (int, float)) or not 0 <= check <= 3600:
+            raise ConfigError(f"people_check_s={check!r} must be a number of seconds from 0 to 3600 (0: several from the start)")
+        object.__setattr__(self, "people_check_s", float(check))
         if isinstance(self.retry_every, bool) or not isinstance(self.retry_every, int) or self.retry_every < 1:
             raise ConfigError(f"retry_every={self.retry_every!r} must be a whole number >= 1 (1 = every frame)")
 
@@ -89,6 +100,8 @@ class PoseSettings:
             del key["rotations"], key["retry_every"]
         if self.num_poses > 1:
             key["selector"] = dict(SELECTOR)
+        if self.num_poses == 1 or self.people_check_s == 0:  # no checks: the key from before they existed
+            del key["people_check_s"]
         return key
 
 
@@ -113,13 +126,15 @@ class VideoKeypoints:
         return int((~np.isnan(self.image[:, 0, 0])).sum())
 
 
-def create_landmarker(settings: PoseSettings):
+def create_landmarker(settings: PoseSettings, num_poses: int | None = None, video: bool = True):
+    """A landmarker with ``settings`` (``num_poses`` overrides theirs); ``video=False``: IMAGE mode, a fresh
+    detection on every call (the several-people check)."""
     from mediapipe.tasks.python import BaseOptions, vision
 
     options = vision.PoseLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(ensure_bundle(settings.model))),
-        running_mode=vision.RunningMode.VIDEO,
-        num_poses=settings.num_poses,
+        running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
+        num_poses=settings.num_poses if num_poses is None else num_poses,
         min_pose_detection_confidence=settings.min_pose_detection_confidence,
         min_pose_presence_confidence=settings.min_pose_presence_confidence,
         min_tracking_confidence=settings.min_tracking_confidence,
@@ -134,11 +149,16 @@ def timestamps_ms(n: int, fps: float) -> np.ndarray:
     return np.maximum.accumulate(ts - index) + index  # no-op below 1000 fps
 
 
-def detect_people(landmarker, frame: np.ndarray, timestamp_ms: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Everyone the landmarker finds in one RGB frame: ``[(image [33, 4], world [33, 3]), ...]`` (float32)."""
+def detect_people(landmarker, frame: np.ndarray, timestamp_ms: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Everyone the landmarker finds in one RGB frame: ``[(image [33, 4], world [33, 3]), ...]`` (float32).
+    ``timestamp_ms`` None: an IMAGE-mode landmarker."""
     import mediapipe as mp
 
-    result = landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=frame), int(timestamp_ms))
+    image = mp.Image(image_format=mp.ImageFormat.SRGB, data=frame)
+    if timestamp_ms is None:
+        result = landmarker.detect(image)
+    else:
+        result = landmarker.detect_for_video(image, int(timestamp_ms))
     people = []
     for image, world in zip(result.pose_landmarks, result.pose_world_landmarks):
         people.append((np.array([(p.x, p.y, p.z, p.visibility) for p in image], np.float32),
@@ -166,19 +186,50 @@ class PoseTracker:
         self.settings, self.width, self.height = settings, width, height
         self.orientations = (0, *(r for r in settings.rotations if r != 0))
         self.current = 0
-        self.landmarkers: dict = {}
+        self.landmarkers: dict = {}  # (degrees, people followed) -> VIDEO-mode landmarker
         self.selector = ExerciserSelector(width, height) if settings.num_poses > 1 else None
+        checks = settings.num_poses > 1 and settings.people_check_s > 0
+        self.check_every_ms = settings.people_check_s * 1000.0 if checks else None
+        self.several = settings.num_poses > 1 and not checks  # following several people now
+        self.several_from_ms = 0 if self.several else None  # the timestamp from which several people were followed
+        self.next_check_ms = 0.0
+        self.checker = None  # IMAGE-mode landmarker of the several-people check
+        self.checks = 0
+        self.checked_max = 0  # most distinct people a check found
         self.found_in = Counter()  # frames with a person, per orientation
         self.calls = 0  # landmarker calls (frames + retries)
         self.empty = 0  # frames in a row, up to the last one, where no orientation found anyone
         self.people: list = []  # everyone found in the last frame, mapped back (recording, debugging)
 
     def _landmarker(self, degrees: int):
-        if degrees not in self.landmarkers:
-            self.landmarkers[degrees] = create_landmarker(self.settings)
-        return self.landmarkers[degrees]
+        key = (degrees, self.several)
+        if key not in self.landmarkers:
+            self.landmarkers[key] = create_landmarker(self.settings, self.settings.num_poses if self.several else 1)
+        return self.landmarkers[key]
+
+    def _check(self, frame: np.ndarray, timestamp_ms: int) -> None:
+        """Several distinct people in this frame (a fresh detection in the current orientation)? Then follow them
+        from this frame on; else check again ``people_check_s`` later."""
+        if self.checker is None:
+            self.checker = create_landmarker(self.settings, video=False)
+        self.checks += 1
+        found = [i for i, _ in detect_people(self.checker, rotate_frame(frame, self.current), None)]
+        if self.current:
+            found = [unrotate_image(i, self.current, self.width, self.height) for i in found]
+        count = distinct_people(found, self.width, self.height, self.selector.p["gate"])
+        self.checked_max = max(self.checked_max, count)
+        if count > 1:
+            self.several, self.several_from_ms = True, int(timestamp_ms)
+            for key in [k for k in self.landmarkers if not k[1]]:  # the one-person landmarkers are done with
+                self.landmarkers.pop(key).close()
+            self.checker.close()
+            self.checker = None
+        else:
+            self.next_check_ms = timestamp_ms + self.check_every_ms
 
     def detect(self, frame: np.ndarray, timestamp_ms: int):
+        if self.check_every_ms is not None and not self.several and timestamp_ms >= self.next_check_ms:
+            self._check(frame, timestamp_ms)
         people, found = [], None
         retry = self.empty % self.settings.retry_every == 0  # just lost (or never found): retry now, then every n-th
         others = tuple(o for o in self.orientations if o != self.current) if retry else ()
@@ -192,7 +243,7 @@ class PoseTracker:
         if found not in (None, 0):  # back to the original frame's coordinates
             people = [(unrotate_image(i, found, self.width, self.height), unrotate_world(w, found)) for i, w in people]
         self.people = people
-        if self.selector is not None:
+        if self.several:
             choice = self.selector.update([image for image, _ in people], timestamp_ms)
         else:
             choice = 0 if people else None
@@ -205,13 +256,18 @@ class PoseTracker:
         """For the manifest: frames with a person per orientation, and who was kept among several people."""
         out = {"orientations": {str(k): v for k, v in sorted(self.found_in.items())}, "calls": self.calls}
         if self.selector is not None:
-            out["people"] = self.selector.summary()
+            people = self.selector.summary()
+            people["people_max"] = max(people["people_max"], self.checked_max)
+            if self.check_every_ms is not None:
+                people.update(checks=self.checks, several_from_ms=self.several_from_ms)
+            out["people"] = people
         return out
 
     def close(self) -> None:
-        for landmarker in self.landmarkers.values():
+        for landmarker in [*self.landmarkers.values(), *([self.checker] if self.checker else [])]:
             landmarker.close()
         self.landmarkers.clear()
+        self.checker = None
 
     def __enter__(self) -> PoseTracker:
         return self

@@ -30,6 +30,17 @@ function poseDistance(a, b, size) {
   return total / a.length / size;
 }
 
+/** How many of `people` (flat landmarks) are different people: a fit within `gate` torso lengths of one counted
+ *  before is the same body found twice (exerciser.py's distinct_people). */
+export function distinctPeople(people, width, height, gate) {
+  const counted = [];
+  for (const person of people) {
+    const [pose, size] = bodyPose(person, width, height);
+    if (counted.every(([other, otherSize]) => poseDistance(pose, other, Math.max(size, otherSize)) >= gate)) counted.push([pose, size]);
+  }
+  return counted.length;
+}
+
 /** Weight of a new sample after dtMs in an exponential average with time constant tauS (no exp(): exact on both sides). */
 function alpha(dtMs, tauS) {
   const dt = dtMs / 1000.0;

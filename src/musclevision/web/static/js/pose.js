@@ -8,9 +8,12 @@
 //   retries run on the first such frame and then every `retryEvery`-th. Landmarks are mapped back exactly
 //   as extract/rotation.py does (x, y; z scaled by height/width for quarter turns; world x, y turned).
 // - numPoses > 1: the exerciser among the people found is kept by exerciser.js (the same rule).
+//   With peopleCheckS > 0 one person is tracked (numPoses 1 landmarkers) until a check (an IMAGE-mode
+//   landmarker finding up to numPoses people in the current orientation: on the first frame, then
+//   every peopleCheckS seconds) sees several distinct people; from that frame on several are followed.
 
 import { fetchBytes } from "./classifier.js";
-import { ExerciserSelector } from "./exerciser.js";
+import { ExerciserSelector, distinctPeople } from "./exerciser.js";
 
 export const VISION_BASE = "/vendor/tasks-vision/";
 const QUARTER_TURNS = [90, 180, 270];
@@ -85,6 +88,7 @@ export function poseOptions(pm) {
     rotations: pm.rotations ?? [],
     retryEvery: pm.retry_every ?? 1,
     numPoses: pm.num_poses ?? 1,
+    peopleCheckS: pm.people_check_s ?? 0, // absent: a card from before the checks (several people from the start)
     selector: pm.selector ?? null,
   };
 }
@@ -93,16 +97,19 @@ export function poseOptions(pm) {
  * Create the landmarkers from the served `.task` bundle and wasm fileset.
  * Returns {detect(source, timestampMs) -> {image: Float32Array(132), world: Float32Array(99)} | null,
  *          connections: [[a, b], ...], orientation() -> degrees now tracked, people() -> count in the
- *          last frame, selector() -> the ExerciserSelector (or null), close()}.
+ *          last frame, selector() -> the ExerciserSelector (or null), several() -> {fromMs, checks, checkedMax}
+ *          (fromMs null while one person is followed), close()}.
  */
 export async function createPose({
   bundleUrl, delegate = "CPU", minDetection = 0.5, minPresence = 0.5, minTracking = 0.5, rotations = [], retryEvery = 1,
-  numPoses = 1, selector = null,
+  numPoses = 1, peopleCheckS = 0, selector = null,
 }) {
   if (!Array.isArray(rotations) || rotations.some((r) => !QUARTER_TURNS.includes(r)) || new Set(rotations).size !== rotations.length)
     throw new Error(`pose_model.rotations ${JSON.stringify(rotations)} must list distinct quarter turns from 90, 180, 270`);
   if (!Number.isInteger(retryEvery) || retryEvery < 1) throw new Error(`pose_model.retry_every ${retryEvery} must be a whole number >= 1`);
   if (!Number.isInteger(numPoses) || numPoses < 1) throw new Error(`pose_model.num_poses ${numPoses} must be a whole number >= 1`);
+  if (typeof peopleCheckS !== "number" || !(peopleCheckS >= 0 && peopleCheckS <= 3600))
+    throw new Error(`pose_model.people_check_s ${peopleCheckS} must be a number of seconds from 0 to 3600`);
   if (numPoses > 1) new ExerciserSelector(1, 1, selector); // fail now, not on the first frame, if the rule is unknown
   let vision;
   try {
@@ -112,22 +119,36 @@ export async function createPose({
   }
   const bundle = await fetchBytes(bundleUrl, "pose bundle");
   const orientations = [0, ...rotations];
-  const landmarkers = new Map();
+  const checkEveryMs = numPoses > 1 && peopleCheckS > 0 ? peopleCheckS * 1000.0 : null;
+  let several = numPoses > 1 && checkEveryMs === null; // following several people now
+  let severalFromMs = several ? 0 : null;
+  let nextCheckMs = 0.0;
+  let checks = 0;
+  let checkedMax = 0;
+  const landmarkers = new Map(); // `${degrees}/${people followed}` -> VIDEO-mode landmarker
+  let checker = null; // IMAGE-mode landmarker of the several-people check
+  let fileset;
+  const make = (mode, poses) =>
+    vision.PoseLandmarker.createFromOptions(fileset, {
+      baseOptions: { modelAssetBuffer: bundle.slice(), delegate },
+      runningMode: mode,
+      numPoses: poses,
+      minPoseDetectionConfidence: minDetection,
+      minPosePresenceConfidence: minPresence,
+      minTrackingConfidence: minTracking,
+      outputSegmentationMasks: false,
+    });
+  const followed = () => (several ? numPoses : 1);
   try {
-    const fileset = await vision.FilesetResolver.forVisionTasks(VISION_BASE + "wasm");
+    fileset = await vision.FilesetResolver.forVisionTasks(VISION_BASE + "wasm");
+    // Every landmarker the clip may need is made now (creating one later would stall the live loop).
     for (const degrees of orientations) {
-      landmarkers.set(degrees, await vision.PoseLandmarker.createFromOptions(fileset, {
-        baseOptions: { modelAssetBuffer: bundle.slice(), delegate },
-        runningMode: "VIDEO",
-        numPoses,
-        minPoseDetectionConfidence: minDetection,
-        minPosePresenceConfidence: minPresence,
-        minTrackingConfidence: minTracking,
-        outputSegmentationMasks: false,
-      }));
+      for (const poses of new Set([followed(), numPoses])) landmarkers.set(`${degrees}/${poses}`, await make("VIDEO", poses));
     }
+    if (checkEveryMs !== null) checker = await make("IMAGE", numPoses);
   } catch (err) {
     for (const l of landmarkers.values()) l.close();
+    if (checker) checker.close();
     throw new Error(`pose landmarker could not start with ${bundleUrl} (${delegate} delegate): ${err.message || err}`);
   }
   const connections = vision.PoseLandmarker.POSE_CONNECTIONS.map((c) => [c.start, c.end]);
@@ -140,7 +161,7 @@ export async function createPose({
 
   function run(landmarker, source, ts) {
     const people = [];
-    landmarker.detectForVideo(source, ts, (result) => {
+    const collect = (result) => {
       (result.landmarks || []).forEach((lm, k) => {
         if (!lm || lm.length !== 33) return;
         const image = new Float32Array(33 * 4);
@@ -162,8 +183,23 @@ export async function createPose({
         }
         people.push({ image, world });
       });
-    });
+    };
+    if (ts === null) landmarker.detect(source, collect);
+    else landmarker.detectForVideo(source, ts, collect);
     return people;
+  }
+
+  // Several distinct people in this frame (a fresh detection in the current orientation)? Then follow them from now on.
+  function check(source, w, h, ts) {
+    checks += 1;
+    let found = run(checker, current === 0 ? source : rotate(source, w, h, current), null);
+    if (current) found = found.map((p) => unrotate(p.image, p.world, current, w, h));
+    const count = distinctPeople(found.map((p) => p.image), w, h, selector.gate);
+    checkedMax = Math.max(checkedMax, count);
+    if (count > 1) {
+      several = true;
+      severalFromMs = ts;
+    } else nextCheckMs = ts + checkEveryMs;
   }
 
   function detect(source, timestampMs) {
@@ -171,11 +207,12 @@ export async function createPose({
     const ts = Math.max(Math.round(timestampMs), lastTs + 1);
     lastTs = ts;
     const [w, h] = sourceSize(source);
+    if (checkEveryMs !== null && !several && ts >= nextCheckMs) check(source, w, h, ts);
     let people = [];
     let found = null;
     const others = empty % retryEvery === 0 ? orientations.filter((o) => o !== current) : [];
     for (const degrees of [current, ...others]) {
-      people = run(landmarkers.get(degrees), degrees === 0 ? source : rotate(source, w, h, degrees), ts);
+      people = run(landmarkers.get(`${degrees}/${followed()}`), degrees === 0 ? source : rotate(source, w, h, degrees), ts);
       if (people.length) {
         found = current = degrees;
         break;
@@ -185,7 +222,7 @@ export async function createPose({
     if (found) people = people.map((p) => unrotate(p.image, p.world, found, w, h));
     lastPeople = people.length;
     let choice = people.length ? 0 : null;
-    if (numPoses > 1) {
+    if (several) {
       if (!picker || picker.width !== w || picker.height !== h) picker = new ExerciserSelector(w, h, selector);
       choice = picker.update(people.map((p) => p.image), ts);
     }
@@ -198,6 +235,10 @@ export async function createPose({
     orientation: () => current,
     people: () => lastPeople,
     selector: () => picker,
-    close: () => landmarkers.forEach((l) => l.close()),
+    several: () => ({ fromMs: severalFromMs, checks, checkedMax }),
+    close: () => {
+      landmarkers.forEach((l) => l.close());
+      if (checker) checker.close();
+    },
   };
 }
