@@ -42,7 +42,8 @@ REMEDIES = {
     "det,pres=0.3": {"min_pose_detection_confidence": 0.3, "min_pose_presence_confidence": 0.3},
     "det,pres=0.2": {"min_pose_detection_confidence": 0.2, "min_pose_presence_confidence": 0.2},
     "det,pres=0.2+rot": {"min_pose_detection_confidence": 0.2, "min_pose_presence_confidence": 0.2, "rotations": [90, 270]},
-    "poses=2": {"num_poses": 2},
+    "poses=2": {"num_poses": 2},  # several people once a check (every people_check_s, 1 s) sees them
+    "poses=2,start": {"num_poses": 2, "people_check_s": 0},  # several people from the first frame
 }
 WINDOW, MIN_DETECTED = 8, 4  # configs/data/ucf101.yaml: window, min_detected
 
