@@ -129,7 +129,7 @@ def paper_way(paths: list[Path], settings, scratch: Path) -> tuple[int, int, flo
             cv2.imwrite(str(folder / f"{count:05d}.jpg"), frame)
             count += 1
         cap.release()
-        with create_landmarker(settings) as landmarker:
+        with create_landmarker(settings, num_poses=1) as landmarker:  # the paper's loop: one person
             for i in range(count):
                 rgb = cv2.cvtColor(cv2.imread(str(folder / f"{i:05d}.jpg")), cv2.COLOR_BGR2RGB)
                 detected += detect(landmarker, rgb, int(round(i * 1000.0 / fps))) is not None
