@@ -253,7 +253,7 @@ const rec = JSON.parse(text);
 const selector = new ExerciserSelector(rec.width, rec.height, rec.selector);
 const people = (f) => f.people.map((p) => Float32Array.from(p));
 const distinct = rec.frames.map((f) => distinctPeople(people(f), rec.width, rec.height, rec.selector.gate));
-const choices = rec.frames.map((f) => selector.update(f.people.map((p) => Float32Array.from(p)), f.t));
+const choices = rec.frames.map((f) => selector.update(people(f), f.t));
 console.log(JSON.stringify({ choices, summary: selector.summary(), distinct }));
 """
 

@@ -199,6 +199,12 @@ export async function createPose({
     if (count > 1) {
       several = true;
       severalFromMs = ts;
+      for (const degrees of orientations) { // the one-person landmarkers and the checker are done with (as the extractor)
+        landmarkers.get(`${degrees}/1`).close();
+        landmarkers.delete(`${degrees}/1`);
+      }
+      checker.close();
+      checker = null;
     } else nextCheckMs = ts + checkEveryMs;
   }
 
