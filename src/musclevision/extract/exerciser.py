@@ -14,10 +14,13 @@ Per frame, given the people MediaPipe found (image landmarks in the original fra
    person left over within ``relink`` torso lengths continues it (rule v2: on a lying lifter,
    BlazePose's fit jumps by more than ``gate`` from frame to frame; v1 started a new track each
    time and dropped frames until the kept one was forgotten). Other unmatched people start new
-   tracks; a track unseen for ``max_gap_s`` is forgotten.
+   tracks, except (rule v3) one within ``gate`` of a person already followed in this frame: MediaPipe fitted
+   that body twice, and a second track on it would compete with the first on its fit's jitter. A track unseen
+   for ``max_gap_s`` is forgotten.
 2. **Score**: how fast the upper body moves, in torso lengths per second, averaged over time.
    Each track smooths its shoulders, elbows and wrists over ``fast_s`` (MediaPipe's frame-to-frame
-   jitter, which grows with the frame rate, mostly cancels; real motion does not) and keeps an
+   jitter, which grows with the frame rate, mostly cancels; real motion does not: 0.5 s, measured on
+   recorded detections, where 0.1 s let a jumping fit or a gesturing instructor outscore the exerciser) and keeps an
    exponentially weighted mean, time constant ``tau_s``, of their mean speed. Whoever presses,
    squats, lunges or pushes moves shoulders and arms all the time; an instructor or spotter standing
    by moves now and then. (Measured on recorded detections of WallPushups g11 and g19 and BenchPress
@@ -36,9 +39,10 @@ from dataclasses import dataclass
 
 # The rule's parameters. They key the keypoint cache (PoseSettings.cache_key) and travel to the
 # page in the model card's pose_model block: the one definition both sides use.
-SELECTOR = {"rule": "upper-body-speed-v2", "tau_s": 1.0, "fast_s": 0.1, "gate": 1.0, "relink": 3.0, "max_gap_s": 1.0,
+SELECTOR = {"rule": "upper-body-speed-v3", "tau_s": 1.0, "fast_s": 0.5, "gate": 1.0, "relink": 3.0, "max_gap_s": 1.0,
             "switch_ratio": 1.5}  # fmt: skip
-RULES = ("upper-body-speed-v1", "upper-body-speed-v2")  # v1: no relink (models exported before it)
+# Cards exported before a rule keep theirs: v1 has no relink, v2 follows duplicate fits as people of their own.
+RULES = ("upper-body-speed-v1", "upper-body-speed-v2", "upper-body-speed-v3")
 BODY_JOINTS = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 UPPER = (0, 1, 2, 3, 4, 5)  # shoulders, elbows, wrists: positions in BODY_JOINTS
 SHOULDERS, HIPS = (11, 12), (23, 24)
@@ -130,10 +134,21 @@ class ExerciserSelector:
                     near = (d, i)
             if near is not None:
                 owner[near[1]] = self.kept
+        duplicate = [False] * len(poses)
+        if p["rule"] not in ("upper-body-speed-v1", "upper-body-speed-v2"):
+            for i, (pose, size) in enumerate(poses):
+                if owner[i] is None:
+                    for j, (other, other_size) in enumerate(poses):
+                        if j != i and (owner[j] is not None or (j < i and not duplicate[j])):
+                            if pose_distance(pose, other, max(size, other_size)) < p["gate"]:
+                                duplicate[i] = True
+                                break
         for track in self.tracks:
             track.seen = False
         for i, (pose, size) in enumerate(poses):
             track = owner[i]
+            if duplicate[i]:
+                continue
             if track is None:
                 track = Track(self.next_id, pose, size, timestamp_ms, [[pose[j][0], pose[j][1]] for j in UPPER])
                 self.next_id += 1
@@ -161,6 +176,8 @@ class ExerciserSelector:
         # 3. keep
         best = None
         for i, track in enumerate(owner):
+            if track is None:  # a duplicate fit
+                continue
             if track is not self.kept and (best is None or _faster(track, poses[i][1], owner[best], poses[best][1])):
                 best = i
         choice = None

@@ -8,7 +8,8 @@ export const BODY_JOINTS = [11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28];
 const UPPER = [0, 1, 2, 3, 4, 5]; // shoulders, elbows, wrists: positions in BODY_JOINTS
 const SHOULDERS = [11, 12];
 const HIPS = [23, 24];
-export const RULES = ["upper-body-speed-v1", "upper-body-speed-v2"]; // v1: no relink (models exported before it)
+// Cards exported before a rule keep theirs: v1 has no relink, v2 follows duplicate fits as people of their own.
+export const RULES = ["upper-body-speed-v1", "upper-body-speed-v2", "upper-body-speed-v3"];
 
 /** Body joints of one person (flat landmarks, 4 numbers per landmark) in pixels, and the torso length (>= 1 px). */
 export function bodyPose(lm, width, height) {
@@ -113,8 +114,24 @@ export class ExerciserSelector {
       });
       if (near !== null) owner[near[1]] = this.kept;
     }
+    // a leftover person within `gate` of one already followed in this frame is the same body fitted twice (v3)
+    const duplicate = poses.map(() => false);
+    if (p.rule !== "upper-body-speed-v1" && p.rule !== "upper-body-speed-v2") {
+      poses.forEach(([pose, size], i) => {
+        if (owner[i] !== null) return;
+        for (let j = 0; j < poses.length; j++) {
+          if (j !== i && (owner[j] !== null || (j < i && !duplicate[j]))) {
+            if (poseDistance(pose, poses[j][0], Math.max(size, poses[j][1])) < p.gate) {
+              duplicate[i] = true;
+              break;
+            }
+          }
+        }
+      });
+    }
     for (const track of this.tracks) track.seen = false;
     poses.forEach(([pose, size], i) => {
+      if (duplicate[i]) return;
       let track = owner[i];
       if (track === null) {
         track = new Track(this.nextId++, pose, size, timestampMs);
@@ -148,6 +165,7 @@ export class ExerciserSelector {
     // 3. keep
     let best = null;
     owner.forEach((track, i) => {
+      if (track === null) return; // a duplicate fit
       if (track !== this.kept && (best === null || faster(track, poses[i][1], owner[best], poses[best][1]))) best = i;
     });
     let choice = null;
