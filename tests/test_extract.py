@@ -44,7 +44,7 @@ ALL_REAL = REFERENCE_CLIPS + EXTRA_CLIPS
 
 def test_real_clips_cache_shapes_records_and_reader(real_cache, ucf_videos):
     cache = KeypointCache(real_cache)
-    assert cache.settings["model"] == "full" and cache.settings["num_poses"] == PoseSettings.num_poses == 1
+    assert cache.settings["model"] == "full" and cache.settings["num_poses"] == PoseSettings.num_poses == 2
     assert cache.settings["min_pose_detection_confidence"] == DEFAULT_DETECTION and len(cache.settings["bundle_sha256"]) == 64
     assert sorted(r.video_id for r in cache.videos()) == sorted(ALL_REAL)
     assert cache.failures() == [] and set(cache.records()) == set(ALL_REAL)
