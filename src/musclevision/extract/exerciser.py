@@ -95,6 +95,7 @@ class ExerciserSelector:
         self.p = {**SELECTOR, **(params or {})}
         if self.p["rule"] not in RULES:
             raise ValueError(f"selector rule {self.p['rule']!r} is unknown; known: {', '.join(RULES)}")
+        self.version = RULES.index(self.p["rule"]) + 1  # v2: relink, v3: duplicate fits ignored
         self.width, self.height = width, height
         self.tracks: list[Track] = []
         self.kept: Track | None = None
@@ -123,7 +124,7 @@ class ExerciserSelector:
         for _, i, k in pairs:
             if owner[i] is None and not taken[k]:
                 owner[i], taken[k] = self.tracks[k], True
-        relink = p.get("relink", 0.0) if p["rule"] != "upper-body-speed-v1" else 0.0
+        relink = p.get("relink", 0.0) if self.version >= 2 else 0.0
         if self.kept is not None and self.kept not in owner and relink > 0:
             near = None
             for i, (pose, size) in enumerate(poses):
@@ -134,15 +135,7 @@ class ExerciserSelector:
                     near = (d, i)
             if near is not None:
                 owner[near[1]] = self.kept
-        duplicate = [False] * len(poses)
-        if p["rule"] not in ("upper-body-speed-v1", "upper-body-speed-v2"):
-            for i, (pose, size) in enumerate(poses):
-                if owner[i] is None:
-                    for j, (other, other_size) in enumerate(poses):
-                        if j != i and (owner[j] is not None or (j < i and not duplicate[j])):
-                            if pose_distance(pose, other, max(size, other_size)) < p["gate"]:
-                                duplicate[i] = True
-                                break
+        duplicate = _duplicate_fits(poses, owner, p["gate"]) if self.version >= 3 else [False] * len(poses)
         for track in self.tracks:
             track.seen = False
         for i, (pose, size) in enumerate(poses):
@@ -198,6 +191,21 @@ class ExerciserSelector:
         """For the manifest: most people in one frame, people followed, frames kept per person, switches."""
         return {"people_max": self.people_max, "people_tracked": self.next_id, "kept_frames": dict(self.kept_frames),
                 "switches": self.switches}  # fmt: skip
+
+
+def _duplicate_fits(poses: list, owner: list, gate: float) -> list[bool]:
+    """Per person: a leftover (no track) within ``gate`` torso lengths of a person followed in this frame, or of an
+    earlier leftover that is not itself a duplicate: the same body fitted twice (rule v3)."""
+    duplicate = [False] * len(poses)
+    for i, (pose, size) in enumerate(poses):
+        if owner[i] is None:
+            duplicate[i] = any(
+                j != i
+                and (owner[j] is not None or (j < i and not duplicate[j]))
+                and pose_distance(pose, other, max(size, other_size)) < gate
+                for j, (other, other_size) in enumerate(poses)
+            )
+    return duplicate
 
 
 def _alpha(dt_ms: float, tau_s: float) -> float:

@@ -42,6 +42,20 @@ export function distinctPeople(people, width, height, gate) {
   return counted.length;
 }
 
+/** Per person: a leftover (no track) within `gate` torso lengths of a person followed in this frame, or of an earlier
+ *  leftover that is not itself a duplicate: the same body fitted twice (rule v3; exerciser.py's _duplicate_fits). */
+function duplicateFits(poses, owner, gate) {
+  const duplicate = poses.map(() => false);
+  poses.forEach(([pose, size], i) => {
+    if (owner[i] !== null) return;
+    duplicate[i] = poses.some(
+      ([other, otherSize], j) =>
+        j !== i && (owner[j] !== null || (j < i && !duplicate[j])) && poseDistance(pose, other, Math.max(size, otherSize)) < gate,
+    );
+  });
+  return duplicate;
+}
+
 /** Weight of a new sample after dtMs in an exponential average with time constant tauS (no exp(): exact on both sides). */
 function alpha(dtMs, tauS) {
   const dt = dtMs / 1000.0;
@@ -72,6 +86,7 @@ export class ExerciserSelector {
     this.width = width;
     this.height = height;
     this.p = params;
+    this.version = RULES.indexOf(params.rule) + 1; // v2: relink, v3: duplicate fits ignored
     this.tracks = [];
     this.kept = null;
     this.nextId = 0;
@@ -104,7 +119,7 @@ export class ExerciserSelector {
       }
     }
     // the kept track found no one: the nearest person left over within `relink` torso lengths continues it (v2)
-    const relink = p.rule !== "upper-body-speed-v1" ? (p.relink ?? 0.0) : 0.0;
+    const relink = this.version >= 2 ? (p.relink ?? 0.0) : 0.0;
     if (this.kept !== null && !owner.includes(this.kept) && relink > 0) {
       let near = null;
       poses.forEach(([pose, size], i) => {
@@ -114,21 +129,7 @@ export class ExerciserSelector {
       });
       if (near !== null) owner[near[1]] = this.kept;
     }
-    // a leftover person within `gate` of one already followed in this frame is the same body fitted twice (v3)
-    const duplicate = poses.map(() => false);
-    if (p.rule !== "upper-body-speed-v1" && p.rule !== "upper-body-speed-v2") {
-      poses.forEach(([pose, size], i) => {
-        if (owner[i] !== null) return;
-        for (let j = 0; j < poses.length; j++) {
-          if (j !== i && (owner[j] !== null || (j < i && !duplicate[j]))) {
-            if (poseDistance(pose, poses[j][0], Math.max(size, poses[j][1])) < p.gate) {
-              duplicate[i] = true;
-              break;
-            }
-          }
-        }
-      });
-    }
+    const duplicate = this.version >= 3 ? duplicateFits(poses, owner, p.gate) : poses.map(() => false);
     for (const track of this.tracks) track.seen = false;
     poses.forEach(([pose, size], i) => {
       if (duplicate[i]) return;
