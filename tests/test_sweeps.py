@@ -150,7 +150,7 @@ def release_requeued(job: str, env: dict, timeout: float = 60) -> None:
 
 
 def test_a_preempted_job_is_requeued_and_resumes_from_its_last_checkpoint(slurm_env, tmp_path):
-    epochs = 25
+    epochs = 10
     sweep = start_sweep(slurm_env, f"trainer.max_epochs={epochs}", "data.source.groups=8", "model.hidden_size=64",
                         f"hydra.sweep.dir={tmp_path}")  # fmt: skip
     try:
