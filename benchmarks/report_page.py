@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", required=True, help="keypoint cache of the clips (the folds' training cache)")
     parser.add_argument("--ucfrep", help="UCFRep counts (default: the shared data's rep-counts/ucfrep.csv)")
     parser.add_argument("--annotations", help="our counts (default: benchmarks/references/rep_counts.csv)")
-    parser.add_argument("--workouts", type=int, default=8, help="workouts per fold (default: %(default)s)")
+    parser.add_argument("--workouts", type=int, default=16, help="workouts per fold (default: %(default)s)")
     parser.add_argument("--synthetic", type=int, default=4, help="synthetic groups (x 5 classes x 2 clips) for reps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engine", help="folder of another version of the page's modules (web/static/js) to measure")

@@ -110,3 +110,13 @@ test("version changes whenever a table of the log would change", () => {
   log.addRep("Lunges", 150);
   assert.ok(log.version > v1);
 });
+
+test("defaults: a misrecognition of up to 1.5 s inside a set neither logs a bout nor splits the set", () => {
+  const log = feed([
+    ["BodyWeightSquats", 4.0, 2],
+    ["Lunges", 1.2, 0], // longer than the old 1 s minimum: it was a bout of its own, and split the squats in two
+    ["BodyWeightSquats", 3.0, 1],
+    ["PushUps", 2.0, 1], // a real change: shown for longer than the minimum
+  ], { log: new SessionLog() });
+  assert.deepEqual(brief(log), [["BodyWeightSquats", 8.1, 3, false], ["PushUps", 1.9, 1, true]]);
+});
