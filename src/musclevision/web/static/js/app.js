@@ -384,7 +384,7 @@ async function processFrame() {
   while (frameTimes.length && t1 - frameTimes[0] > FPS_WINDOW_MS) frameTimes.shift();
   S.fps = frameTimes.length > 1 ? ((frameTimes.length - 1) * 1000) / (frameTimes[frameTimes.length - 1] - frameTimes[0]) : 0;
   if (det) S.personFrames += 1;
-  await engine.step(frameTime(t0), det);
+  await engine.step(frameTime(t0), det, video.videoWidth / video.videoHeight);
   const counter = engine.counting && engine.counters[engine.counting];
   drawSkeleton(overlayCtx, det && det.image, pose.connections, counter ? counter.active.signal.landmarks : []);
   render();

@@ -84,8 +84,9 @@ export class Engine {
     return this.log.active;
   }
 
-  /** One processed frame: det = {image: Float32Array(132), world: Float32Array(99)} or null (no person). */
-  async step(t, det) {
+  /** One processed frame: det = {image: Float32Array(132), world: Float32Array(99)} or null (no person); aspect: the
+   * frame's width / height (the rep counters measure distances in the image). */
+  async step(t, det, aspect = 1) {
     if (det) {
       this.seenPerson = true;
       this.noPersonSince = null;
@@ -104,7 +105,7 @@ export class Engine {
       this.lastClassifierT = null;
     }
     this._decide(t, det);
-    this._countAndLog(t, det);
+    this._countAndLog(t, det && { image: det.image, world: det.world, aspect });
     return this;
   }
   /** The class with the highest smoothed probability (null before the first classification). */

@@ -1,10 +1,12 @@
 // Rep counting from one body signal per exercise: smoothing, an adaptive range and hysteresis.
 //
-// A frame is {image: Float32Array(33 * 4), world: Float32Array(33 * 3)} as PoseLandmarker gives it
-// (image: x, y normalized, z, visibility; world: metres, hip-centred), or null when no person was found.
-// Signals are joint angles measured on the world landmarks (3D, so the same from any camera angle), on
-// both sides of the body (averaged, weighted by how visible each side is); joints come from the one
-// skeleton (generated/contract.js SKELETON.joints).
+// A frame is {image: Float32Array(33 * 4), world: Float32Array(33 * 3), aspect} as PoseLandmarker gives it
+// (image: x, y normalized, z, visibility; world: metres, hip-centred; aspect: the frame's width / height,
+// 1 when absent), or null when no person was found. Signals are measured on both sides of the body
+// (averaged, weighted by how visible each side is): joint angles on the world landmarks (3D, so the same
+// from any camera angle) and the arms' extension in the image; joints come from the one skeleton
+// (generated/contract.js SKELETON.joints). An exercise is counted on one signal, or on the stronger of
+// several (the arm exercises: see EXERCISE_SIGNALS).
 //
 // The counter smooths the signal (time-aware exponential moving average), tracks its min/max over the
 // last few seconds, and maps the current value to a position in [0, 1] of that range. A rep is one full
@@ -34,15 +36,25 @@ function angle3(world, [a, b, c]) {
   return (Math.acos(Math.max(-1, Math.min(1, (u0 * v0 + u1 * v1 + u2 * v2) / d))) * 180) / Math.PI;
 }
 
-/** The angle of a left/right joint pair, both sides averaged, weighted by visibility (the least visible of each
- * side's three landmarks). World landmarks are estimated for hidden joints too, and their angles stay usable:
- * a hidden side only counts less. */
-function bothSides(frame, name) {
+/** How far the wrist is from the shoulder in the image, over the arm's length there (upper arm + forearm): 1 with
+ * the arm straight across the image, smaller as the elbow bends or the arm points along the camera's axis.
+ * `[a, b, c]`: shoulder, elbow, wrist indices; x is scaled by the frame's aspect (normalized x, y are not square). */
+function extension2(frame, [a, b, c]) {
+  const im = frame.image, k = frame.aspect || 1;
+  const d = (i, j) => Math.hypot((im[i * 4] - im[j * 4]) * k, im[i * 4 + 1] - im[j * 4 + 1]);
+  const arm = d(a, b) + d(b, c);
+  return arm > 1e-9 ? d(a, c) / arm : NaN;
+}
+
+/** A left/right joint pair's `measure` (default: the world angle), both sides averaged, weighted by visibility (the
+ * least visible of each side's three landmarks). World landmarks are estimated for hidden joints too, and their
+ * angles stay usable: a hidden side only counts less. */
+function bothSides(frame, name, measure = (f, joint) => angle3(f.world, joint)) {
   let sum = 0, weight = 0;
   for (const side of ["left_", "right_"]) {
     const joint = SKELETON.joints[side + name];
     const w = Math.max(MIN_WEIGHT, Math.min(...joint.map((i) => vis(frame.image, i))));
-    const a = angle3(frame.world, joint);
+    const a = measure(frame, joint);
     if (Number.isFinite(a)) {
       sum += w * a;
       weight += w;
@@ -76,27 +88,41 @@ export const SIGNALS = Object.freeze({
     landmarks: jointLandmarks("hip"),
     fn: (frame) => bothSides(frame, "hip"),
   },
+  // 0.12 of the arm's length: set before measuring; 0.7x and 1.4x of it counted worse on the bench-press clips.
+  armExtension: {
+    label: "arm extension",
+    minAmplitude: 0.12,
+    landmarks: jointLandmarks("elbow"),
+    fn: (frame) => bothSides(frame, "elbow", extension2),
+  },
 });
 
-// The signal each known exercise is counted on; other class names are matched by keyword,
-// and anything else uses "auto" (whichever signal moves most, relative to its minimum amplitude).
+// The signals each known exercise is counted on (several: the one that moves most, relative to its minimum
+// amplitude, leads); other class names are matched by keyword, anything else uses all signals ("auto").
+// Arm exercises: the world elbow angle or the arms' extension in the image, whichever moves more. MediaPipe's 3D
+// elbow is poor where the arm points along the camera's axis or the body lies down (push-ups filmed head-on, wall
+// push-ups, bench press); the image extension is poor where the arm bends toward the camera. Measured on the
+// reference clips (benchmarks/report_page.py), exact counts, elbow angle alone -> the stronger of the two: wall
+// push-ups, push-ups and bench press each gain or tie in groups 08-16 and in groups 17-25.
+const ARMS = Object.freeze(["elbowAngle", "armExtension"]);
 export const EXERCISE_SIGNALS = Object.freeze({
-  BodyWeightSquats: "kneeAngle",
-  Lunges: "kneeAngle",
-  PushUps: "elbowAngle",
-  WallPushups: "elbowAngle",
-  BenchPress: "elbowAngle",
+  BodyWeightSquats: ["kneeAngle"],
+  Lunges: ["kneeAngle"],
+  PushUps: ARMS,
+  WallPushups: ARMS,
+  BenchPress: ARMS,
 });
 const KEYWORD_SIGNALS = [
-  [/squat|lunge|sit.?to.?stand|step.?up/i, "kneeAngle"],
-  [/deadlift|good.?morning|hinge|crunch|sit.?up/i, "hipAngle"],
-  [/push|press|dip|curl|row|pull|extension|raise/i, "elbowAngle"],
+  [/squat|lunge|sit.?to.?stand|step.?up/i, ["kneeAngle"]],
+  [/deadlift|good.?morning|hinge|crunch|sit.?up/i, ["hipAngle"]],
+  [/push|press|dip|curl|row|pull|extension|raise/i, ARMS],
 ];
 
-export function signalFor(exercise) {
-  if (EXERCISE_SIGNALS[exercise]) return EXERCISE_SIGNALS[exercise];
-  for (const [re, name] of KEYWORD_SIGNALS) if (re.test(exercise)) return name;
-  return "auto";
+/** The names of the signals `exercise` is counted on (keys of SIGNALS). */
+export function signalsFor(exercise) {
+  if (EXERCISE_SIGNALS[exercise]) return [...EXERCISE_SIGNALS[exercise]];
+  for (const [re, names] of KEYWORD_SIGNALS) if (re.test(exercise)) return [...names];
+  return Object.keys(SIGNALS);
 }
 
 export const DEFAULTS = Object.freeze({
@@ -192,12 +218,11 @@ export class SignalCounter {
   }
 }
 
-/** Rep counter for one exercise: its signal, or "auto" = the strongest of all signals. */
+/** Rep counter for one exercise: its signal, or the strongest of its signals. */
 export class RepCounter {
   constructor(exercise, options = {}) {
     this.exercise = exercise;
-    this.signalName = signalFor(exercise);
-    const names = this.signalName === "auto" ? Object.keys(SIGNALS) : [this.signalName];
+    const names = signalsFor(exercise);
     this.counters = names.map((name) => Object.assign(new SignalCounter(SIGNALS[name], options), { name }));
   }
 
