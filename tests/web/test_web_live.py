@@ -316,6 +316,8 @@ def page_session(url: str, video: Path, launch_browser, seconds: float) -> tuple
             page, "(s) => s.state === 'idle' && s.source === 'file'", seconds / PLAYBACK_RATE + 120, "the end of the video"
         )
         page.screenshot(path=str(ARTIFACTS / "replay-parity-page.png"))
+        # the video is over: the bars no longer show the last window's belief
+        page.wait_for_function("() => [...document.querySelectorAll('#bars .bar-value')].every((v) => v.textContent === '–')")
         return snap["log"], errors
     finally:
         browser.close()

@@ -462,16 +462,15 @@ function renderStatus() {
 
 function render() {
   renderStatus();
-  const probs = engine && engine.probabilities;
-  if (probs) {
-    const top = engine.top;
-    for (const c of S.classes) {
-      const b = barEls[c];
-      const p = probs[c];
-      b.fill.style.width = `${(p * 100).toFixed(1)}%`;
-      b.value.textContent = `${Math.round(p * 100)}%`;
-      b.row.classList.toggle("lead", c === top && p >= engine.policy.threshold);
-    }
+  // The bars show the model's current belief: none without a source (a video that ended) or before the first window.
+  const probs = engine && !["idle", "loading", "error"].includes(state()) ? engine.probabilities : null;
+  const top = probs && engine.top;
+  for (const c of S.classes) {
+    const b = barEls[c];
+    const p = probs ? probs[c] : 0;
+    b.fill.style.width = `${(p * 100).toFixed(1)}%`;
+    b.value.textContent = probs ? `${Math.round(p * 100)}%` : "–";
+    b.row.classList.toggle("lead", Boolean(probs) && c === top && p >= engine.policy.threshold);
   }
   el.fps.textContent = S.fps ? S.fps.toFixed(1) : "–";
   const ema = (prev, v) => (v === null ? prev : prev === null ? v : prev + 0.2 * (v - prev));
@@ -615,7 +614,7 @@ function bindUi() {
       renderLog();
       S.state = "idle";
       stageMessage("End of video. Choose another file or the camera.");
-      renderStatus();
+      render();
     }
   });
   el.video.addEventListener("error", () => {
