@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 import yaml
 from rich.console import Console
 
@@ -46,3 +47,16 @@ def test_compare_prints_overrides_and_paths_literally(tmp_path, capsys, monkeypa
     assert compare.main([str(sweep)]) == 1  # no run has a report yet: listed, exit 1, no crash
     out = flat(capsys.readouterr().out)
     assert "[lunges]" in out and "[/squats]" in out and f"{sweep.resolve()}" in out, out
+
+
+def test_the_sweeps_queue_poll_interval_comes_from_the_environment_or_is_refused_in_one_line(monkeypatch):
+    from hydra_plugins.musclevision_launchers import POLL_S, poll_s
+
+    monkeypatch.delenv("MUSCLEVISION_SLURM_POLL_S", raising=False)
+    assert poll_s() == POLL_S == 5.0
+    monkeypatch.setenv("MUSCLEVISION_SLURM_POLL_S", "0.5")
+    assert poll_s() == 0.5
+    for bad in ("0", "-1", "fast", "nan"):
+        monkeypatch.setenv("MUSCLEVISION_SLURM_POLL_S", bad)
+        with pytest.raises(ValueError, match=f"MUSCLEVISION_SLURM_POLL_S='{bad}' must be a number of seconds > 0"):
+            poll_s()

@@ -31,7 +31,8 @@ def slurm_env():
         pytest.fail("the SLURM tests start daemons and need root (CI runs as root)")
     started = subprocess.run([str(DEV_CLUSTER / "start.sh")], capture_output=True, text=True, timeout=600)
     assert started.returncode == 0, f"dev cluster did not start:\n{started.stdout}\n{started.stderr}"
-    env = {"SLURM_CONF": str(STATE_DIR / "slurm.conf")}
+    # the sweep reads the queue every second, not every 5 s: each sweep here ends sooner after its jobs
+    env = {"SLURM_CONF": str(STATE_DIR / "slurm.conf"), "MUSCLEVISION_SLURM_POLL_S": "1"}
     yield env
     stopped = subprocess.run([str(DEV_CLUSTER / "stop.sh")], capture_output=True, text=True, timeout=300)
     assert stopped.returncode == 0, stopped.stderr
@@ -209,8 +210,7 @@ def test_slurms_refusal_at_submission_is_one_clear_error(slurm_env, tmp_path):
 
 
 def test_pending_jobs_and_their_reason_are_reported_while_the_sweep_waits(slurm_env, tmp_path):
-    from hydra_plugins.musclevision_launchers import POLL_S
-
+    poll_s = float(slurm_env["MUSCLEVISION_SLURM_POLL_S"])
     cpus = slurm("sinfo", "-h", "-p", "dev", "-o", "%c", env=slurm_env).strip()
     blocker = slurm(
         "sbatch", "--parsable", f"--cpus-per-task={cpus}", "--output=/dev/null", "--wrap", "sleep 300", env=slurm_env
@@ -224,7 +224,7 @@ def test_pending_jobs_and_their_reason_are_reported_while_the_sweep_waits(slurm_
                 break
             assert sweep.poll() is None and time.monotonic() < deadline, f"no pending sweep job: {queue}"
             time.sleep(0.5)
-        time.sleep(2 * POLL_S + 1)  # the launcher reads the queue every POLL_S
+        time.sleep(2 * poll_s + 1)  # the launcher reads the queue every poll_s
         slurm("scancel", blocker, env=slurm_env)
         stdout, stderr = sweep.communicate(timeout=240)
     finally:

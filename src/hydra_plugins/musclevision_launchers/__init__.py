@@ -15,6 +15,7 @@ of a sweep waiting in silence forever. Jobs that SLURM refuses at submission get
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -31,7 +32,23 @@ from musclevision.hydra_app import mark_task_started
 
 log = logging.getLogger(__name__)
 EXECUTOR_INIT_KEYS = {"max_num_timeout"}  # passed when the executor is built, prefixed by the cluster name
-POLL_S = 5.0  # how often the queue is read while waiting
+POLL_S = 5.0  # how often the queue is read while waiting; the environment's MUSCLEVISION_SLURM_POLL_S overrides it
+
+
+def poll_s() -> float:
+    """Seconds between two reads of the queue: POLL_S, or MUSCLEVISION_SLURM_POLL_S (a small cluster, the tests)."""
+    value = os.environ.get("MUSCLEVISION_SLURM_POLL_S")
+    if value is None:
+        return POLL_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        raise ValueError(f"MUSCLEVISION_SLURM_POLL_S={value!r} must be a number of seconds > 0 (unset it for {POLL_S:g})")
+    return seconds
+
+
 REMIND_S = 300.0  # an unchanged queue is reported again this often
 # squeue reasons that never resolve by waiting, and what they mean.
 NEVER_STARTS = {
@@ -164,7 +181,7 @@ class _ReportingLauncher:
             if line != said or time.monotonic() - said_at > REMIND_S:
                 log.info(line)
                 said, said_at = line, time.monotonic()
-            time.sleep(POLL_S)
+            time.sleep(poll_s())
 
     def _explain(self, reason: str) -> str:
         params = {k: self.params.get(k) for k in ("partition", "timeout_min", "constraint", "account", "qos")}
