@@ -9,7 +9,7 @@ import pytest
 import yaml
 from rich.console import Console
 
-from helpers import flat
+from helpers import flat, run_cli
 from musclevision.extract.cache import ClipRecord
 from musclevision.extract.progress import print_summary
 from musclevision.extract.runner import ExtractSummary
@@ -56,7 +56,16 @@ def test_the_sweeps_queue_poll_interval_comes_from_the_environment_or_is_refused
     assert poll_s() == POLL_S == 5.0
     monkeypatch.setenv("MUSCLEVISION_SLURM_POLL_S", "0.5")
     assert poll_s() == 0.5
-    for bad in ("0", "-1", "fast", "nan"):
+    for bad in ("0", "-1", "fast", "nan", "inf"):
         monkeypatch.setenv("MUSCLEVISION_SLURM_POLL_S", bad)
         with pytest.raises(ValueError, match=f"MUSCLEVISION_SLURM_POLL_S='{bad}' must be a number of seconds > 0"):
             poll_s()
+
+
+def test_a_bad_poll_interval_stops_a_sweep_before_it_submits_anything(tmp_path):
+    done = run_cli("train", "-m", "hydra/launcher=slurm_cpu", "data=synthetic", f"hydra.sweep.dir={tmp_path}",
+                   env={"MUSCLEVISION_SLURM_POLL_S": "fast"}, timeout=120)  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 2 and "Traceback" not in output, output[-2000:]
+    assert "MUSCLEVISION_SLURM_POLL_S='fast' must be a number of seconds > 0 (unset it for 5)" in output
+    assert not (tmp_path / ".submitit").exists()  # nothing was submitted

@@ -15,6 +15,7 @@ of a sweep waiting in silence forever. Jobs that SLURM refuses at submission get
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
@@ -44,7 +45,7 @@ def poll_s() -> float:
         seconds = float(value)
     except ValueError:
         seconds = float("nan")
-    if not seconds > 0:
+    if not 0 < seconds < math.inf:
         raise ValueError(f"MUSCLEVISION_SLURM_POLL_S={value!r} must be a number of seconds > 0 (unset it for {POLL_S:g})")
     return seconds
 
@@ -106,6 +107,11 @@ class _ReportingLauncher:
     def launch(self, job_overrides, initial_job_idx):
         import submitit
 
+        try:
+            poll = poll_s()  # a bad value stops the sweep here, before anything is submitted
+        except ValueError as exc:
+            log.error("%s", exc)
+            raise SystemExit(1) from None
         cluster = self._EXECUTOR
         folder = self.params["submitit_folder"]
         init = {f"{cluster}_{k}": v for k, v in self.params.items() if k in EXECUTOR_INIT_KEYS}
@@ -128,7 +134,7 @@ class _ReportingLauncher:
         log.info("submitted %d %s jobs to %s (logs in %s)", len(jobs), cluster, self.config.hydra.sweep.dir, folder)
         for number, job, overrides in zip(numbers, jobs, job_overrides):
             log.info("  #%d  id %s  %s", number, job.job_id, " ".join(filter_overrides(overrides)))
-        hopeless = self._await(jobs)
+        hopeless = self._await(jobs, poll)
         results, failures = [], []
         for number, job, overrides in zip(numbers, jobs, job_overrides):
             where = f"job #{number} (id {job.job_id}: {' '.join(filter_overrides(overrides)) or 'no overrides'})"
@@ -151,9 +157,9 @@ class _ReportingLauncher:
             raise SystemExit(1)
         return results
 
-    def _await(self, jobs) -> dict[str, str]:
-        """Wait until every job is done, saying which are pending and why; cancel the jobs that can never
-        start. Returns ``{job id: squeue's reason}`` for those."""
+    def _await(self, jobs, poll: float) -> dict[str, str]:
+        """Wait until every job is done (reading the queue every ``poll`` seconds), saying which are pending and
+        why; cancel the jobs that can never start. Returns ``{job id: squeue's reason}`` for those."""
         hopeless: dict[str, str] = {}
         said, said_at = "", 0.0
         while True:
@@ -181,7 +187,7 @@ class _ReportingLauncher:
             if line != said or time.monotonic() - said_at > REMIND_S:
                 log.info(line)
                 said, said_at = line, time.monotonic()
-            time.sleep(poll_s())
+            time.sleep(poll)
 
     def _explain(self, reason: str) -> str:
         params = {k: self.params.get(k) for k in ("partition", "timeout_min", "constraint", "account", "qos")}

@@ -88,7 +88,8 @@ export const SIGNALS = Object.freeze({
     landmarks: jointLandmarks("hip"),
     fn: (frame) => bothSides(frame, "hip"),
   },
-  // 0.12 of the arm's length: set before measuring; 0.7x and 1.4x of it counted worse on the bench-press clips.
+  // 0.12 of the arm's length, set before measuring; on the bench-press reference clips, counted on alone, 1.4x of it
+  // counted worse and 0.7x no better (exact counts).
   armExtension: {
     label: "arm extension",
     minAmplitude: 0.12,
