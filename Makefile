@@ -13,17 +13,21 @@ BIN := $(VENV)/bin
 export MUSCLEVISION_ROOT := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 FOLDS := 0,1,2,3,4,5
+UV := uv==0.13.9
 # This machine's pip config lists local wheel folders; pip warns once per package about the
 # missing ones. Keep every other line (and pip's exit status, via pipefail).
 PIP_QUIET := { grep -v "^WARNING: Location 'file://" || true; }
 
-.PHONY: setup demo test check lint-check js-test system-deps serve default-model page-report crossval bench cluster-up cluster-down lint clean-setup
+.PHONY: setup demo test check lint-check js-test system-deps cluster-deps serve default-model page-report crossval bench cluster-up cluster-down lint clean-setup
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, from the pinned CPU wheel: left to the resolver it would pull a CUDA build.
-	$(PY) -m pip install --quiet torch==2.13.0 2>&1 | $(PIP_QUIET)
-	$(PY) -m pip install --quiet -e '.[dev]' 2>&1 | $(PIP_QUIET)
+	$(PY) -m pip install --quiet torch==2.13.0 $(UV) 2>&1 | $(PIP_QUIET)
+	# The rest through uv (pinned above): the same packages as pip resolves, installed and byte-compiled on every
+	# core, 23 s against pip's 91 s here. Where uv cannot reach an index pip can (pip's own config), pip does it.
+	$(BIN)/uv pip install --quiet --python $(PY) --compile-bytecode -e '.[dev]' || \
+	  { echo "uv could not install the package; pip will (slower)"; $(PY) -m pip install --quiet -e '.[dev]' 2>&1 | $(PIP_QUIET); }
 	touch $@
 
 node_modules/.package-lock.json: package-lock.json
@@ -40,11 +44,15 @@ $(CONTRACT_JS): $(VENV)/.installed src/musclevision/pose/skeleton.py src/musclev
 
 setup: $(VENV)/.installed assets/.built $(CONTRACT_JS)
 
-# Debian packages the tests need (browser, video conversion, a test TLS certificate); SLURM is installed by
-# slurm/dev-cluster/start.sh when the cluster tests start it.
+# Debian packages the tests need (browser, video conversion, a test TLS certificate).
 system-deps:
 	@command -v chromium >/dev/null && command -v ffmpeg >/dev/null && command -v openssl >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium ffmpeg openssl; }
+
+# The SLURM dev cluster's packages (slurm/dev-cluster/start.sh installs them too when they are missing); after
+# system-deps, as apt takes one install at a time.
+cluster-deps: system-deps
+	@slurm/dev-cluster/start.sh --packages-only
 
 # The main job: the whole stack on synthetic keypoints (no video needed, about a minute).
 demo: setup
@@ -74,7 +82,10 @@ check: lint-check js-test
 # Everything: the quick tier and the integration tier (real clips, MediaPipe, Chromium, the SLURM cluster), on two
 # pytest-xdist workers (tests/conftest.py keeps the SLURM and the live-page modules whole on one worker).
 PYTEST_WORKERS ?= 2
-test: lint-check js-test system-deps
+# The Python/npm set-up and the Debian packages at once (apt waits on the network and the disk, pip on the CPU).
+test:
+	$(MAKE) --no-print-directory -j2 --output-sync=target setup cluster-deps
+	$(MAKE) --no-print-directory lint-check js-test
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=15
 
 serve: setup

@@ -48,6 +48,48 @@ print_usage_hint() {
     echo "    export SLURM_CONF=$SLURM_CONF_FILE    # or: source $ENV_FILE"
 }
 
+# --- packages ---------------------------------------------------------------
+PACKAGES=(munge mariadb-server slurmctld slurmd slurm-client slurmdbd)
+install_packages() {
+    missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        echo "Installing Debian packages: ${missing[*]} ..."
+        t="$(now)"
+        # Without a policy-rc.d the packages' postinst would start *system* munged,
+        # MariaDB and SLURM daemons (on their default sockets/ports/configs), which
+        # we neither want nor own. Deny service starts during our install only.
+        policy=/usr/sbin/policy-rc.d
+        added_policy=0
+        if [[ ! -e "$policy" ]]; then
+            printf '#!/bin/sh\nexit 101\n' >"$policy"
+            chmod 755 "$policy"
+            added_policy=1
+            trap '[[ $added_policy == 1 ]] && rm -f "$policy"' EXIT
+        fi
+        apt_log="$STATE_DIR/apt.log"
+        mkdir -p "$STATE_DIR"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >"$apt_log" 2>&1 || die "apt-get update failed" "$apt_log"
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$apt_log" 2>&1 ||
+            die "apt-get install ${missing[*]} failed" "$apt_log"
+        if ((added_policy)); then
+            rm -f "$policy"
+            added_policy=0
+        fi
+        echo "  installed in $(elapsed_since "$t") s (log: $apt_log)"
+    fi
+}
+
+# `start.sh --packages-only`: the Debian packages and nothing else (make test installs them beside its other
+# set-up, so the cluster tests start the daemons at once).
+if [[ "${1:-}" == "--packages-only" ]]; then
+    install_packages
+    exit 0
+fi
+
 # --- already running? -------------------------------------------------------
 all_running=1
 for d in "${DAEMONS[@]}"; do
@@ -59,38 +101,7 @@ if ((all_running)) && node_usable; then
     exit 0
 fi
 
-# --- packages ---------------------------------------------------------------
-PACKAGES=(munge mariadb-server slurmctld slurmd slurm-client slurmdbd)
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    echo "Installing Debian packages: ${missing[*]} ..."
-    t="$(now)"
-    # Without a policy-rc.d the packages' postinst would start *system* munged,
-    # MariaDB and SLURM daemons (on their default sockets/ports/configs), which
-    # we neither want nor own. Deny service starts during our install only.
-    policy=/usr/sbin/policy-rc.d
-    added_policy=0
-    if [[ ! -e "$policy" ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        added_policy=1
-        trap '[[ $added_policy == 1 ]] && rm -f "$policy"' EXIT
-    fi
-    apt_log="$STATE_DIR/apt.log"
-    mkdir -p "$STATE_DIR"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >"$apt_log" 2>&1 || die "apt-get update failed" "$apt_log"
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$apt_log" 2>&1 ||
-        die "apt-get install ${missing[*]} failed" "$apt_log"
-    if ((added_policy)); then
-        rm -f "$policy"
-        added_policy=0
-    fi
-    echo "  installed in $(elapsed_since "$t") s (log: $apt_log)"
-fi
+install_packages
 
 # --- state folder -----------------------------------------------------------
 # munged refuses directories writable by others or owned by other users, so

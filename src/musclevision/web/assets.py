@@ -10,6 +10,7 @@ on (the skeleton, the model card's schema) is defined once in Python and written
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -68,7 +69,9 @@ def contract_module() -> str:
 
 def write_contract_module(path: Path = CONTRACT_MODULE) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(contract_module())
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # make -j may run two writers: each renames a whole file
+    temp.write_text(contract_module())
+    temp.replace(path)
     return path
 
 
