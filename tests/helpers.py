@@ -35,10 +35,11 @@ REFERENCE_CLIPS = [
     "BodyWeightSquats/v_BodyWeightSquats_g12_c01", "PushUps/v_PushUps_g12_c01", "PushUps/v_PushUps_g13_c01",
     "PushUps/v_PushUps_g14_c01",
 ]  # fmt: skip
+# Two clips of each class beside them, short ones (every Lunges clip of these groups is ~250 frames: one from g20).
 EXTRA_CLIPS = [
     "BenchPress/v_BenchPress_g08_c01", "BenchPress/v_BenchPress_g11_c02", "Lunges/v_Lunges_g08_c01",
-    "Lunges/v_Lunges_g12_c02", "WallPushups/v_WallPushups_g08_c01", "WallPushups/v_WallPushups_g13_c02",
-    "BodyWeightSquats/v_BodyWeightSquats_g08_c01", "PushUps/v_PushUps_g08_c01",
+    "Lunges/v_Lunges_g20_c02", "WallPushups/v_WallPushups_g08_c01", "WallPushups/v_WallPushups_g13_c03",
+    "BodyWeightSquats/v_BodyWeightSquats_g08_c03", "PushUps/v_PushUps_g08_c04",
 ]  # fmt: skip
 
 # make test runs pytest on two pytest-xdist workers (conftest.pytest_xdist_make_scheduler). These modules run whole

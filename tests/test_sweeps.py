@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, EXTRA_CLIPS, SMALL_SYNTHETIC, assert_ok, link_clips, run_cli
+from helpers import BIN, SHORT_CLIPS, SMALL_SYNTHETIC, assert_ok, link_clips, run_cli
 from musclevision.paths import project_root
 
 pytestmark = pytest.mark.integration  # the live SLURM dev cluster (one xdist worker: conftest.ONE_WORKER)
@@ -236,7 +236,8 @@ def test_pending_jobs_and_their_reason_are_reported_while_the_sweep_waits(slurm_
 
 
 def test_sharded_extraction_array_on_the_cluster(slurm_env, ucf_videos, tmp_path):
-    videos = link_clips(ucf_videos, EXTRA_CLIPS[:4], tmp_path / "videos")
+    clips = SHORT_CLIPS[:4]  # two per array task
+    videos = link_clips(ucf_videos, clips, tmp_path / "videos")
     cache = tmp_path / "cache"
     done = subprocess.run(
         ["sbatch", "--wait", "--array=0-1", "--cpus-per-task=1", f"--output={tmp_path}/extract-%a.log",
@@ -247,18 +248,20 @@ def test_sharded_extraction_array_on_the_cluster(slurm_env, ucf_videos, tmp_path
     logs = "".join(p.read_text() for p in tmp_path.glob("extract-*.log"))
     assert done.returncode == 0, done.stderr + logs
     records = [json.loads(line) for line in (cache / "manifest.jsonl").read_text().splitlines()]
-    assert sorted(r["video_id"] for r in records) == sorted(EXTRA_CLIPS[:4])
+    assert sorted(r["video_id"] for r in records) == sorted(clips)
     assert all(r["status"] == "ok" for r in records)
+    for task in (0, 1):  # each array task did its own interleaved half
+        assert "2 selected: 2 ok" in " ".join((tmp_path / f"extract-{task}.log").read_text().split()), logs
 
 
 def test_optuna_search_with_the_local_launcher(tmp_path):
-    trials = ["hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=2"]
+    trials = ["hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=1"]  # one random, one from TPE
     done = run_cli("train", "hparams_search=optuna", *QUICK, *trials, f"hydra.sweep.dir={tmp_path}", "hydra/launcher=local",
                    timeout=600)  # fmt: skip
     assert_ok(done)
     results = (tmp_path / "optimization_results.yaml").read_text()
     assert "best_params" in results and "best_value" in results
-    assert len([p for p in tmp_path.iterdir() if p.name.isdigit() and (p / "val_metrics.json").is_file()]) == 3
+    assert len([p for p in tmp_path.iterdir() if p.name.isdigit() and (p / "val_metrics.json").is_file()]) == 2
     compare = run_cli("compare", str(tmp_path))
     assert_ok(compare)
     assert json.loads((tmp_path / "best.json").read_text())["value"] > 0
