@@ -118,3 +118,17 @@ test("clearLog forgets bouts and reps; reset (a new source) keeps them", async (
   assert.equal(e.reps.BodyWeightSquats, 0);
   assert.deepEqual(e.log.rows(), []);
 });
+
+test("a bout logged after nobody was in view starts when the person came, not when the label first showed", async () => {
+  const clf = fakeClassifier(() => onehot("PushUps"));
+  const e = new Engine(card({ smoothing_s: 0 }), { classify: clf.classify });
+  await run(e, at(25, 1, () => null), clf); // nobody for 1 s
+  const person = at(25, 3, () => frame()).map(([t, f]) => [t + 1000, f]);
+  const trace = await run(e, person, clf);
+  const shown = trace.find((s) => s.state === "exercise").t;
+  assert.ok(shown >= 1000 + 3 * 40, `shown at ${shown} ms: the window needs min_detected (4) frames with the person`);
+  e.log.close();
+  const [bout] = e.log.rows();
+  assert.equal(bout.exercise, "PushUps");
+  assert.equal(bout.start_s, 1.0); // the first frame with the person (the log's clock starts at 0)
+});

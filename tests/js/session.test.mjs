@@ -120,3 +120,21 @@ test("defaults: a misrecognition of up to 1.5 s inside a set neither logs a bout
   ], { log: new SessionLog() });
   assert.deepEqual(brief(log), [["BodyWeightSquats", 8.1, 3, false], ["PushUps", 1.9, 1, true]]);
 });
+
+test("a bout starts where its evidence began, never before the previous bout ended; shown time still decides", () => {
+  const log = new SessionLog({ minBoutSeconds: 1.5, graceSeconds: 2 });
+  for (let t = 0; t <= 3000; t += 100) log.update("BodyWeightSquats", t, t - 1280);
+  // squats shown from 0 with evidence from -1.28 s: the start is what the log was given, not before the session
+  for (let t = 3100; t <= 6000; t += 100) log.update("Lunges", t, t - 1280); // evidence reaches into the squats
+  const rows = log.rows();
+  assert.deepEqual(rows.map((r) => r.exercise), ["BodyWeightSquats", "Lunges"]);
+  assert.equal(rows[1].start_s, rows[0].end_s); // back-dated to the squats' end (3.0 s), not to 1.82 s
+  // a flicker shown 1 s is not a bout, whatever its evidence reaches back to
+  for (let t = 6100; t <= 7100; t += 100) log.update("PushUps", t, t - 1280);
+  for (let t = 7200; t <= 9000; t += 100) log.update("Lunges", t, t - 1280);
+  assert.deepEqual(log.rows().map((r) => r.exercise), ["BodyWeightSquats", "Lunges"]);
+  // after nobody was in view, the start goes back to where the evidence began
+  for (let t = 9100; t <= 12000; t += 100) log.update(null, t, t);
+  for (let t = 12100; t <= 14000; t += 100) log.update("PushUps", t, 11800);
+  assert.equal(log.rows()[2].start_s, 11.8);
+});

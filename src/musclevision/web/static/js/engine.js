@@ -55,6 +55,7 @@ export class Engine {
     this.raw = null; // the last classifier output
     this.lastClassifierT = null;
     this.noPersonSince = null;
+    this.personSince = null; // the first frame with a person since "no person" (or the source began)
     this.seenPerson = false;
     this.state = "no_person";
     this.label = null;
@@ -105,6 +106,8 @@ export class Engine {
       this.lastClassifierT = null;
     }
     this._decide(t, det);
+    if (this.state === "no_person") this.personSince = null;
+    else if (det && this.personSince === null) this.personSince = t;
     this._countAndLog(t, det && { image: det.image, world: det.world, aspect });
     return this;
   }
@@ -148,7 +151,9 @@ export class Engine {
     else if (this.state !== "no_person" && det) counting = this.mode;
     this.counting = counting;
     this.rep = null;
-    this.log.update(counting, t);
+    // Where the evidence for what is shown begins: the classifier window's first slot, not before the person came.
+    const evidence = Math.max(t - this.frames.spanMs, this.personSince ?? t);
+    this.log.update(counting, t, evidence);
     // Every exercise's counter follows the person all the time, so the first rep is there when the exercise is
     // recognised; the log decides which reps count (those of the exercise shown, see session.js).
     for (const c of this.classes) {

@@ -1,8 +1,11 @@
 // Session log: one row per exercise bout (exercise, start, end, duration, reps), exportable as CSV/JSON.
 //
-// `update(exercise, tMs)` is called every processed frame with the exercise being shown (or null).
-// A new exercise must be shown for `minBoutSeconds` before it becomes a bout; its start is then back-
-// dated to when it first appeared. A bout ends when its exercise has not been shown for `graceSeconds`
+// `update(exercise, tMs, evidenceMs)` is called every processed frame with the exercise being shown (or null)
+// and, optionally, when the frames that recognised it begin (the engine: the classifier window's start, not
+// before the person came into view). A new exercise must be shown for `minBoutSeconds` before it becomes a
+// bout; its start is then back-dated to where the evidence for it began when it was first shown (never before
+// the previous bout ended): the person started exercising before the classifier could say so. Without
+// `evidenceMs` the start is when the exercise was first shown. A bout ends when its exercise has not been shown for `graceSeconds`
 // (its end is the last time it was shown), so a short dropout does not split it; as soon as another
 // exercise is shown the bout is no longer "ongoing" (it resumes if that other exercise was a flicker).
 //
@@ -30,7 +33,7 @@ export class SessionLog {
   }
 
   clear() {
-    this.bouts = []; // closed, oldest first: {exercise, startMs, endMs, reps}
+    this.bouts = []; // closed, oldest first: {exercise, startMs, shownMs (first shown), endMs, reps}
     this.current = null; // the ongoing bout
     this.candidate = null; // an exercise shown for less than minBoutSeconds
     this.shown = null; // the exercise shown at the last update
@@ -40,7 +43,7 @@ export class SessionLog {
     this.version = 0; // bumped on every change a table of the log would show
   }
 
-  update(exercise, tMs) {
+  update(exercise, tMs, evidenceMs = tMs) {
     if (this.startedMs === null) this.startedMs = tMs;
     this.lastMs = tMs;
     const o = this.opt, cur = this.current;
@@ -53,14 +56,15 @@ export class SessionLog {
       const cand = this.candidate;
       if (cand && cand.exercise === exercise) {
         cand.endMs = tMs;
-        if (cand.endMs - cand.startMs >= o.minBoutSeconds * 1000) {
+        if (cand.endMs - cand.shownMs >= o.minBoutSeconds * 1000) {
           this._close();
           this.current = cand;
           this.candidate = null;
           this.version++;
         }
       } else {
-        this.candidate = { exercise, startMs: tMs, endMs: tMs, reps: 0 };
+        const startMs = Math.min(tMs, Math.max(evidenceMs, this._lastEndMs()));
+        this.candidate = { exercise, startMs, shownMs: tMs, endMs: tMs, reps: 0 };
         // Reps of this exercise just before it was recognised, but never from before the previous bout ended.
         const floor = Math.max(tMs - o.lookbackSeconds * 1000, this._lastEndMs());
         for (const r of this.recent) if (r.exercise === exercise && r.t > floor) this.candidate.reps += 1;
@@ -93,7 +97,7 @@ export class SessionLog {
   /** End the session (a replayed video ended): the ongoing bout, if any, is closed. */
   close() {
     const cand = this.candidate;
-    if (cand && (cand.endMs - cand.startMs >= this.opt.minBoutSeconds * 1000 || cand.reps > 0)) {
+    if (cand && (cand.endMs - cand.shownMs >= this.opt.minBoutSeconds * 1000 || cand.reps > 0)) {
       this._close();
       this.current = cand;
     }
