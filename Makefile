@@ -23,11 +23,14 @@ PIP_QUIET := { grep -v "^WARNING: Location 'file://" || true; }
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, from the pinned CPU wheel: left to the resolver it would pull a CUDA build.
-	$(PY) -m pip install --quiet torch==2.13.0 $(UV) 2>&1 | $(PIP_QUIET)
-	# The rest through uv (pinned above): the same packages as pip resolves, installed and byte-compiled on every
-	# core, 23 s against pip's 91 s here. Where uv cannot reach an index pip can (pip's own config), pip does it.
-	$(BIN)/uv pip install --quiet --python $(PY) --compile-bytecode -e '.[dev]' || \
-	  { echo "uv could not install the package; pip will (slower)"; $(PY) -m pip install --quiet -e '.[dev]' 2>&1 | $(PIP_QUIET); }
+	$(PY) -m pip install --quiet torch==2.13.0 2>&1 | $(PIP_QUIET)
+	# The rest through uv (pinned): installed and byte-compiled on every core, 23 s against pip's 91 s here. Every
+	# version is pinned, so both resolve the same packages. uv reads none of pip's config (local mirrors, find-links):
+	# where uv cannot be installed or cannot reach an index, pip does the install.
+	$(PY) -m pip install --quiet $(UV) 2>&1 | $(PIP_QUIET) || true
+	if test -x $(BIN)/uv && $(BIN)/uv pip install --quiet --python $(PY) --compile-bytecode -e '.[dev]'; then :; else \
+	  echo "uv is not available or could not install the package; pip will (slower)"; \
+	  $(PY) -m pip install --quiet -e '.[dev]' 2>&1 | $(PIP_QUIET); fi
 	touch $@
 
 node_modules/.package-lock.json: package-lock.json
@@ -84,7 +87,7 @@ check: lint-check js-test
 PYTEST_WORKERS ?= 2
 # The Python/npm set-up and the Debian packages at once (apt waits on the network and the disk, pip on the CPU).
 test:
-	$(MAKE) --no-print-directory -j2 --output-sync=target setup cluster-deps
+	$(MAKE) --no-print-directory $(if $(findstring -j,$(MAKEFLAGS)),,-j2) --output-sync=target setup cluster-deps
 	$(MAKE) --no-print-directory lint-check js-test
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=15
 

@@ -250,7 +250,7 @@ def test_sharded_extraction_array_on_the_cluster(slurm_env, ucf_videos, tmp_path
     records = [json.loads(line) for line in (cache / "manifest.jsonl").read_text().splitlines()]
     assert sorted(r["video_id"] for r in records) == sorted(clips)
     assert all(r["status"] == "ok" for r in records)
-    for task in (0, 1):  # each array task did its own interleaved half
+    for task in (0, 1):  # each array task extracted two of the four clips (its shard)
         assert "2 selected: 2 ok" in " ".join((tmp_path / f"extract-{task}.log").read_text().split()), logs
 
 

@@ -4,6 +4,7 @@
 #
 # Idempotent: a running cluster makes this a quick no-op; after a partial
 # failure it starts only what is missing. Stop with stop.sh.
+# `start.sh --packages-only` installs the Debian packages (munge, MariaDB, SLURM) and starts nothing.
 #
 # Environment:
 #   MUSCLEVISION_SLURM_DIR        state folder (default /tmp/musclevision-slurm)
@@ -16,6 +17,20 @@ set -euo pipefail
 SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$SCRIPT_DIR/lib.sh"
+
+PACKAGES=(munge mariadb-server slurmctld slurmd slurm-client slurmdbd)
+packages_missing() {
+    local p
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || return 0
+    done
+    return 1
+}
+# `start.sh --packages-only`: the Debian packages and nothing else (make test installs them beside its other
+# set-up, so the cluster tests start the daemons at once). Nothing to install: done, without asking for root.
+if [[ "${1:-}" == "--packages-only" ]] && ! packages_missing; then
+    exit 0
+fi
 require_root "$@"
 
 TIMEOUT="${MUSCLEVISION_SLURM_TIMEOUT:-120}"
@@ -49,7 +64,6 @@ print_usage_hint() {
 }
 
 # --- packages ---------------------------------------------------------------
-PACKAGES=(munge mariadb-server slurmctld slurmd slurm-client slurmdbd)
 install_packages() {
     missing=()
     for p in "${PACKAGES[@]}"; do
@@ -83,8 +97,6 @@ install_packages() {
     fi
 }
 
-# `start.sh --packages-only`: the Debian packages and nothing else (make test installs them beside its other
-# set-up, so the cluster tests start the daemons at once).
 if [[ "${1:-}" == "--packages-only" ]]; then
     install_packages
     exit 0

@@ -124,10 +124,12 @@ test("defaults: a misrecognition of up to 1.5 s inside a set neither logs a bout
 test("a bout starts where its evidence began, never before the previous bout ended; shown time still decides", () => {
   const log = new SessionLog({ minBoutSeconds: 1.5, graceSeconds: 2 });
   for (let t = 0; t <= 3000; t += 100) log.update("BodyWeightSquats", t, t - 1280);
-  // squats shown from 0 with evidence from -1.28 s: the start is what the log was given, not before the session
+  // squats shown from 0 with evidence from -1.28 s (the window began before the log did)
   for (let t = 3100; t <= 6000; t += 100) log.update("Lunges", t, t - 1280); // evidence reaches into the squats
   const rows = log.rows();
   assert.deepEqual(rows.map((r) => r.exercise), ["BodyWeightSquats", "Lunges"]);
+  assert.equal(rows[0].start_s, 0); // not before the log started (a Clear mid-set starts a new log)
+  assert.equal(rows[0].start, new Date(0).toISOString());
   assert.equal(rows[1].start_s, rows[0].end_s); // back-dated to the squats' end (3.0 s), not to 1.82 s
   // a flicker shown 1 s is not a bout, whatever its evidence reaches back to
   for (let t = 6100; t <= 7100; t += 100) log.update("PushUps", t, t - 1280);
@@ -137,4 +139,17 @@ test("a bout starts where its evidence began, never before the previous bout end
   for (let t = 9100; t <= 12000; t += 100) log.update(null, t, t);
   for (let t = 12100; t <= 14000; t += 100) log.update("PushUps", t, 11800);
   assert.equal(log.rows()[2].start_s, 11.8);
+});
+
+test("a bout needs minBoutSeconds of being shown, however far back its evidence reaches", () => {
+  const log = new SessionLog({ minBoutSeconds: 1.5, graceSeconds: 2 });
+  log.update(null, 0);
+  for (let t = 3000; t <= 4200; t += 100) log.update("PushUps", t, t - 1280); // shown 1.2 s, evidence from 1.72 s
+  assert.deepEqual(log.rows(), []);
+  log.close(); // the file ended: a candidate shown too briefly is still no bout
+  assert.deepEqual(log.rows(), []);
+  const longer = new SessionLog({ minBoutSeconds: 1.5, graceSeconds: 2 });
+  longer.update(null, 0);
+  for (let t = 3000; t <= 4500; t += 100) longer.update("PushUps", t, t - 1280);
+  assert.deepEqual(longer.rows().map((r) => [r.exercise, r.start_s]), [["PushUps", 1.72]]);
 });

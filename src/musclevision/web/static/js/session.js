@@ -4,7 +4,7 @@
 // and, optionally, when the frames that recognised it begin (the engine: the classifier window's start, not
 // before the person came into view). A new exercise must be shown for `minBoutSeconds` before it becomes a
 // bout; its start is then back-dated to where the evidence for it began when it was first shown (never before
-// the previous bout ended): the person started exercising before the classifier could say so. Without
+// the previous bout ended, nor before the log started): the person started exercising before the classifier could say so. Without
 // `evidenceMs` the start is when the exercise was first shown. A bout ends when its exercise has not been shown for `graceSeconds`
 // (its end is the last time it was shown), so a short dropout does not split it; as soon as another
 // exercise is shown the bout is no longer "ongoing" (it resumes if that other exercise was a flicker).
@@ -63,7 +63,7 @@ export class SessionLog {
           this.version++;
         }
       } else {
-        const startMs = Math.min(tMs, Math.max(evidenceMs, this._lastEndMs()));
+        const startMs = Math.min(tMs, Math.max(evidenceMs, this._lastEndMs(), this.startedMs));
         this.candidate = { exercise, startMs, shownMs: tMs, endMs: tMs, reps: 0 };
         // Reps of this exercise just before it was recognised, but never from before the previous bout ended.
         const floor = Math.max(tMs - o.lookbackSeconds * 1000, this._lastEndMs());
