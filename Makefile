@@ -24,9 +24,9 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, from the pinned CPU wheel: left to the resolver it would pull a CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0 2>&1 | $(PIP_QUIET)
-	# The rest through uv (pinned): installed and byte-compiled on every core, 23 s against pip's 91 s here. Every
-	# version is pinned, so both resolve the same packages. uv reads none of pip's config (local mirrors, find-links):
-	# where uv cannot be installed or cannot reach an index, pip does the install.
+	# The rest through uv (pinned): installed and byte-compiled on every core, 23 s against pip's 91 s here, the same
+	# 120 packages as pip resolved (the project's own requirements are pinned). uv reads none of pip's config (local
+	# mirrors, find-links): where uv cannot be installed or cannot reach an index, pip does the install.
 	$(PY) -m pip install --quiet $(UV) 2>&1 | $(PIP_QUIET) || true
 	if test -x $(BIN)/uv && $(BIN)/uv pip install --quiet --python $(PY) --compile-bytecode -e '.[dev]'; then :; else \
 	  echo "uv is not available or could not install the package; pip will (slower)"; \
