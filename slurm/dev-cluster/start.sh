@@ -19,16 +19,15 @@ SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 source "$SCRIPT_DIR/lib.sh"
 
 PACKAGES=(munge mariadb-server slurmctld slurmd slurm-client slurmdbd)
-packages_missing() {
+missing_packages() { # the PACKAGES not installed, one per line
     local p
     for p in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || return 0
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
     done
-    return 1
 }
 # `start.sh --packages-only`: the Debian packages and nothing else (make test installs them beside its other
 # set-up, so the cluster tests start the daemons at once). Nothing to install: done, without asking for root.
-if [[ "${1:-}" == "--packages-only" ]] && ! packages_missing; then
+if [[ "${1:-}" == "--packages-only" && -z "$(missing_packages)" ]]; then
     exit 0
 fi
 require_root "$@"
@@ -65,10 +64,7 @@ print_usage_hint() {
 
 # --- packages ---------------------------------------------------------------
 install_packages() {
-    missing=()
-    for p in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-    done
+    mapfile -t missing < <(missing_packages)
     if ((${#missing[@]})); then
         echo "Installing Debian packages: ${missing[*]} ..."
         t="$(now)"

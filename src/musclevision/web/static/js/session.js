@@ -4,9 +4,9 @@
 // and, optionally, when the frames that recognised it begin (the engine: the classifier window's start, not
 // before the person came into view). A new exercise must be shown for `minBoutSeconds` before it becomes a
 // bout; its start is then back-dated to where the evidence for it began when it was first shown (never before
-// the previous bout ended, nor before the log started): the person started exercising before the classifier could say so. Without
-// `evidenceMs` the start is when the exercise was first shown. A bout ends when its exercise has not been shown for `graceSeconds`
-// (its end is the last time it was shown), so a short dropout does not split it; as soon as another
+// the previous bout ended, nor before the log started): the person started exercising before the classifier
+// could say so. Without `evidenceMs` the start is when the exercise was first shown. A bout ends when its
+// exercise has not been shown for `graceSeconds` (its end is the last time it was shown), so a short dropout does not split it; as soon as another
 // exercise is shown the bout is no longer "ongoing" (it resumes if that other exercise was a flicker).
 //
 // `addRep(exercise, tMs)` offers a completed rep: it counts in the bout of that exercise when that
