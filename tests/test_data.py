@@ -149,6 +149,34 @@ def test_geometric_augmentation_keeps_body_proportions():
     assert np.allclose(np.linalg.norm(turned[..., 11, :] - turned[..., 27, :], axis=-1), dist, atol=1e-5)
 
 
+def test_swap_arms_gives_squats_and_lunges_each_others_arms_and_leaves_other_classes_alone():
+    """Only the arms (elbows, wrists, hands) of the named classes change, to arms seen in another such window."""
+    from musclevision.data.synthetic import synthesize_clip
+
+    rng = np.random.default_rng(2)
+    names = ["BodyWeightSquats", "Lunges", "PushUps", "BodyWeightSquats"]
+    clips = [synthesize_clip(n, np.random.default_rng(i), missing_rate=0.0) for i, n in enumerate(names)]
+    image = np.stack([c.image[:8] for c in clips])
+    world = np.stack([c.world[:8] for c in clips])
+    cfg = AugmentConfig(swap_arms=1.0, swap_arms_within=("BodyWeightSquats", "Lunges"))
+    new_image, new_world = augment(image, world, np.full(4, 4 / 3), cfg, rng, np.array(names))
+    rest = [i for i in range(33) if not 13 <= i < 23]  # all but the elbows, wrists and hands
+    np.testing.assert_array_equal(new_world[:, :, rest], world[:, :, rest])
+    np.testing.assert_array_equal(new_image[2], image[2])  # a push-up's arms are the exercise
+    np.testing.assert_array_equal(new_world[2], world[2])
+
+    # Each swapped window's elbow angle now comes from one of the three squat/lunge windows.
+    def elbow(w):  # [.., T] cosine at the left elbow
+        u, v = w[..., 11, :] - w[..., 13, :], w[..., 15, :] - w[..., 13, :]
+        return (u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
+
+    for item in (0, 1, 3):
+        assert any(np.allclose(elbow(new_world[item]), elbow(world[d]), atol=1e-4) for d in (0, 1, 3))
+    assert not all(np.allclose(elbow(new_world[i]), elbow(world[i]), atol=1e-4) for i in (0, 1, 3))
+    with pytest.raises(ValueError, match="swap_arms_within"):
+        AugmentConfig(swap_arms=0.5)
+
+
 def test_augmentation_options_are_validated():
     with pytest.raises(ValueError, match="mirror"):
         AugmentConfig(mirror=1.5)

@@ -77,6 +77,33 @@ def test_other_bodies_change_only_the_named_segments(clip):
     np.testing.assert_allclose(lengths(longer, 27), lengths(world, 27), rtol=1e-5)  # left shin: same length, moved
 
 
+def test_transplanted_arms_follow_the_recipients_facing_and_size(clip):
+    """Arms taken from oneself change nothing. A body turned by 70 degrees and grown by 10 %, given someone else's
+    arms, gets its own original arms back turned and grown exactly as it is, in world and image; the rest stays."""
+    image, world = clip
+    arms = list(range(13, 23))
+    same = transforms.transplant(image, world, ASPECT, image, world, ASPECT, arms)
+    np.testing.assert_allclose(same[0], image, atol=1e-5)
+    np.testing.assert_allclose(same[1], world, atol=1e-5)
+
+    turned = transforms.rotate_yaw(image, world, ASPECT, np.deg2rad(70))
+    grown = tuple(np.concatenate([p[..., :3] * 1.1, p[..., 3:]], -1) for p in turned)  # about the camera's origin
+    other = synthesize_clip("BodyWeightSquats", np.random.default_rng(1), missing_rate=0.0)
+    frames = min(other.frames, image.shape[1])
+    recipient = tuple(p[:, :frames].copy() for p in grown)
+    for mine, theirs in zip(recipient, (other.image, other.world)):
+        mine[..., arms, :] = theirs[None, :frames, arms]  # the turned person with someone else's arms
+    given = transforms.transplant(*recipient, ASPECT, image[:, :frames], world[:, :frames], ASPECT, arms)
+    # Bones below the shoulders equal the grown, turned person's own ones; nothing else moved.
+    bones = lambda p: p[..., arms, :3] - p[..., [PARENT[i] for i in arms], :3]  # noqa: E731
+    valid = ~np.isnan(world[:, :frames]).any((-1, -2))
+    np.testing.assert_allclose(bones(given[1])[valid], bones(grown[1][:, :frames])[valid], atol=1e-4)
+    np.testing.assert_allclose(bones(image_3d(given[0]))[valid], bones(image_3d(grown[0][:, :frames]))[valid], atol=1e-4)
+    keep = [i for i in range(33) if i not in arms]
+    np.testing.assert_array_equal(given[1][..., keep, :], recipient[1][..., keep, :])
+    np.testing.assert_array_equal(given[0][~valid], recipient[0][~valid])  # no donor frame: its own arms
+
+
 def test_canonical_features_do_not_change_when_the_body_is_turned_or_grows(clip):
     image, world = clip
     features = LandmarkFeatures(coords="canonical", velocity=True, visibility=False, angles="world")

@@ -17,6 +17,7 @@ import numpy as np
 from musclevision.pose import transforms
 from musclevision.pose.skeleton import BODY_PARTS, LEFT_HIP, NUM_LANDMARKS, RIGHT_HIP, SEGMENTS
 
+ARMS = BODY_PARTS["both arms"]  # elbows, wrists and hands: the bones below the shoulders
 PART_MASKS = np.array([np.isin(np.arange(NUM_LANDMARKS), ids) for ids in BODY_PARTS.values()])
 
 
@@ -35,9 +36,11 @@ class AugmentConfig:
     landmark_dropout: float = 0.0  # probability a landmark is lost (visibility 0, at the hip centre)
     part_dropout: float = 0.0  # probability a whole body part (an arm, a leg, the face) is lost for a window
     time_stretch: tuple[float, float] = (1.0, 1.0)  # playback speed range, applied by the window sampler
+    swap_arms: float = 0.0  # probability a window of one of swap_arms_within gets the arms of another such window
+    swap_arms_within: tuple[str, ...] = ()  # classes whose arms are style, not exercise (squats, lunges)
 
     def __post_init__(self):
-        for name in ("mirror", "frame_dropout", "landmark_dropout", "part_dropout"):
+        for name in ("mirror", "frame_dropout", "landmark_dropout", "part_dropout", "swap_arms"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.augment.{name}={getattr(self, name)!r} must be a probability in [0, 1]")
         for name in ("rotate_deg", "yaw_deg", "pitch_deg", "proportions", "scale", "aspect", "translate", "noise"):
@@ -46,16 +49,32 @@ class AugmentConfig:
         low, high = self.time_stretch
         if not 0 < low <= high:
             raise ValueError(f"data.augment.time_stretch={list(self.time_stretch)} must be [low, high] with 0 < low <= high")
+        if self.swap_arms and len(self.swap_arms_within) < 1:
+            raise ValueError("data.augment.swap_arms needs data.augment.swap_arms_within: the classes whose arms are style")
 
     @property
     def enabled(self) -> bool:
-        return self.time_stretch != (1.0, 1.0) or any(getattr(self, f.name) for f in fields(self) if f.name != "time_stretch")
+        skip = ("time_stretch", "swap_arms_within")
+        return self.time_stretch != (1.0, 1.0) or any(getattr(self, f.name) for f in fields(self) if f.name not in skip)
 
 
-def augment(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator):
-    """Perturb a batch in place-free fashion. image [B,T,33,4], world [B,T,33,3], aspect [B] = width/height."""
+def augment(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
+            labels: np.ndarray | None = None):  # fmt: skip
+    """Perturb a batch in place-free fashion. image [B,T,33,4], world [B,T,33,3], aspect [B] = width/height,
+    labels [B] class names (needed by swap_arms only)."""
     image, world = image.copy(), world.copy()
     batch = len(image)
+
+    if cfg.swap_arms and labels is not None:
+        # Arms held behind the head, forward or on the hips are a person's style in a squat or a lunge, not the
+        # exercise: give such windows the arms of another one (any of those classes), turned to this body's facing.
+        among = np.flatnonzero(np.isin(labels, cfg.swap_arms_within))
+        take = among[rng.random(len(among)) < cfg.swap_arms]
+        if len(take) and len(among) > 1:
+            donor = rng.choice(among, len(take))
+            image[take], world[take] = transforms.transplant(
+                image[take], world[take], aspect[take], image[donor], world[donor], aspect[donor], ARMS
+            )
 
     flip = rng.random(batch) < cfg.mirror
     if flip.any():

@@ -86,6 +86,7 @@ class _Batches(Dataset):
         self.store = store
         self.augment_cfg = augment_cfg if augment_cfg is not None and augment_cfg.enabled else None
         self.transform = transform
+        self.label_names = np.array([c.label for c in store.clips])
 
     @property
     def clip_names(self) -> list[str]:
@@ -107,7 +108,7 @@ class _Batches(Dataset):
     def _batch(self, clip: np.ndarray, positions: np.ndarray, rng) -> dict:
         image, world = self.store.gather(clip, positions)
         if self.augment_cfg is not None:
-            image, world = augment(image, world, self.store.aspect[clip], self.augment_cfg, rng)
+            image, world = augment(image, world, self.store.aspect[clip], self.augment_cfg, rng, self.label_names[clip])
         if self.transform is not None:
             image, world = self.transform(image, world, self.store.aspect[clip])
         return {

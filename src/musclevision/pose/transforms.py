@@ -15,9 +15,11 @@ Used by training augmentation (``data/augment.py``) and by the stress suite (``m
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from musclevision.pose.skeleton import LEFT_HIP, MIRROR, PARENT, RIGHT_HIP, SEGMENTS
+from musclevision.pose.skeleton import LEFT_HIP, LEFT_SHOULDER, MIRROR, PARENT, RIGHT_HIP, RIGHT_SHOULDER, SEGMENTS
 
 
 def _per_item(value, ndim: int) -> np.ndarray:
@@ -90,6 +92,55 @@ def scale_segments(image: np.ndarray, world: np.ndarray, aspect, factors: dict) 
         out.append(new / unit)
     image = np.concatenate([out[0], image[..., 3:]], axis=-1)
     return image.astype(np.float32), out[1].astype(np.float32)
+
+
+def transplant(
+    image: np.ndarray, world: np.ndarray, aspect, donor_image: np.ndarray, donor_world: np.ndarray, donor_aspect, landmarks
+) -> tuple[np.ndarray, np.ndarray]:
+    """Another person's style of one body part: the bones ending at ``landmarks`` (e.g. both arms below the
+    shoulders) taken frame by frame from the donor sequences (same shape as image/world), turned about the
+    vertical axis from the donor's facing into the recipient's, and scaled from the donor's body to the
+    recipient's; the rest of the recipient's body is kept. The image landmarks get the donor's image bones with
+    the same turn and the image's scale ratio, and the donor's visibility. With oneself as donor nothing changes.
+    Frames where either has no person keep the recipient's own landmarks."""
+    ids = [i for i in _tree_order() if i in set(landmarks)]
+    image, world = image.copy(), world.copy()
+    # x and z of image landmarks in width units -> height units: [B, 1, 3] (or [3] for one aspect)
+    units, donor_units = (
+        np.stack(np.broadcast_arrays(a, 1.0, a), -1) for a in (_per_item(aspect, 2), _per_item(donor_aspect, 2))
+    )
+
+    def facing(w):  # [B, T, 33, 3] -> [B] angle of the body's right-to-left line in the floor plane (x, z)
+        across = w[..., LEFT_HIP, :] - w[..., RIGHT_HIP, :] + w[..., LEFT_SHOULDER, :] - w[..., RIGHT_SHOULDER, :]
+        across = np.nansum(across, axis=-2)
+        return np.arctan2(across[..., 2], across[..., 0])
+
+    def torso(w):  # [B, T] shoulder-centre to hip-centre length
+        return np.linalg.norm(0.5 * (w[..., LEFT_SHOULDER, :] + w[..., RIGHT_SHOULDER, :] - w[..., LEFT_HIP, :]
+                                     - w[..., RIGHT_HIP, :]), axis=-1)  # fmt: skip
+
+    theirs = donor_image[..., :3] * donor_units[..., None, :]  # the donor's image landmarks in height units
+    turn = _per_item(facing(world) - facing(donor_world), 2)  # [B, 1]: donor's facing -> recipient's
+    cos, sin = np.cos(turn), np.sin(turn)
+    with warnings.catch_warnings():  # an item without a frame where both have a person: NaN, never used
+        warnings.simplefilter("ignore", RuntimeWarning)
+        size = _per_item(np.nanmedian(torso(world) / torso(donor_world), axis=-1), 2)  # [B, 1]
+        image_size = _per_item(np.nanmedian(torso(image[..., :3] * units[..., None, :]) / torso(theirs), axis=-1), 2)
+    both = ~(np.isnan(world).any((-1, -2)) | np.isnan(donor_world).any((-1, -2)))[..., None]  # [B, T, 1]
+
+    def turned(bone, scale):  # [B, T, 3]: the facing's turn in the floor plane (x, z), then the body's scale
+        x, y, z = bone[..., 0], bone[..., 1], bone[..., 2]
+        return np.stack([cos * x - sin * z, y, sin * x + cos * z], axis=-1) * scale[..., None]
+
+    for index in ids:
+        parent = PARENT[index]
+        bone = turned(donor_world[..., index, :] - donor_world[..., parent, :], size)
+        world[..., index, :] = np.where(both, world[..., parent, :] + bone, world[..., index, :])
+        # Image landmarks in height units (x, z times the aspect), as _rotate does.
+        bone = turned(theirs[..., index, :] - theirs[..., parent, :], image_size) / units
+        image[..., index, :3] = np.where(both, image[..., parent, :3] + bone, image[..., index, :3])
+        image[..., index, 3] = np.where(both[..., 0], donor_image[..., index, 3], image[..., index, 3])
+    return image.astype(np.float32), world.astype(np.float32)
 
 
 def _tree_order() -> list[int]:
