@@ -50,9 +50,11 @@ def test_every_experiment_runs_one_batch_of_each_stage(experiment, tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    """Two epochs on small synthetic data, CSV logging: the run folder."""
+    """Two epochs on small synthetic data, CSV logging: the run folder. Its window policy is not the data config's
+    default (8 slots at 12.5 fps, 3 with a person): whatever reads the checkpoint must take the policy from it."""
     run = tmp_path_factory.mktemp("run")
-    cfg = compose_run("train", [*SMALL_SYNTHETIC, "trainer.max_epochs=2", "logger=csv"], run)
+    policy = ["data.fps=12.5", "data.min_detected=3"]
+    cfg = compose_run("train", [*SMALL_SYNTHETIC, *policy, "trainer.max_epochs=2", "logger=csv"], run)
     evaluation = train(cfg)
     assert evaluation["checkpoint"] == str(run / "checkpoints" / "last.ckpt")  # eval_ckpt=last: no pick on val
     return run
@@ -88,7 +90,8 @@ def test_eval_reproduces_the_training_report(trained, tmp_path):
     report = json.loads((trained / "val_metrics.json").read_text())
     cfg = compose_run("eval", [f"ckpt_path={trained / 'checkpoints' / 'last.ckpt'}", *SMALL_SYNTHETIC[:5]], tmp_path)
     evaluation = evaluate(cfg)
-    for level in ("window", "clip"):
+    for level in ("window", "clip"):  # the same windows (the checkpoint's policy, not the defaults), the same scores
+        assert evaluation[level]["count"] == report[level]["count"]
         assert evaluation[level]["acc"] == pytest.approx(report[level]["acc"])
     assert evaluation["worst_group"] == report["worst_group"]
     assert evaluation["stress"]["worst"]["condition"] == report["stress"]["worst"]["condition"]
@@ -102,7 +105,7 @@ def test_export_writes_a_valid_card_and_a_matching_graph(trained, tmp_path):
     landmarks, world, fps = parity_windows(cfg, model, 64)
     onnx_path, card_path = export_checkpoint(model, cfg.ckpt_path, "unit", tmp_path, landmarks, world, fps)
     card = validate_card(json.loads(card_path.read_text()))
-    assert card.window_policy.window == 8 and card.window_policy.min_detected == 4 and card.window_policy.fps == 25
+    assert card.window_policy.window == 8 and card.window_policy.min_detected == 3 and card.window_policy.fps == 12.5
     assert card.training.data_kind == "synthetic" and card.training.warning
     assert max(case["max_abs_diff"] for case in card.parity.values()) <= 1e-5
     assert onnx_path.stat().st_size > 10_000

@@ -10,8 +10,9 @@ An ensemble is scored on held-out groups only when every member was trained on t
       'ckpt_paths=[logs/crossval/best/${data.split.fold}/checkpoints/last.ckpt,logs/crossval/gcn/${data.split.fold}/checkpoints/last.ckpt]'
     musclevision-compare <that sweep folder>
 
-Classes and window come from the checkpoint, so the data's class list is overridden to match
-its output order; a class the data lacks is an error, not a silent zero.
+Classes and the window policy (slots, frame rate, slots with a person) come from the checkpoint,
+so the data's class list is overridden to match its output order; a class the data lacks is an
+error, not a silent zero.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from omegaconf import DictConfig, open_dict
 
 from musclevision.extract.cache import CacheError
 from musclevision.hydra_app import hydra_entry
-from musclevision.models.module import ensemble_module, load_checkpoint
+from musclevision.models.module import ensemble_module, load_checkpoint, window_policy_of
 from musclevision.models.report import summary_line, worst_clips, write_report
 from musclevision.models.stress import group_metrics, stress_suite
 
@@ -50,7 +51,8 @@ def evaluate(cfg: DictConfig) -> dict:
     model = modules[0] if len(modules) == 1 else ensemble_module(modules, paths)
     with open_dict(cfg):
         cfg.data.classes = model.classes
-        cfg.data.window = int(model.hparams.window)
+        # window, fps, min_detected: the windows it was trained and reported on (not the data config's defaults)
+        cfg.data.update({key: value for key, value in window_policy_of(model).items() if value is not None})
         if cfg.split in ("val", "test") and trained_split:
             # "val" means the groups this checkpoint did not train on: its own split (protocol,
             # fold, seed), never the default fold 0, which may be its training data.

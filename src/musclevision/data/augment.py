@@ -36,7 +36,7 @@ class AugmentConfig:
     landmark_dropout: float = 0.0  # probability a landmark is lost (visibility 0, at the hip centre)
     part_dropout: float = 0.0  # probability a whole body part (an arm, a leg, the face) is lost for a window
     time_stretch: tuple[float, float] = (1.0, 1.0)  # playback speed range, applied by the window sampler
-    swap_arms: float = 0.0  # probability a window of one of swap_arms_within gets the arms of another such window
+    swap_arms: float = 0.0  # probability a window of swap_arms_within gets another such window's arms, held still
     swap_arms_within: tuple[str, ...] = ()  # classes whose arms are style, not exercise (squats, lunges)
 
     def __post_init__(self):
@@ -66,14 +66,18 @@ def augment(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, cfg: Augme
     batch = len(image)
 
     if cfg.swap_arms and labels is not None:
-        # Arms held behind the head, forward or on the hips are a person's style in a squat or a lunge, not the
-        # exercise: give such windows the arms of another one (any of those classes), turned to this body's facing.
+        # Arms held behind the head, forward, crossed or on the hips are a person's style in a squat or a lunge, not
+        # the exercise: such windows get the arms of another one (any of those classes) as held in one of its frames,
+        # turned to this body's facing. Held, not moving: arms that bend in rhythm stay the mark of a push-up.
         among = np.flatnonzero(np.isin(labels, cfg.swap_arms_within))
         take = among[rng.random(len(among)) < cfg.swap_arms]
         if len(take) and len(among) > 1:
             donor = rng.choice(among, len(take))
+            seen = ~np.isnan(world[donor]).any((-1, -2))  # [N, T] frames with a person
+            frame = np.argmax(rng.random(seen.shape) * seen, axis=1)  # a random one of them (any, when none)
+            held = lambda a: np.repeat(a[donor, frame][:, None], a.shape[1], axis=1)  # noqa: E731  [N, T, 33, C]
             image[take], world[take] = transforms.transplant(
-                image[take], world[take], aspect[take], image[donor], world[donor], aspect[donor], ARMS
+                image[take], world[take], aspect[take], held(image), held(world), aspect[donor], ARMS
             )
 
     flip = rng.random(batch) < cfg.mirror
