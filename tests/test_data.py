@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -11,7 +12,7 @@ from musclevision.data import KeypointDataModule
 from musclevision.data.augment import AugmentConfig, augment
 from musclevision.data.clips import ClipData
 from musclevision.data.sources import SyntheticSource, VideoCacheSource
-from musclevision.data.splits import split_clips
+from musclevision.data.splits import split_clips, split_key
 from musclevision.data.windows import BucketBatchSampler, ClipSet, FrameStore, MixedSampler, WindowSet
 from musclevision.pose.skeleton import LANDMARK_NAMES, MIRROR
 
@@ -46,6 +47,28 @@ def test_group_folds_cover_every_group_once():
     labels, groups = ucf_like()
     val_groups = [sides(split_clips(labels, groups, folds=6, fold=k), groups)["val"] for k in range(6)]
     assert sorted(g for fold in val_groups for g in fold) == sorted(set(groups))
+
+
+def test_split_key_holds_exactly_what_decides_the_sides():
+    """Recorded splits with equal keys give the same sides (two seeds of one group fold may form an ensemble);
+    splits with different keys give different sides (the random clip split's seed counts)."""
+    import itertools
+
+    labels, groups = ucf_like()
+    configs = [{"protocol": p, "folds": f, "fold": k, "official_split": o, "val_fraction": v, "seed": s}
+               for p, f, k, o, v, s in itertools.product(["group_kfold", "official", "leaky_random_clips", "none"],
+                                                         [3, 6], [0, 1], [2, 3], [0.2, 0.3], [0, 7])]  # fmt: skip
+    outcome = {}
+    for config in configs:
+        split = split_clips(labels, groups, **config)
+        outcome.setdefault(json.dumps(split_key(config), sort_keys=True), set()).add(
+            (tuple(split.train), tuple(split.val), tuple(split.test))
+        )
+    assert all(len(sides) == 1 for sides in outcome.values())  # one key: one way of splitting
+    assert len({next(iter(sides)) for sides in outcome.values()}) == len(outcome)  # another key: another way
+    assert split_key({"protocol": "group_kfold", "folds": 6, "fold": 2, "seed": 42}) == split_key(
+        {"protocol": "group_kfold", "folds": 6, "fold": 2, "seed": 7}
+    )
 
 
 def test_official_split_uses_its_test_groups_and_folds_inside_the_rest():

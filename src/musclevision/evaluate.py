@@ -25,6 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
+from musclevision.data.splits import split_key
 from musclevision.extract.cache import CacheError
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.module import ensemble_module, load_checkpoint, window_policy_of
@@ -44,7 +45,7 @@ def evaluate(cfg: DictConfig) -> dict:
     trained_split = modules[0].run_config.get("data", {}).get("split")
     for module, path in zip(modules[1:], paths[1:]):
         other = module.run_config.get("data", {}).get("split")
-        if cfg.split in ("val", "test") and other != trained_split:
+        if cfg.split in ("val", "test") and split_key(other) != split_key(trained_split):
             raise ValueError(f"ensemble members were trained on different splits ({paths[0]}: {trained_split}, {path}: "
                              f"{other}): some member has seen the groups it would be scored on; ensemble models of one "
                              "fold, or use split=all on other data")  # fmt: skip

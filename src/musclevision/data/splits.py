@@ -34,6 +34,21 @@ class Split:
     description: str
 
 
+# What decides which clips land on which side, per protocol (a seed matters only to the random clip split).
+DECIDING_KEYS = {
+    "group_kfold": ("folds", "fold"), "official": ("official_split", "folds", "fold"),
+    "leaky_random_clips": ("val_fraction", "seed"), "none": (),
+}  # fmt: skip
+
+
+def split_key(split: dict | None) -> dict:
+    """The settings of a recorded ``data.split`` that decide its sides: two checkpoints with equal keys held out the
+    same clips (e.g. two seeds of one group fold), whatever else their configs say."""
+    split = dict(split or {})
+    protocol = split.get("protocol", "group_kfold")
+    return {"protocol": protocol, **{k: split.get(k) for k in DECIDING_KEYS.get(protocol, tuple(sorted(split)))}}
+
+
 def group_number(group: str) -> int | None:
     match = re.fullmatch(r"g(\d+)", group)
     return int(match.group(1)) if match else None
