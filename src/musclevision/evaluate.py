@@ -3,8 +3,8 @@
     musclevision-eval ckpt_path=logs/train/runs/<time>/checkpoints/last.ckpt [split=val|test|all]
     musclevision-eval ckpt_paths=[a.ckpt,b.ckpt]      # an ensemble: the mean of the members' probabilities
 
-An ensemble is scored on held-out groups only when every member was trained on the same split
-(e.g. two architectures trained on one fold); a cross-validation of ensembles, fold by fold:
+An ensemble is scored on held-out groups only when every member held out the same groups (e.g. two
+architectures or two seeds trained on one fold); a cross-validation of ensembles, fold by fold:
 
     musclevision-eval -m data.split.fold=0,1,2,3,4,5 \
       'ckpt_paths=[logs/crossval/best/${data.split.fold}/checkpoints/last.ckpt,logs/crossval/gcn/${data.split.fold}/checkpoints/last.ckpt]'
