@@ -69,6 +69,7 @@ def test_split_key_holds_exactly_what_decides_the_sides():
     assert split_key({"protocol": "group_kfold", "folds": 6, "fold": 2, "seed": 42}) == split_key(
         {"protocol": "group_kfold", "folds": 6, "fold": 2, "seed": 7}
     )
+    assert split_key({"protocol": "group_kfold", "folds": 6, "fold": 0}) == split_key({})  # left out: the defaults
 
 
 def test_official_split_uses_its_test_groups_and_folds_inside_the_rest():
@@ -173,33 +174,43 @@ def test_geometric_augmentation_keeps_body_proportions():
 
 
 def test_swap_arms_gives_squats_and_lunges_held_arms_of_each_other_and_leaves_other_classes_alone():
-    """Only the arms (elbows, wrists, hands) of the named classes change: held as in a frame of another such window."""
+    """Only the arms (elbows, wrists, hands) of the named classes change: held as in a frame of another such window.
+    A class name alone is a list of one; a name that is not a class is refused."""
     from musclevision.data.synthetic import synthesize_clip
 
     rng = np.random.default_rng(2)
-    names = ["BodyWeightSquats", "Lunges", "PushUps", "BodyWeightSquats"]
+    names = ["BodyWeightSquats", "Lunges", "PushUps", "BodyWeightSquats", "PushUps", "PushUps", "PushUps"]
     clips = [synthesize_clip(n, np.random.default_rng(i), missing_rate=0.0) for i, n in enumerate(names)]
     image = np.stack([c.image[:8] for c in clips])
     world = np.stack([c.world[:8] for c in clips])
     cfg = AugmentConfig(swap_arms=1.0, swap_arms_within=("BodyWeightSquats", "Lunges"))
-    new_image, new_world = augment(image, world, np.full(4, 4 / 3), cfg, rng, np.array(names))
+    ours, push_ups = [0, 1, 3], [2, 4, 5, 6]
     rest = [i for i in range(33) if not 13 <= i < 23]  # all but the elbows, wrists and hands
-    np.testing.assert_array_equal(new_world[:, :, rest], world[:, :, rest])
-    np.testing.assert_array_equal(new_image[2], image[2])  # a push-up's arms are the exercise
-    np.testing.assert_array_equal(new_world[2], world[2])
 
-    # Each swapped window holds its arms still, at the elbow angle of one frame of one of the squat/lunge windows.
     def elbow(w):  # [.., T] cosine at the left elbow
         u, v = w[..., 11, :] - w[..., 13, :], w[..., 15, :] - w[..., 13, :]
         return (u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
 
-    for item in (0, 1, 3):
-        angle = elbow(new_world[item])
-        np.testing.assert_allclose(angle, angle[0], atol=1e-5)
-        assert np.isclose(elbow(world[[0, 1, 3]]), angle[0], atol=1e-5).any()
-    assert np.ptp(elbow(world[[0, 1, 3]]), axis=1).min() > 0.01  # they did move as generated
+    assert np.ptp(elbow(world[ours]), axis=1).min() > 0.01  # they do move as generated
+    for _ in range(5):
+        new_image, new_world = augment(image, world, np.full(len(names), 4 / 3), cfg, rng, np.array(names))
+        np.testing.assert_array_equal(new_world[:, :, rest], world[:, :, rest])
+        np.testing.assert_array_equal(new_image[push_ups], image[push_ups])  # a push-up's arms are the exercise
+        np.testing.assert_array_equal(new_world[push_ups], world[push_ups])
+        # Each swapped window holds its arms still, as in one frame of ANOTHER squat/lunge window (never a push-up's).
+        for item in ours:
+            angle = elbow(new_world[item])
+            np.testing.assert_allclose(angle, angle[0], atol=1e-5)
+            donors = [d for d in ours if np.isclose(elbow(world[d]), angle[0], atol=1e-5).any()]
+            assert donors and item not in donors, (item, donors)
+            assert not np.isclose(elbow(world[push_ups]), angle[0], atol=1e-5).any()
     with pytest.raises(ValueError, match="swap_arms_within"):
         AugmentConfig(swap_arms=0.5)
+    source = SyntheticSource(groups=2, clips_per_group=1)
+    module = KeypointDataModule(source, CLASSES, augment={"swap_arms": 0.5, "swap_arms_within": "Lunges"})
+    assert module.augment.swap_arms_within == ("Lunges",)
+    with pytest.raises(ValueError, match="Squats"):
+        KeypointDataModule(source, CLASSES, augment={"swap_arms": 0.5, "swap_arms_within": ["Squats", "Lunges"]})
 
 
 def test_augmentation_options_are_validated():

@@ -86,19 +86,27 @@ def test_transplanted_arms_follow_the_recipients_facing_and_size(clip):
     np.testing.assert_allclose(same[0], image, atol=1e-5)
     np.testing.assert_allclose(same[1], world, atol=1e-5)
 
+    # The recipient: the same person turned by 70 degrees, 10 % larger in the world and 30 % larger in a 16:9 image
+    # (nearer a wider camera), wearing someone else's arms. The donor: the person as filmed, in a 4:3 image.
+    wide = 16 / 9
     turned = transforms.rotate_yaw(image, world, ASPECT, np.deg2rad(70))
-    grown = tuple(np.concatenate([p[..., :3] * 1.1, p[..., 3:]], -1) for p in turned)  # about the camera's origin
+    turned_image = turned[0].copy()
+    turned_image[..., :3] = image_3d(turned[0]) * 1.3 / np.array([wide, 1.0, wide])  # height units -> 16:9 image
+    grown = (turned_image, turned[1] * 1.1)
     other = synthesize_clip("BodyWeightSquats", np.random.default_rng(1), missing_rate=0.0)
     frames = min(other.frames, image.shape[1])
     recipient = tuple(p[:, :frames].copy() for p in grown)
     for mine, theirs in zip(recipient, (other.image, other.world)):
         mine[..., arms, :] = theirs[None, :frames, arms]  # the turned person with someone else's arms
-    given = transforms.transplant(*recipient, ASPECT, image[:, :frames], world[:, :frames], ASPECT, arms)
+    given = transforms.transplant(*recipient, wide, image[:, :frames], world[:, :frames], ASPECT, arms)
     # Bones below the shoulders equal the grown, turned person's own ones; nothing else moved.
     bones = lambda p: p[..., arms, :3] - p[..., [PARENT[i] for i in arms], :3]  # noqa: E731
     valid = ~np.isnan(world[:, :frames]).any((-1, -2))
     np.testing.assert_allclose(bones(given[1])[valid], bones(grown[1][:, :frames])[valid], atol=1e-4)
-    np.testing.assert_allclose(bones(image_3d(given[0]))[valid], bones(image_3d(grown[0][:, :frames]))[valid], atol=1e-4)
+    np.testing.assert_allclose(
+        bones(image_3d(given[0], wide))[valid], bones(image_3d(grown[0][:, :frames], wide))[valid], atol=1e-4
+    )
+    np.testing.assert_array_equal(given[0][..., arms, 3][valid], image[:, :frames, arms, 3][valid])  # donor's visibility
     keep = [i for i in range(33) if i not in arms]
     np.testing.assert_array_equal(given[1][..., keep, :], recipient[1][..., keep, :])
     np.testing.assert_array_equal(given[0][~valid], recipient[0][~valid])  # no donor frame: its own arms

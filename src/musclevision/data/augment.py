@@ -70,9 +70,11 @@ def augment(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, cfg: Augme
         # the exercise: such windows get the arms of another one (any of those classes) as held in one of its frames,
         # turned to this body's facing. Held, not moving: arms that bend in rhythm stay the mark of a push-up.
         among = np.flatnonzero(np.isin(labels, cfg.swap_arms_within))
-        take = among[rng.random(len(among)) < cfg.swap_arms]
-        if len(take) and len(among) > 1:
-            donor = rng.choice(among, len(take))
+        chosen = rng.random(len(among)) < cfg.swap_arms
+        if chosen.any() and len(among) > 1:
+            take = among[chosen]
+            # Another such window, never the window itself: a random step of 1..n-1 places round the list.
+            donor = among[(np.flatnonzero(chosen) + rng.integers(1, len(among), chosen.sum())) % len(among)]
             seen = ~np.isnan(world[donor]).any((-1, -2))  # [N, T] frames with a person
             frame = np.argmax(rng.random(seen.shape) * seen, axis=1)  # a random one of them (any, when none)
             held = lambda a: np.repeat(a[donor, frame][:, None], a.shape[1], axis=1)  # noqa: E731  [N, T, 33, C]

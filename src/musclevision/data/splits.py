@@ -15,6 +15,7 @@ Protocols:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from dataclasses import dataclass
@@ -44,8 +45,9 @@ DECIDING_KEYS = {
 def split_key(split: dict | None) -> dict:
     """The settings of a recorded ``data.split`` that decide its sides: two checkpoints with equal keys held out the
     same clips (e.g. two seeds of one group fold), whatever else their configs say."""
-    split = dict(split or {})
-    protocol = split.get("protocol", "group_kfold")
+    defaults = {k: p.default for k, p in inspect.signature(split_clips).parameters.items() if p.default is not p.empty}
+    split = {**defaults, **(split or {})}  # a key left out of the record is split_clips' default
+    protocol = split["protocol"]
     return {"protocol": protocol, **{k: split.get(k) for k in DECIDING_KEYS.get(protocol, tuple(sorted(split)))}}
 
 
