@@ -15,7 +15,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from musclevision.pose import transforms
-from musclevision.pose.skeleton import BODY_PARTS, LEFT_HIP, NUM_LANDMARKS, RIGHT_HIP, SEGMENTS
+from musclevision.pose.geometry import hip_centre
+from musclevision.pose.skeleton import BODY_PARTS, NUM_LANDMARKS, SEGMENTS
 
 ARMS = BODY_PARTS["both arms"]  # elbows, wrists and hands: the bones below the shoulders
 PART_MASKS = np.array([np.isin(np.arange(NUM_LANDMARKS), ids) for ids in BODY_PARTS.values()])
@@ -40,6 +41,10 @@ class AugmentConfig:
     swap_arms_within: tuple[str, ...] = ()  # classes whose arms are style, not exercise (squats, lunges)
 
     def __post_init__(self):
+        # From a config, lists: tuples here. One class name alone is a list of one; null is none.
+        self.time_stretch = tuple(self.time_stretch)
+        within = self.swap_arms_within or ()
+        self.swap_arms_within = (within,) if isinstance(within, str) else tuple(within)
         for name in ("mirror", "frame_dropout", "landmark_dropout", "part_dropout", "swap_arms"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.augment.{name}={getattr(self, name)!r} must be a probability in [0, 1]")
@@ -121,7 +126,7 @@ def augment(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, cfg: Augme
         part = rng.integers(len(BODY_PARTS), size=batch)
         hidden = (rng.random(batch) < cfg.part_dropout)[:, None] & PART_MASKS[part]  # [B, 33]
         lost |= hidden[:, None, :]
-        hips = 0.5 * (image[:, :, LEFT_HIP, :3] + image[:, :, RIGHT_HIP, :3])
+        hips = hip_centre(image[..., :3])
         image[..., :3] = np.where(lost[..., None], hips[:, :, None, :], image[..., :3])
         image[..., 3] = np.where(lost, 0.0, image[..., 3])
         world = np.where(lost[..., None], 0.0, world)

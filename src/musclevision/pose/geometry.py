@@ -12,12 +12,17 @@ _LIMB_STARTS = [PARENT[i] for i in _LIMB_ENDS]
 
 
 def hip_centre(points: torch.Tensor) -> torch.Tensor:
-    """``[..., 33, C] -> [..., C]``: midpoint of the hips."""
+    """``[..., 33, C] -> [..., C]``: midpoint of the hips (also numpy)."""
     return 0.5 * (points[..., LEFT_HIP, :] + points[..., RIGHT_HIP, :])
 
 
 def shoulder_centre(points: torch.Tensor) -> torch.Tensor:
     return 0.5 * (points[..., LEFT_SHOULDER, :] + points[..., RIGHT_SHOULDER, :])
+
+
+def right_to_left(points: torch.Tensor) -> torch.Tensor:
+    """``[..., 33, C] -> [..., C]``: the body's right-to-left line, hips and shoulders together (also numpy)."""
+    return points[..., LEFT_HIP, :] - points[..., RIGHT_HIP, :] + points[..., LEFT_SHOULDER, :] - points[..., RIGHT_SHOULDER, :]
 
 
 def centre_and_scale(points: torch.Tensor) -> torch.Tensor:
@@ -52,8 +57,7 @@ def canonical_world(world: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     and divided by the body's size. The same movement filmed from any side along the floor, by a taller or
     shorter person, gives the same values (up to MediaPipe's own errors). Up/down stays the camera's."""
     world = world - hip_centre(world)[..., None, :]
-    across = world[..., LEFT_HIP, :] - world[..., RIGHT_HIP, :] + world[..., LEFT_SHOULDER, :] - world[..., RIGHT_SHOULDER, :]
-    across = (across * valid[..., None].to(world.dtype)).sum(1)  # [B, 3]
+    across = (right_to_left(world) * valid[..., None].to(world.dtype)).sum(1)  # [B, 3]
     norm = torch.sqrt(across[:, 0] ** 2 + across[:, 2] ** 2).clamp(min=1e-6)
     cos, sin = (across[:, 0] / norm)[:, None, None], (across[:, 2] / norm)[:, None, None]  # [B, 1, 1]
     x, y, z = world.unbind(-1)

@@ -19,13 +19,21 @@ import warnings
 
 import numpy as np
 
-from musclevision.pose.skeleton import LEFT_HIP, LEFT_SHOULDER, MIRROR, PARENT, RIGHT_HIP, RIGHT_SHOULDER, SEGMENTS
+from musclevision.pose.geometry import hip_centre, right_to_left, shoulder_centre
+from musclevision.pose.skeleton import MIRROR, PARENT, SEGMENTS
 
 
 def _per_item(value, ndim: int) -> np.ndarray:
     """A scalar or a per-item ``[B]`` array, shaped to broadcast over ``[B, T, 33]`` (ndim = 3)."""
     value = np.asarray(value, dtype=np.float64)
     return value.reshape(value.shape + (1,) * (ndim - value.ndim)) if value.ndim else value
+
+
+def _height_units(aspect, ndim: int) -> np.ndarray:
+    """Factors ``(a, 1, a)`` that turn image x, y, z (x and z in width units) into height units, shaped
+    ``[B, 1.., 3]`` with ``ndim`` axes before the last (``[3]`` for one aspect)."""
+    a = _per_item(aspect, ndim)
+    return np.stack(np.broadcast_arrays(a, 1.0, a), axis=-1)
 
 
 def mirror(image: np.ndarray, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +52,7 @@ def _rotate(image, world, aspect, angle, axes: tuple[int, int]):
     cos, sin = np.cos(_per_item(angle, 3)), np.sin(_per_item(angle, 3))
     a = _per_item(aspect, 3)
     units = [a, 1.0, a]  # image x and z are in width units, y in height units: rotate in height units
-    hip = 0.5 * (image[..., LEFT_HIP, :3] + image[..., RIGHT_HIP, :3])[..., None, :]  # [..., T, 1, 3]
+    hip = hip_centre(image[..., :3])[..., None, :]  # [..., T, 1, 3]
     u, v = (image[..., i] - hip[..., i]) * units[i], (image[..., j] - hip[..., j]) * units[j]
     image[..., i] = (cos * u - sin * v) / units[i] + hip[..., i]
     image[..., j] = (sin * u + cos * v) / units[j] + hip[..., j]
@@ -79,8 +87,7 @@ def scale_segments(image: np.ndarray, world: np.ndarray, aspect, factors: dict) 
     for name, value in zip(SEGMENTS, values):
         factor[..., list(SEGMENTS[name])] = np.broadcast_to(value, lead)[..., None]
     factor = factor.reshape(*lead, *(1,) * (image.ndim - 2 - len(lead)), len(PARENT), 1)  # [B, T.., 33, 1]
-    a = _per_item(aspect, image.ndim - 1)[..., None]
-    units = np.concatenate(np.broadcast_arrays(a, np.ones_like(a), a), axis=-1)  # x, z in width units -> height units
+    units = _height_units(aspect, image.ndim - 1)  # [B, 1, 1, 3]: x, z in width units -> height units
     out = []
     for points, unit in ((image[..., :3] * units, units), (world, 1.0)):
         new = points.copy()
@@ -105,19 +112,14 @@ def transplant(
     Frames where either has no person keep the recipient's own landmarks."""
     ids = [i for i in _tree_order() if i in set(landmarks)]
     image, world = image.copy(), world.copy()
-    # x and z of image landmarks in width units -> height units: [B, 1, 3] (or [3] for one aspect)
-    units, donor_units = (
-        np.stack(np.broadcast_arrays(a, 1.0, a), -1) for a in (_per_item(aspect, 2), _per_item(donor_aspect, 2))
-    )
+    units, donor_units = _height_units(aspect, 2), _height_units(donor_aspect, 2)  # [B, 1, 3] (or [3])
 
     def facing(w):  # [B, T, 33, 3] -> [B] angle of the body's right-to-left line in the floor plane (x, z)
-        across = w[..., LEFT_HIP, :] - w[..., RIGHT_HIP, :] + w[..., LEFT_SHOULDER, :] - w[..., RIGHT_SHOULDER, :]
-        across = np.nansum(across, axis=-2)
+        across = np.nansum(right_to_left(w), axis=-2)
         return np.arctan2(across[..., 2], across[..., 0])
 
     def torso(w):  # [B, T] shoulder-centre to hip-centre length
-        return np.linalg.norm(0.5 * (w[..., LEFT_SHOULDER, :] + w[..., RIGHT_SHOULDER, :] - w[..., LEFT_HIP, :]
-                                     - w[..., RIGHT_HIP, :]), axis=-1)  # fmt: skip
+        return np.linalg.norm(shoulder_centre(w) - hip_centre(w), axis=-1)
 
     theirs = donor_image[..., :3] * donor_units[..., None, :]  # the donor's image landmarks in height units
     turn = _per_item(facing(world) - facing(donor_world), 2)  # [B, 1]: donor's facing -> recipient's
