@@ -63,10 +63,7 @@ class KeypointDataModule(pl.LightningDataModule):
         if train_extra_ratio is not None and (isinstance(train_extra_ratio, bool) or not train_extra_ratio > 0):
             raise ValueError(f"data.train_extra_ratio={train_extra_ratio!r} must be > 0 (extra items per real one) or null (all)")
         self.train_extra, self.train_extra_ratio = train_extra, train_extra_ratio
-        augment = dict(augment or {})
-        within = augment.get("swap_arms_within") or ()
-        augment["swap_arms_within"] = (within,) if isinstance(within, str) else tuple(within)  # one class, or a list
-        self.augment = AugmentConfig(**{k: tuple(v) if k == "time_stretch" else v for k, v in augment.items()})
+        self.augment = AugmentConfig(**(augment or {}))
         if unknown := set(self.augment.swap_arms_within) - set(self.classes):
             raise ValueError(f"data.augment.swap_arms_within names {sorted(unknown)}, not among data.classes {self.classes}")
         self.clips: list[ClipData] = []

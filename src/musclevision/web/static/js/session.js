@@ -6,8 +6,9 @@
 // bout; its start is then back-dated to where the evidence for it began when it was first shown (never before
 // the previous bout ended, nor before the log started): the person started exercising before the classifier
 // could say so. Without `evidenceMs` the start is when the exercise was first shown. A bout ends when its
-// exercise has not been shown for `graceSeconds` (its end is the last time it was shown), so a short dropout does not split it; as soon as another
-// exercise is shown the bout is no longer "ongoing" (it resumes if that other exercise was a flicker).
+// exercise has not been shown for `graceSeconds` (its end is the last time it was shown), so a short dropout
+// does not split it; as soon as another exercise is shown the bout is no longer "ongoing" (it resumes if that
+// other exercise was a flicker).
 //
 // `addRep(exercise, tMs)` offers a completed rep: it counts in the bout of that exercise when that
 // exercise is shown at tMs (or nothing is shown during a dropout of that bout), never in a bout of another
