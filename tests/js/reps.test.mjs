@@ -40,6 +40,32 @@ test("hovering mid-range after a rep is not a second rep (hysteresis)", () => {
   assert.equal(count([...rep, ...hover]), 1);
 });
 
+test("a rep counts once the signal is back up half its fall (and at least the minimum amplitude), not before", () => {
+  // Rest at 1.0, down to 0.0 (a fall of 1.0, minimum amplitude 0.25), then up to `peak` and held there.
+  const rep = (peak) => {
+    const c = new SignalCounter({ minAmplitude: 0.25 }, { tauSeconds: 0 });
+    const values = [1.0, 0.75, 0.5, 0.25, 0.0, 0.0, peak / 2, peak, peak, peak];
+    return values.filter((v, i) => c.updateValue(v, i * 100)).length;
+  };
+  assert.equal(rep(0.45), 0); // 45 % of the fall
+  assert.equal(rep(0.55), 1); // 55 %
+  const shallow = new SignalCounter({ minAmplitude: 0.25 }, { tauSeconds: 0 }); // fall 0.3: recovery must be >= 0.25
+  assert.equal([1.0, 0.85, 0.7, 0.7, 0.9, 0.94, 0.94].filter((v, i) => shallow.updateValue(v, i * 100)).length, 0);
+  assert.equal(shallow.updateValue(0.96, 700), true);
+});
+
+test("two reps less than 0.6 s apart are one (a jittery fit dipping again on the way up); 0.6 s apart, two", () => {
+  const reps = (gapMs) => {
+    const c = new SignalCounter({ minAmplitude: 0.25 }, { tauSeconds: 0 });
+    const first = [1.0, 0.5, 0.0, 0.6]; // counted on the 4th sample (t = 300 ms)
+    const second = [0.3, 0.0, 0.6]; // a second full dip, its rise `gapMs` after the first count
+    const times = [0, 100, 200, 300, 300 + gapMs - 200, 300 + gapMs - 100, 300 + gapMs];
+    return [...first, ...second].filter((v, i) => c.updateValue(v, times[i])).length;
+  };
+  assert.equal(reps(550), 1);
+  assert.equal(reps(600), 2);
+});
+
 test("a long gap (nobody in view) starts afresh: half a rep before and half after are not a rep", () => {
   const first = sampled((t) => 1.2 + 0.4 * Math.cos((2 * Math.PI * t) / 2), 1.0);
   const second = sampled((t) => 1.2 - 0.4 * Math.cos((2 * Math.PI * t) / 2), 1.0).map(([t, v]) => [t + 6000, v]);
