@@ -129,13 +129,15 @@ export function signalsFor(exercise) {
 export const DEFAULTS = Object.freeze({
   tauSeconds: 0.12, // smoothing time constant
   spanSeconds: 6, // the range shown (and "auto"'s choice of signal) is min/max of the smoothed signal over this long
-  recover: 0.5, // a rep counts when the signal is back up this share of the way from its bottom to where it started
+  // A rep counts when the signal is back up this share of the way from its bottom to where it started. (0.4, with
+  // the 0.5 s merge: 78.7 % of the reference clips counted exactly against 75.3 %, but the synthetic clips'
+  // unfinished last reps counted too: exact 70 -> 62.5 %. Not kept.)
+  recover: 0.5,
   // Two reps closer than this are one: a second dip of a jittery fit on the way back up is not a rep. 0.6 against 0.5
   // on the 89 reference clips, exercise given (benchmarks/report_page.py): normalized MAE 0.133 -> 0.117, within one
-  // 93.3 -> 94.4 %, exact 75.3 -> 76.4 %; groups 08-16 alone pick it among 0.5-0.8 (0.6 and 0.65 tie there), groups
-  // 17-25 confirm it (NMAE 0.124 -> 0.101); the synthetic clips' counts do not change. (recover 0.4 instead counted
-  // more reps exactly, 78.7 %, but also unfinished last reps: synthetic exact 70 -> 62.5 %.) It caps the count at 100
-  // reps a minute; the fastest reference clip (push-ups, 0.55 s a rep) was already undercounted.
+  // 93.3 -> 94.4 %, clips counted exactly 75.3 -> 76.4 %; groups 08-16 alone pick it among 0.5-0.8 s (0.65 ties there:
+  // the smaller kept), groups 17-25 confirm it (NMAE 0.124 -> 0.101); the synthetic clips' counts do not change. It
+  // caps the count at 100 reps a minute; the fastest reference clip (push-ups, 0.55 s a rep) was already undercounted.
   minRepSeconds: 0.6,
   resetAfterSeconds: 2, // a gap this long (no person) starts afresh
   low: 0.3, // (display only: the band drawn on the signal's range)
