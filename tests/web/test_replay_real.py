@@ -64,3 +64,11 @@ def test_replay_of_videos_runs_the_extractor(ucf_videos, export_card, tmp_path):
         assert len(trace["label"]) == len(trace["t"])  # what the page showed, frame by frame
         assert (out / f"{video}.png").is_file()
     assert "PushUps/notes" in done.stdout
+    # MediaPipe/LiteRT talk goes to the output folder's log, not the terminal (it was 156 lines for one clip)
+    assert (out / "logs" / "workers.log").stat().st_size > 0
+    chatter = [
+        line
+        for line in (done.stdout + done.stderr).splitlines()
+        if "Sparsity" in line or line.startswith(("W0000", "I0000", "INFO: "))
+    ]
+    assert chatter == [], chatter[:5]

@@ -8,7 +8,8 @@ keypoint cache; the ONNX model and the page's own engine (web/static/js/engine.j
 page's decisions frame by frame. Per video: ``<id>.csv`` and ``<id>.json`` (the session log, as the page
 downloads it; times in the video are ``start_s``/``end_s``), ``<id>.trace.json`` (every frame: state, shown
 exercise, probabilities, rep events) and ``<id>.png`` (the timeline). ``summary.csv`` lists every video,
-failures included. A video that cannot be used is recorded and the batch goes on (exit 1 at the end).
+failures included; MediaPipe's own messages (videos in) go to ``logs/workers.log`` there. A video that cannot be used
+is recorded and the batch goes on (exit 1 at the end).
 """
 
 from __future__ import annotations
@@ -61,8 +62,9 @@ def find_video_files(paths: list[str]) -> list[tuple[str, Path]]:
     return sorted(found.items())
 
 
-def videos_keypoints(files: list[tuple[str, Path]], card, workers: int | None) -> Iterator[Keypoints | Failure]:
-    """Landmark the videos with the card's pose model (the extractor pool), yielding as each finishes."""
+def videos_keypoints(files: list[tuple[str, Path]], card, workers: int | None, log_dir: Path) -> Iterator[Keypoints | Failure]:
+    """Landmark the videos with the card's pose model (the extractor pool), yielding as each finishes. MediaPipe's and
+    LiteRT's own output goes to ``log_dir/workers.log``, not the terminal (as with musclevision-extract)."""
     from musclevision.extract.landmarker import ConfigError, PoseSettings
     from musclevision.extract.pool import ExtractorFatalError, ExtractorPool, default_workers
 
@@ -80,7 +82,7 @@ def videos_keypoints(files: list[tuple[str, Path]], card, workers: int | None) -
     for video_id, path in files:
         stat = path.stat()
         sources.append(VideoSource(video_id, path.resolve(), path.parent.name, group_of(path), stat.st_size, stat.st_mtime_ns))
-    pool = ExtractorPool(settings, min(workers or default_workers(), len(sources)), log_dir=None)
+    pool = ExtractorPool(settings, min(workers or default_workers(), len(sources)), log_dir=log_dir)
     try:
         for outcome in pool.run(sources):
             record, kp = outcome.record, outcome.keypoints
@@ -237,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                 clips = (load() for load in loaders)
             else:
                 files = find_video_files(args.videos)
-                total, clips = len(files), videos_keypoints(files, card, args.workers)
+                total, clips = len(files), videos_keypoints(files, card, args.workers, out / "logs")
             threshold = engine.options.get("threshold", card.window_policy.threshold)
             progress = Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[now]}"),
                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)  # fmt: skip
