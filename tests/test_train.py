@@ -122,6 +122,14 @@ def test_bad_config_values_name_the_option(tmp_path):
     assert done.returncode == 2 and "train=false" in done.stderr and "ckpt_path=" in done.stderr, done
     done = run_cli("train", *SMALL_SYNTHETIC, "data.windw=8", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 2 and "windw" in done.stderr
+    # Split settings wrong whatever the data are refused before the real clips are extracted (that takes minutes)
+    cache = tmp_path / "cache"
+    for override, message in [("data.split.fold=9", "data.split.fold=9 must be in 0..5"),
+                              ("data.split.protocol=random", "data.split.protocol='random': use one of"),
+                              ("data.split.folds=1", "data.split.folds=1 must be a whole number of at least 2")]:  # fmt: skip
+        done = run_cli("train", override, f"data.source.cache_dir={cache}", f"hydra.run.dir={tmp_path / 'real'}", "logger=csv")
+        assert done.returncode == 2 and f"musclevision-train: error: {message}" in done.stderr, (override, done.stderr)
+        assert not cache.exists(), override  # nothing was extracted
 
 
 def test_hostile_values_get_one_clear_line(trained_run, tmp_path):

@@ -23,6 +23,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from musclevision.data.splits import check_split_options
 from musclevision.extract.cache import CacheError
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.metrics import report_value
@@ -60,6 +61,9 @@ def check_config(cfg: DictConfig) -> None:
     if not cfg.get("train", True) and not cfg.get("ckpt_path"):
         raise ValueError("train=false evaluates a checkpoint: give it with ckpt_path=<file.ckpt>")
     protocol = OmegaConf.select(cfg, "data.split.protocol")
+    split = OmegaConf.select(cfg, "data.split")
+    if split is not None:  # a wrong fold or protocol is named now, not after extracting the clips
+        check_split_options(**OmegaConf.to_container(split, resolve=True))
     if cfg.get("test") and protocol != "official":
         raise ValueError(f"test=true needs held-out test groups: data.split.protocol=official, not {protocol!r}")
     if protocol == "none" and (cfg.get("eval_ckpt", "last") != "none" or OmegaConf.select(cfg, "callbacks.model_checkpoint")):

@@ -61,17 +61,31 @@ def _deal_groups(groups: list[str], folds: int, fold: int) -> set[str]:
     return set(sorted(groups)[fold::folds])
 
 
+def check_split_options(protocol: str = "group_kfold", folds: int = 6, fold: int = 0, official_split: int | None = None,
+                        val_fraction: float = 0.2, **_) -> None:  # fmt: skip
+    """Refuse split settings that are wrong whatever the data (training checks them before extracting anything);
+    ``split_clips`` checks them again, and what depends on the data (enough groups for the folds)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"data.split.protocol={protocol!r}: use one of {', '.join(PROTOCOLS)}")
+    if protocol == "leaky_random_clips" and not (isinstance(val_fraction, (int, float)) and 0.0 < val_fraction < 1.0):
+        raise ValueError(f"data.split.val_fraction={val_fraction!r} must be between 0 and 1")
+    if protocol == "official" and official_split not in OFFICIAL_TEST_GROUPS:
+        raise ValueError(f"data.split.official_split={official_split!r}: use 1, 2 or 3 with protocol=official")
+    if protocol in ("group_kfold", "official"):
+        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+            raise ValueError(f"data.split.folds={folds!r} must be a whole number of at least 2")
+        if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
+            raise ValueError(f"data.split.fold={fold!r} must be in 0..{folds - 1}")
+
+
 def split_clips(labels: list[str], groups: list[str], protocol: str = "group_kfold", folds: int = 6, fold: int = 0,
                 official_split: int | None = None, val_fraction: float = 0.2, seed: int = 0) -> Split:  # fmt: skip
     """Indices of the clips on each side. ``labels``/``groups`` are per clip, in the same order."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"data.split.protocol={protocol!r}: use one of {', '.join(PROTOCOLS)}")
+    check_split_options(protocol, folds, fold, official_split, val_fraction)
     indices = np.arange(len(labels))
     if protocol == "none":
         return Split(indices.tolist(), [], [], "none: every clip trains, nothing held out")
     if protocol == "leaky_random_clips":
-        if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"data.split.val_fraction={val_fraction!r} must be between 0 and 1")
         log.warning(
             "LEAKY SPLIT: clips of one UCF101 group (same person and scene) land in train AND validation, as in "
             "the reference paper. Validation accuracy is inflated; use it only to reproduce the paper's number."
@@ -86,8 +100,6 @@ def split_clips(labels: list[str], groups: list[str], protocol: str = "group_kfo
 
     test_groups: set[str] = set()
     if protocol == "official":
-        if official_split not in OFFICIAL_TEST_GROUPS:
-            raise ValueError(f"data.split.official_split={official_split!r}: use 1, 2 or 3 with protocol=official")
         wanted = set(OFFICIAL_TEST_GROUPS[official_split])
         test_groups = {g for g in set(groups) if group_number(g) in wanted}
         present = {group_number(g) for g in test_groups}
@@ -98,10 +110,8 @@ def split_clips(labels: list[str], groups: list[str], protocol: str = "group_kfo
                 "are not in this data; use protocol=group_kfold or another official_split"
             )
     rest = sorted(set(groups) - test_groups)
-    if not isinstance(folds, int) or folds < 2 or folds > len(rest):
+    if folds > len(rest):
         raise ValueError(f"data.split.folds={folds!r} must be between 2 and the number of groups ({len(rest)})")
-    if not isinstance(fold, int) or not 0 <= fold < folds:
-        raise ValueError(f"data.split.fold={fold!r} must be in 0..{folds - 1}")
     val_groups = _deal_groups(rest, folds, fold)
     side = {g: "test" if g in test_groups else "val" if g in val_groups else "train" for g in set(groups)}
     members = {name: [int(i) for i in indices if side[groups[i]] == name] for name in ("train", "val", "test")}
