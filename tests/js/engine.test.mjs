@@ -82,6 +82,17 @@ test("auto mode: reps count for the recognised exercise, the first rep included 
   assert.deepEqual(e.log.rows().map((r) => [r.exercise, r.reps]), [["BodyWeightSquats", 5]]);
 });
 
+test("a rep booked when its exercise is recognised later is reported once, at its own time (replay's rep events)", async () => {
+  const clf = fakeClassifier((t) => (t < 1400 ? [0.3, 0.3, 0.2, 0.1, 0.1] : onehot("BodyWeightSquats")));
+  const e = new Engine(card(), { classify: clf.classify });
+  const trace = await run(e, cycles({ joint: "knee", reps: 5, period: 1.6, lead: 0.2 }), clf);
+  e.log.close();
+  const events = trace.flatMap((s) => [...s.credited.map((r) => r.t), ...(s.rep ? [s.t] : [])]);
+  assert.equal(events.length, e.log.rows()[0].reps); // every logged rep is an event, and no more
+  const late = trace.filter((s) => s.credited.length);
+  assert.ok(late.length >= 1 && late.every((s) => s.credited.every((r) => r.t < s.t && r.exercise === "BodyWeightSquats")));
+});
+
 test("a rep of the previous exercise after the label changed is not logged in either bout", async () => {
   // push-ups (elbows) for 4 s, then the label says Lunges while the elbows still finish a push-up
   const frames = [

@@ -77,7 +77,8 @@ export async function run(engine, frames, classifier = null) {
   for (const [t, f] of frames) {
     classifier?.at(t);
     await engine.step(t, f);
-    trace.push({ t, state: engine.state, label: engine.label, counting: engine.counting, rep: engine.rep });
+    trace.push({ t, state: engine.state, label: engine.label, counting: engine.counting, rep: engine.rep,
+                 credited: engine.creditedReps });
   }
   return trace;
 }

@@ -56,7 +56,10 @@ test("reps just before an exercise is recognised count in its bout, never those 
   log.addRep("PushUps", 500); // too early (more than 2.5 s before recognition)
   log.addRep("PushUps", 1500);
   log.addRep("PushUps", 2500);
-  for (let t = 3100; t < 5000; t += 100) log.update("PushUps", t);
+  log.update("PushUps", 3100);
+  assert.deepEqual(log.credited.map((r) => r.t), [1500, 2500]); // booked now, at their own times
+  for (let t = 3200; t < 5000; t += 100) log.update("PushUps", t);
+  assert.deepEqual(log.credited, []);
   assert.equal(log.totals().PushUps, 2);
   // the same after a bout of another exercise: reps before its end stay out
   const other = feed([["PushUps", 2, 1]]);

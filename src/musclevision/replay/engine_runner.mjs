@@ -56,8 +56,10 @@ async function replay(setup, classifier, job) {
     trace.counting.push(engine.counting);
     trace.probabilities.push(engine.probabilities ? classes.map((c) => round(engine.probabilities[c])) : null);
     trace.raw.push(engine.raw && engine.raw !== before ? classes.map((c) => round(engine.raw[c])) : null);
+    for (const r of engine.creditedReps ?? []) events.push({ t: r.t, exercise: r.exercise }); // at their own time
     if (engine.rep) events.push({ t, exercise: engine.rep });
   }
+  events.sort((a, b) => a.t - b.t);
   engine.log.close?.(); // the video ended: so did its last bout
   const rows = engine.log.rows();
   for (const row of rows) {

@@ -73,9 +73,10 @@ def plot_timeline(
     ax_s.set_yticks([y[n] for n in lanes], [{"truth": "truth", "shown": "shown", "log": "log + reps"}[n] for n in lanes])
     ax_s.set_ylim(-0.6, len(lanes) - 0.2)
     ax_s.set_xlabel("seconds")
-    grey = [matplotlib.patches.Patch(color=STATE_COLOURS["unknown"], label="unknown"),
+    grey = [matplotlib.patches.Patch(color=STATE_COLOURS["buffering"], label="filling the window"),
+            matplotlib.patches.Patch(color=STATE_COLOURS["unknown"], label="unknown"),
             matplotlib.patches.Patch(facecolor="white", edgecolor="#999999", label="no person")]  # fmt: skip
-    ax_s.legend(handles=grey, fontsize=7, loc="lower right", ncol=2, frameon=False, bbox_to_anchor=(1.0, -0.55))
+    ax_s.legend(handles=grey, fontsize=7, loc="lower right", ncol=3, frameon=False, bbox_to_anchor=(1.0, -0.55))
     fig.suptitle(title, fontsize=9, y=0.995)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ export class SessionLog {
     this.candidate = null; // an exercise shown for less than minBoutSeconds
     this.shown = null; // the exercise shown at the last update
     this.recent = []; // reps not (yet) in a bout, for the lookback: {exercise, t}
+    this.credited = []; // reps of `recent` the last update booked into a new bout (their own times): {exercise, t}
     this.startedMs = null;
     this.lastMs = null;
     this.version = 0; // bumped on every change a table of the log would show
@@ -47,6 +48,7 @@ export class SessionLog {
   update(exercise, tMs, evidenceMs = tMs) {
     if (this.startedMs === null) this.startedMs = tMs;
     this.lastMs = tMs;
+    this.credited = [];
     const o = this.opt, cur = this.current;
     const changed = exercise !== this.shown;
     this.shown = exercise || null;
@@ -68,7 +70,11 @@ export class SessionLog {
         this.candidate = { exercise, startMs, shownMs: tMs, endMs: tMs, reps: 0 };
         // Reps of this exercise just before it was recognised, but never from before the previous bout ended.
         const floor = Math.max(tMs - o.lookbackSeconds * 1000, this._lastEndMs());
-        for (const r of this.recent) if (r.exercise === exercise && r.t > floor) this.candidate.reps += 1;
+        for (const r of this.recent) {
+          if (r.exercise !== exercise || r.t <= floor) continue;
+          this.candidate.reps += 1;
+          this.credited.push(r);
+        }
       }
     }
     // Nothing (or nobody) shown: a bout, and an exercise still being recognised, survive a short dropout.
