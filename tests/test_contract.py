@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import run_node
-from musclevision.card import CARD_FORMAT, CardError, card_schema, validate_card
+from musclevision.card import CARD_FORMAT, CardError, card_schema, load_card, validate_card
 from musclevision.data.clips import ClipData
 from musclevision.data.windows import FrameStore, window_positions
 from musclevision.pose.skeleton import BONES, JOINTS, LANDMARK_NAMES, MIRROR, NUM_LANDMARKS, PARENT, SIDE, skeleton_dict
@@ -168,6 +168,15 @@ def test_python_and_the_page_accept_and_refuse_the_same_cards():
     assert "re-export" in python["old format"] and "re-export" in page["old format"]
     # both name where the problem is
     assert "window_policy" in python["window 0"] and "window_policy.window" in page["window 0"]
+
+
+def test_a_card_path_that_is_the_onnx_model_says_which_file_to_give(tmp_path):
+    model = tmp_path / "best.onnx"
+    model.write_bytes(b"\x08\x07\x12\x07pytorch\xff\xfe")  # what an ONNX file starts like: not text
+    with pytest.raises(CardError, match=r"best.onnx is the ONNX model, not its model card: give .*best.json"):
+        load_card(model)
+    with pytest.raises(CardError, match="cannot be read as JSON"):
+        load_card(model.rename(tmp_path / "best.bin"))
 
 
 def test_page_validator_handles_every_keyword_of_the_schema():

@@ -185,6 +185,8 @@ def test_cli_refuses_a_bad_option_before_any_work(tmp_path, ucf_videos, override
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     message = flat(result.stderr)
     assert f"{option}=" in message or f"{option} " in message, message
+    if option == "classes":  # a misspelt class: the folders that exist are named
+        assert f"its class folders: {SHORT_CLIPS[0].split('/')[0]}" in message, message
     assert "Traceback" not in result.stderr
     assert not cache_dir.exists(), "a refused run must not create the cache folder"
 

@@ -164,6 +164,9 @@ def validate_card(card: dict, where: str = "model card") -> ModelCard:
 def load_card(path: str | Path) -> ModelCard:
     """Read and validate a card file; CardError names the file for every problem (missing, not JSON, invalid)."""
     path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        raise CardError(f"{path} is the ONNX model, not its model card: give {path.with_suffix('.json')}, which "
+                        "musclevision-export writes beside it")  # fmt: skip
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
