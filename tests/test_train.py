@@ -121,7 +121,12 @@ def test_bad_config_values_name_the_option(tmp_path):
     done = run_cli("train", *SMALL_SYNTHETIC, "train=false", f"hydra.run.dir={tmp_path}", "logger=csv")
     assert done.returncode == 2 and "train=false" in done.stderr and "ckpt_path=" in done.stderr, done
     done = run_cli("train", *SMALL_SYNTHETIC, "data.windw=8", f"hydra.run.dir={tmp_path}")
-    assert done.returncode == 2 and "windw" in done.stderr
+    assert (
+        done.returncode == 2
+        and "musclevision-train: error: data.windw is not an option; did you mean data.window?" in done.stderr
+    )
+    done = run_cli("train", *SMALL_SYNTHETIC, "model=gru", "model.hiden_size=8", f"hydra.run.dir={tmp_path}")  # a group's keys
+    assert done.returncode == 2 and "did you mean model.hidden_size?" in done.stderr, done.stderr
     # Split settings wrong whatever the data are refused before the real clips are extracted (that takes minutes)
     cache = tmp_path / "cache"
     for override, message in [("data.split.fold=9", "data.split.fold=9 must be in 0..5"),

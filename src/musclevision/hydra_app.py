@@ -131,12 +131,51 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
             # Hydra exits 1 for every error; one raised before the task ran is a bad command line
             # (unknown key, malformed override), which our scripts report as usage errors: 2.
             if not _started and exc.code == 1:
+                hint = misspelt_option(config_name, sys.argv[1:])
+                if hint:
+                    report_error(tool, hint)
                 sys.exit(2)
             raise
         result = outcome.get("result")
         sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
 
     return main
+
+
+def misspelt_option(config_name: str, args: list[str]) -> str | None:
+    """After Hydra refused the command line: for an override of a key the config lacks (``data.windw=8``), one line
+    naming the closest existing keys, or None (Hydra's own message, printed already, says the rest)."""
+    import difflib
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    plain = [a for a in overrides if not a.startswith(("+", "~", "hydra."))]
+    try:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            for arg in plain:
+                key = arg.split("=", 1)[0]
+                if "." not in key:
+                    continue  # a config group or a top-level value: Hydra lists a group's options itself
+                rest = [a for a in overrides if a != arg and "," not in a.split("=", 1)[1]]  # sweeps: one value is enough
+                try:
+                    cfg = compose(config_name, overrides=rest)
+                except Exception:
+                    continue
+                parent, _, leaf = key.rpartition(".")
+                node = OmegaConf.select(cfg, parent)
+                if not isinstance(node, DictConfig) or leaf in node:
+                    continue
+                close = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=3, cutoff=0.6)
+                guess = f"did you mean {' or '.join(f'{parent}.{c}' for c in close)}? " if close else ""
+                return f"{key} is not an option; {guess}(+{key}=... would add it as a new key)"
+    except Exception:  # the hint is a courtesy: never hide Hydra's own error behind one of ours
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+    return None
 
 
 def _wandb_offline() -> bool:
