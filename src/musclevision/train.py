@@ -63,7 +63,7 @@ def check_config(cfg: DictConfig) -> None:
     protocol = OmegaConf.select(cfg, "data.split.protocol")
     split = OmegaConf.select(cfg, "data.split")
     if split is not None:  # a wrong fold or protocol is named now, not after extracting the clips
-        check_split_options(**OmegaConf.to_container(split, resolve=True))
+        check_split_options(OmegaConf.to_container(split, resolve=True))
     if cfg.get("test") and protocol != "official":
         raise ValueError(f"test=true needs held-out test groups: data.split.protocol=official, not {protocol!r}")
     if protocol == "none" and (cfg.get("eval_ckpt", "last") != "none" or OmegaConf.select(cfg, "callbacks.model_checkpoint")):

@@ -78,7 +78,7 @@ export async function run(engine, frames, classifier = null) {
     classifier?.at(t);
     await engine.step(t, f);
     trace.push({ t, state: engine.state, label: engine.label, counting: engine.counting, rep: engine.rep,
-                 credited: engine.creditedReps });
+                 credited: [...engine.log.credited] });
   }
   return trace;
 }

@@ -42,11 +42,16 @@ DECIDING_KEYS = {
 }  # fmt: skip
 
 
+def with_defaults(split: dict | None) -> dict:
+    """A ``data.split`` (config or record) with every setting it leaves out at ``split_clips``' default."""
+    defaults = {k: p.default for k, p in inspect.signature(split_clips).parameters.items() if p.default is not p.empty}
+    return {**defaults, **(split or {})}
+
+
 def split_key(split: dict | None) -> dict:
     """The settings of a recorded ``data.split`` that decide its sides: two checkpoints with equal keys held out the
     same clips (e.g. two seeds of one group fold), whatever else their configs say."""
-    defaults = {k: p.default for k, p in inspect.signature(split_clips).parameters.items() if p.default is not p.empty}
-    split = {**defaults, **(split or {})}  # a key left out of the record is split_clips' default
+    split = with_defaults(split)
     protocol = split["protocol"]
     return {"protocol": protocol, **{k: split.get(k) for k in DECIDING_KEYS.get(protocol, tuple(sorted(split)))}}
 
@@ -61,10 +66,12 @@ def _deal_groups(groups: list[str], folds: int, fold: int) -> set[str]:
     return set(sorted(groups)[fold::folds])
 
 
-def check_split_options(protocol: str = "group_kfold", folds: int = 6, fold: int = 0, official_split: int | None = None,
-                        val_fraction: float = 0.2, **_) -> None:  # fmt: skip
+def check_split_options(split: dict) -> None:
     """Refuse split settings that are wrong whatever the data (training checks them before extracting anything);
     ``split_clips`` checks them again, and what depends on the data (enough groups for the folds)."""
+    split = with_defaults(split)
+    protocol, folds, fold = split["protocol"], split["folds"], split["fold"]
+    official_split, val_fraction = split["official_split"], split["val_fraction"]
     if protocol not in PROTOCOLS:
         raise ValueError(f"data.split.protocol={protocol!r}: use one of {', '.join(PROTOCOLS)}")
     if protocol == "leaky_random_clips" and not (isinstance(val_fraction, (int, float)) and 0.0 < val_fraction < 1.0):
@@ -81,7 +88,7 @@ def check_split_options(protocol: str = "group_kfold", folds: int = 6, fold: int
 def split_clips(labels: list[str], groups: list[str], protocol: str = "group_kfold", folds: int = 6, fold: int = 0,
                 official_split: int | None = None, val_fraction: float = 0.2, seed: int = 0) -> Split:  # fmt: skip
     """Indices of the clips on each side. ``labels``/``groups`` are per clip, in the same order."""
-    check_split_options(protocol, folds, fold, official_split, val_fraction)
+    check_split_options(dict(protocol=protocol, folds=folds, fold=fold, official_split=official_split, val_fraction=val_fraction))
     indices = np.arange(len(labels))
     if protocol == "none":
         return Split(indices.tolist(), [], [], "none: every clip trains, nothing held out")

@@ -86,14 +86,17 @@ def extract_videos(
     if rebuild and count > 1:
         raise ConfigError("rebuild=true with shard=i/n>1 would let one shard delete the others' work; rebuild once unsharded")
     settings = PoseSettings.resolve(**(pose or {}))
-    found = find_videos(Path(video_root), classes=classes)
     root = Path(video_root)
-    folders = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    there = f" (its class folders: {', '.join(folders)})" if classes and folders else ""
+    found = find_videos(root, classes=classes)
+
+    def there() -> str:  # for a message about classes: the class folders that do exist
+        folders = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        return f" (its class folders: {', '.join(folders)})" if folders else ""
+
     if not found:
         raise ConfigError(
             f"video_root={video_root} holds no videos of the expected layout <root>/<ClassName>/<video>"
-            + (f" for classes {list(classes)}{there}" if classes else "")
+            + (f" for classes {list(classes)}{there()}" if classes else "")
         )
     if videos is not None:
         unknown = sorted(set(videos) - {s.video_id for s in found})
@@ -104,7 +107,7 @@ def extract_videos(
     if classes is not None:
         missing = sorted(set(classes) - {s.label for s in sources})
         if missing and count == 1:
-            raise ConfigError(f"classes={list(classes)} names folders with no videos under {video_root}: {missing}{there}")
+            raise ConfigError(f"classes={list(classes)} names folders with no videos under {video_root}: {missing}{there()}")
     sources = sources[:limit] if limit else sources
     cache = KeypointCache.open_for_writing(cache_dir, settings.cache_key(), rebuild=rebuild)
 

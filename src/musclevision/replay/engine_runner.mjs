@@ -56,7 +56,8 @@ async function replay(setup, classifier, job) {
     trace.counting.push(engine.counting);
     trace.probabilities.push(engine.probabilities ? classes.map((c) => round(engine.probabilities[c])) : null);
     trace.raw.push(engine.raw && engine.raw !== before ? classes.map((c) => round(engine.raw[c])) : null);
-    for (const r of engine.creditedReps ?? []) events.push({ t: r.t, exercise: r.exercise }); // at their own time
+    // reps from before the exercise was recognised, booked into its new bout by this step: at their own time
+    for (const r of engine.log.credited ?? []) events.push({ t: r.t, exercise: r.exercise });
     if (engine.rep) events.push({ t, exercise: engine.rep });
   }
   events.sort((a, b) => a.t - b.t);

@@ -61,7 +61,6 @@ export class Engine {
     this.label = null;
     this.counting = null;
     this.rep = null; // the exercise of a rep counted in the log by the last step, else null
-    this.creditedReps = []; // reps from before an exercise was recognised, booked into its bout by the last step
     for (const counter of Object.values(this.counters)) counter.reset?.();
   }
 
@@ -155,7 +154,6 @@ export class Engine {
     // Where the evidence for what is shown begins: the classifier window's first slot, not before the person came.
     const evidence = Math.max(t - this.frames.spanMs, this.personSince ?? t);
     this.log.update(counting, t, evidence);
-    this.creditedReps = this.log.credited.map((r) => ({ ...r }));
     // Every exercise's counter follows the person all the time, so the first rep is there when the exercise is
     // recognised; the log decides which reps count (those of the exercise shown, see session.js).
     for (const c of this.classes) {
