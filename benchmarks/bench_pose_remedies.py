@@ -44,6 +44,8 @@ REMEDIES = {
     "det,pres=0.2+rot": {"min_pose_detection_confidence": 0.2, "min_pose_presence_confidence": 0.2, "rotations": [90, 270]},
     "poses=2": {"num_poses": 2},  # several people once a check (every people_check_s, 1 s) sees them
     "poses=2,start": {"num_poses": 2, "people_check_s": 0},  # several people from the first frame
+    "zoom1": {"zoom_out": 1},  # the other settings as configs/extract.yaml, no zoom-out retries
+    "zoom2": {"zoom_out": 2},  # ... then retried on the frame shrunk into a canvas twice as large
 }
 WINDOW, MIN_DETECTED = 8, 4  # configs/data/ucf101.yaml: window, min_detected
 

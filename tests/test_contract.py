@@ -263,4 +263,4 @@ def test_pose_defaults_are_the_same_in_the_extractor_and_both_configs():
 
 
 KEYED_POSE_OPTIONS = ("min_pose_detection_confidence", "min_pose_presence_confidence", "min_tracking_confidence",
-                      "rotations", "retry_every", "num_poses", "people_check_s")  # fmt: skip
+                      "rotations", "retry_every", "zoom_out", "num_poses", "people_check_s")  # fmt: skip

@@ -65,6 +65,12 @@ class PoseModel(BaseModel):
     bundle_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     num_poses: int = Field(default=1, ge=1, le=10)
     people_check_s: float = Field(default=0, ge=0, le=3600, description="num_poses > 1: seconds between several-people checks")
+    zoom_out: float = Field(
+        default=1,
+        ge=1,
+        le=4,
+        description="> 1: retry each orientation on the frame shrunk into a canvas this many times as large",
+    )
     min_pose_detection_confidence: float = Field(default=0.5, ge=0, le=1)
     min_pose_presence_confidence: float = Field(default=0.5, ge=0, le=1)
     min_tracking_confidence: float = Field(default=0.5, ge=0, le=1)

@@ -136,3 +136,43 @@ def test_keypoints_file_layout(tiny_export):
         result = engine.replay(clip)
     assert result["trace"]["t"] == pytest.approx(list(clip.timestamps_ms))
     assert asdict(clip)["video_id"] == result["id"]
+
+
+def test_replay_landmarks_videos_with_the_settings_the_page_reads_from_the_card():
+    """musclevision-replay on videos and the page (``poseOptions`` in pose.js) take the same pose settings from a
+    card's pose_model block: all of them, and for a card that does not record one (made before it existed), the
+    extractor's value of then (no rotations or zoom-out, one person, no checks) on both sides."""
+    import shutil
+    import subprocess
+
+    from musclevision.card import PoseModel
+    from musclevision.extract.landmarker import PoseSettings
+    from musclevision.paths import project_root
+    from musclevision.replay.cli import pose_options
+
+    now = PoseSettings.resolve()
+    current = {"variant": now.model, "bundle": f"pose_landmarker_{now.model}.task", **now.cache_key()}
+    old = {k: v for k, v in current.items() if k not in ("rotations", "retry_every", "zoom_out", "num_poses", "people_check_s",
+                                                          "selector")}  # fmt: skip
+    old.update(min_pose_detection_confidence=0.5, min_pose_presence_confidence=0.5)
+    blocks = [current, old]
+    node = shutil.which("node")
+    assert node, "Node 20 is needed for the page's JS tests"
+    pose_js = (project_root() / "src/musclevision/web/static/js/pose.js").as_uri()
+    script = (f"import {{ poseOptions }} from {json.dumps(pose_js)};\n"
+              "let t = ''; for await (const c of process.stdin) t += c;\n"
+              "console.log(JSON.stringify(JSON.parse(t).map(poseOptions)));")  # fmt: skip
+    done = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(blocks), capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    names = dict(minDetection="min_pose_detection_confidence", minPresence="min_pose_presence_confidence",
+                 minTracking="min_tracking_confidence", rotations="rotations", retryEvery="retry_every",
+                 zoomOut="zoom_out", numPoses="num_poses", peopleCheckS="people_check_s")  # fmt: skip
+    for block, page in zip(blocks, json.loads(done.stdout), strict=True):
+        ours = pose_options(PoseModel.model_validate(block))
+        assert {names[k]: v for k, v in page.items() if k in names} == {k: ours[k] for k in names.values()}, block
+    assert PoseSettings.resolve(**pose_options(PoseModel.model_validate(current))).cache_key() == now.cache_key()
+    assert (
+        pose_options(PoseModel.model_validate(old))["zoom_out"] == 1
+        and pose_options(PoseModel.model_validate(old))["rotations"] == []
+    )

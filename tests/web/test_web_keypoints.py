@@ -63,17 +63,18 @@ def test_page_and_extractor_landmarks_agree(ucf_videos, launch_browser, tiny_exp
 BROWSER_TRACKER = """async (arg) => {
   const { createPose, poseOptions } = await import('/js/pose.js');
   const pose = await createPose({ bundleUrl: arg.bundle, ...poseOptions(arg.poseModel) });
-  const out = [], turns = [];
+  const out = [], turns = [], zooms = [];
   for (let i = 0; i < arg.frames.length; i++) {
     const bytes = Uint8ClampedArray.from(atob(arg.frames[i]), (c) => c.charCodeAt(0));
     const found = pose.detect(new ImageData(bytes, arg.width, arg.height), arg.stamps[i]);
     out.push(found ? Array.from(found.image) : null);
     turns.push(pose.orientation());
+    zooms.push(pose.zoom());
   }
   const summary = pose.selector() ? pose.selector().summary() : null;
   const several = pose.several();
   pose.close();
-  return { landmarks: out, turns, summary, several };
+  return { landmarks: out, turns, zooms, summary, several };
 }"""
 
 
@@ -92,10 +93,12 @@ def page_tracker(launch_browser, tiny_export, frames, stamps, settings: PoseSett
 def extractor_tracker(frames, stamps, settings: PoseSettings):
     height, width = frames[0].shape[:2]
     with PoseTracker(settings, width, height) as tracker:
-        found, turns = [], []
+        found, turns, zooms = [], [], []
         for frame, stamp in zip(frames, stamps):
             found.append(tracker.detect(frame, stamp))
-            turns.append(tracker.current)
+            turns.append(tracker.current[0])
+            zooms.append(tracker.current[1])
+        extractor_tracker.zooms = zooms  # the zoom-out of each frame's current view (read by the zoom-out test)
         return found, turns, tracker.summary().get("people")
 
 
@@ -106,7 +109,7 @@ def test_page_and_extractor_agree_on_a_body_lying_across_the_frame(ucf_videos, l
     reader, info = open_video(ucf_videos / "BenchPress/v_BenchPress_g17_c07.avi")
     frames = list(iter_frames(reader, info))
     stamps = timestamps_ms(len(frames), info.fps)
-    settings = PoseSettings.resolve(rotations=[90, 270], num_poses=1, min_pose_detection_confidence=0.5,
+    settings = PoseSettings.resolve(rotations=[90, 270], num_poses=1, zoom_out=1, min_pose_detection_confidence=0.5,
                                     min_pose_presence_confidence=0.5)  # fmt: skip
     python, python_turns, _ = extractor_tracker(frames, stamps, settings)
     browser = page_tracker(launch_browser, tiny_export, frames, stamps, settings)
@@ -160,3 +163,42 @@ def test_page_and_extractor_keep_the_same_person_among_several(ucf_videos, launc
     several = browser["several"]
     assert python_summary["several_from_ms"] is not None and python_summary["several_from_ms"] <= 2000, python_summary
     assert (several["fromMs"], several["checks"]) == (python_summary["several_from_ms"], python_summary["checks"]), several
+
+
+def test_page_and_extractor_agree_when_the_frame_is_zoomed_out(ucf_videos, launch_browser, tiny_export, assets_ready):
+    """BenchPress g20_c06, filmed so close that the lifter overflows the frame: found in 50 of 88 frames without
+    zoom-out, 85 with it. Both sides retry on the frame centred in a black canvas twice as large, track in the view
+    that worked (turn and zoom) and map the landmarks back to the same place."""
+    reader, info = open_video(ucf_videos / "BenchPress/v_BenchPress_g20_c06.avi")
+    frames = list(iter_frames(reader, info))
+    stamps = timestamps_ms(len(frames), info.fps)
+    settings = PoseSettings.resolve(rotations=[90, 270], num_poses=1, zoom_out=2)
+    python, python_turns, _ = extractor_tracker(frames, stamps, settings)
+    python_views = list(zip(python_turns, extractor_tracker.zooms))
+    browser = page_tracker(launch_browser, tiny_export, frames, stamps, settings)
+    page_views = list(zip(browser["turns"], browser["zooms"]))
+    same_view = sum(a == b for a, b in zip(page_views, python_views))
+    found = sum(p is not None for p in python)
+    page_found = sum(b is not None for b in browser["landmarks"])
+    both = [i for i in range(len(frames)) if python[i] is not None and browser["landmarks"][i] is not None]
+    print(
+        f"same view (turn, zoom) in {same_view}/{len(frames)} frames; extractor {python_views[:8]}..., page {page_views[:8]}..."
+    )
+    print(
+        "found (extractor/page):",
+        "".join(".xoB"[(p is not None) + 2 * (b is not None)] for p, b in zip(python, browser["landmarks"])),
+    )
+    assert found >= 0.9 * len(frames) and sum(z == 2 for z in extractor_tracker.zooms) >= 0.5 * len(frames), python_views
+    assert same_view >= 0.9 * len(frames) and len(both) >= 0.9 * max(found, page_found), (found, page_found, len(both))
+    ours = np.array([python[i][0] for i in both])[:, :, :2]
+    theirs = np.array([browser["landmarks"][i] for i in both]).reshape(len(both), 33, 4)[:, :, :2]
+    per_frame = np.abs(ours - theirs).mean(axis=(1, 2))  # [frames both found]
+    fresh = [k for k, i in enumerate(both) if i == 0 or (python[i - 1] is None and browser["landmarks"][i - 1] is None)]
+    print(f"zoomed out, page vs extractor: median |dx, dy| = {np.median(per_frame):.5f} over {len(both)} frames; where both "
+          f"detect afresh {[(both[k], round(float(per_frame[k]), 5)) for k in fresh]}")  # fmt: skip
+    # Fresh detections (the first frame, a frame after one neither side found): the zoomed-out views and the mapping
+    # back agree exactly (measured <= 0.0003; a mapping one pixel off gives 0.0016). The close-up lifter is a hard fit
+    # that the two runtimes track apart for a while (measured 0.13-0.25 a frame over frames 2-17, then 0.01-0.06;
+    # median 0.03), so the tracked frames are bounded by their median.
+    assert fresh and per_frame[fresh].max() < 0.001, "where both detect afresh the zoomed views and the mapping agree exactly"
+    assert np.median(per_frame) < 0.05, np.round(per_frame, 3).tolist()

@@ -76,7 +76,7 @@ class ClipRecord:
     seconds: float
     finished: str
     clip_sha256: str | None = None  # of clips/<id>.npz as written; None in records from before checksums
-    orientations: dict | None = None  # frames with a person per orientation, {"0": n, "90": m} (degrees clockwise)
+    orientations: dict | None = None  # frames with a person per view, {"0": n, "90": m, "0x2": k} (degrees clockwise, x zoom-out)
     landmarker_calls: int | None = None  # frames + rotated retries (the extraction cost)
     people: dict | None = None  # with num_poses > 1: most people in a frame, people followed, frames kept per person
 

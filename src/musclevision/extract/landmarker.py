@@ -13,6 +13,10 @@ previous clip's pose into the next clip's first frames and make results depend o
   no one is found anywhere, the retries run on the first such frame and then every
   ``retry_every``-th (a clip with long stretches of no one pays a fraction of the retries).
   Landmarks are mapped back to the original frame (``rotation.py``).
+- **Zoom-out retries** (``zoom_out`` > 1): when no orientation finds anyone, each is tried again
+  with the frame shrunk into the middle of a black canvas ``zoom_out`` times as large (a lifter
+  filmed so close that the body overflows the frame); the view that works (orientation and zoom)
+  becomes the current one, as for rotations.
 - **Several people** (``num_poses`` > 1): MediaPipe returns up to that many; the exerciser among
   them is kept by a causal rule (``exerciser.py``). Following several people costs a landmark
   pass per person and a detector pass on every frame where fewer than ``num_poses`` are tracked,
@@ -32,7 +36,7 @@ import numpy as np
 
 from musclevision.extract.exerciser import SELECTOR, ExerciserSelector, distinct_people
 from musclevision.extract.pose_bundle import VARIANTS, ensure_bundle
-from musclevision.extract.rotation import rotate_frame, unrotate_image, unrotate_world
+from musclevision.extract.rotation import pad_frame, rotate_frame, unpad_image, unrotate_image, unrotate_world
 from musclevision.extract.video import VideoError, iter_frames, open_video
 from musclevision.paths import sha256_file
 from musclevision.pose.skeleton import NUM_LANDMARKS
@@ -49,13 +53,15 @@ class PoseSettings:
     # Defaults measured on the shared clips (benchmarks/bench_pose_remedies.py; README section 1):
     # lower detection/presence thresholds and rotated retries find the bench-press lifter; several
     # people, followed once a check sees them, keep the exerciser beside an instructor (WallPushups
-    # g11) and raise the held-out group accuracy, at the cost of some lifter frames beside a spotter.
+    # g11) and raise the held-out group accuracy, at the cost of some lifter frames beside a spotter; zoom-out retries find
+    # lifters filmed so close that they overflow the frame (BenchPress frames with a person 89 -> 95 %) and raise it again.
     model: str = "full"
     min_pose_detection_confidence: float = 0.2
     min_pose_presence_confidence: float = 0.2
     min_tracking_confidence: float = 0.5
     rotations: tuple[int, ...] = (90, 270)  # degrees clockwise to retry a frame at when no one is found (90, 180, 270)
     retry_every: int = 1  # while no one is found, retry turned frames on the first such frame, then every n-th
+    zoom_out: float = 2.0  # > 1: then retry each orientation on the frame shrunk into a canvas this many times as large
     num_poses: int = 2  # people MediaPipe may return per frame; > 1: keep the exerciser (exerciser.py)
     # num_poses > 1: follow one person until a check, every this many seconds, sees several (0: several from the start)
     people_check_s: float = 1.0
@@ -84,6 +90,10 @@ class PoseSettings:
         object.__setattr__(self, "people_check_s", float(check))
         if isinstance(self.retry_every, bool) or not isinstance(self.retry_every, int) or self.retry_every < 1:
             raise ConfigError(f"retry_every={self.retry_every!r} must be a whole number >= 1 (1 = every frame)")
+        zoom = self.zoom_out
+        if isinstance(zoom, bool) or not isinstance(zoom, (int, float)) or not 1 <= zoom <= 4:
+            raise ConfigError(f"zoom_out={zoom!r} must be a number from 1 (off) to 4")
+        object.__setattr__(self, "zoom_out", float(zoom))
 
     @classmethod
     def resolve(cls, **options) -> PoseSettings:
@@ -97,8 +107,12 @@ class PoseSettings:
         import mediapipe
 
         key = {"mediapipe": mediapipe.__version__, **asdict(self), "rotations": list(self.rotations)}
+        if not self.rotations and self.zoom_out == 1:
+            del key["retry_every"]
         if not self.rotations:
-            del key["rotations"], key["retry_every"]
+            del key["rotations"]
+        if self.zoom_out == 1:  # off: the key from before zoom-out retries existed
+            del key["zoom_out"]
         if self.num_poses > 1:
             key["selector"] = dict(SELECTOR)
         if self.num_poses == 1 or self.people_check_s == 0:  # no checks: the key from before they existed
@@ -185,9 +199,11 @@ class PoseTracker:
 
     def __init__(self, settings: PoseSettings, width: int, height: int):
         self.settings, self.width, self.height = settings, width, height
-        self.orientations = (0, *(r for r in settings.rotations if r != 0))
-        self.current = 0
-        self.landmarkers: dict = {}  # (degrees, people followed) -> VIDEO-mode landmarker
+        orientations = (0, *(r for r in settings.rotations if r != 0))
+        zooms = (1.0, settings.zoom_out) if settings.zoom_out > 1 else (1.0,)
+        self.views = tuple((degrees, zoom) for zoom in zooms for degrees in orientations)  # tried in this order
+        self.current = self.views[0]  # (degrees clockwise, zoom-out) that found someone last
+        self.landmarkers: dict = {}  # (view, people followed) -> VIDEO-mode landmarker
         self.selector = ExerciserSelector(width, height) if settings.num_poses > 1 else None
         checks = settings.num_poses > 1 and settings.people_check_s > 0
         self.check_every_ms = settings.people_check_s * 1000.0 if checks else None
@@ -197,13 +213,13 @@ class PoseTracker:
         self.checker = None  # IMAGE-mode landmarker of the several-people check
         self.checks = 0
         self.checked_max = 0  # most distinct people a check found
-        self.found_in = Counter()  # frames with a person, per orientation
+        self.found_in = Counter()  # frames with a person, per view
         self.calls = 0  # landmarker calls (frames + retries)
         self.empty = 0  # frames in a row, up to the last one, where no orientation found anyone
         self.people: list = []  # everyone found in the last frame, mapped back (recording, debugging)
 
-    def _landmarker(self, degrees: int):
-        key = (degrees, self.several)
+    def _landmarker(self, view: tuple[int, float]):
+        key = (view, self.several)
         if key not in self.landmarkers:
             self.landmarkers[key] = create_landmarker(self.settings, self.settings.num_poses if self.several else 1)
         return self.landmarkers[key]
@@ -214,9 +230,7 @@ class PoseTracker:
         if self.checker is None:
             self.checker = create_landmarker(self.settings, video=False)
         self.checks += 1
-        found = [i for i, _ in detect_people(self.checker, rotate_frame(frame, self.current), None)]
-        if self.current:
-            found = [unrotate_image(i, self.current, self.width, self.height) for i in found]
+        found = [i for i, _ in self._back(detect_people(self.checker, self._view(frame, self.current), None), self.current)]
         count = distinct_people(found, self.width, self.height, self.selector.p["gate"])
         self.checked_max = max(self.checked_max, count)
         if count > 1:
@@ -233,16 +247,16 @@ class PoseTracker:
             self._check(frame, timestamp_ms)
         people, found = [], None
         retry = self.empty % self.settings.retry_every == 0  # just lost (or never found): retry now, then every n-th
-        others = tuple(o for o in self.orientations if o != self.current) if retry else ()
-        for degrees in (self.current, *others):
+        others = tuple(v for v in self.views if v != self.current) if retry else ()
+        for view in (self.current, *others):
             self.calls += 1
-            people = detect_people(self._landmarker(degrees), rotate_frame(frame, degrees), timestamp_ms)
+            people = detect_people(self._landmarker(view), self._view(frame, view), timestamp_ms)
             if people:
-                found = self.current = degrees
+                found = self.current = view
                 break
         self.empty = 0 if people else self.empty + 1
-        if found not in (None, 0):  # back to the original frame's coordinates
-            people = [(unrotate_image(i, found, self.width, self.height), unrotate_world(w, found)) for i, w in people]
+        if found is not None:
+            people = self._back(people, found)
         self.people = people
         if self.several:
             choice = self.selector.update([image for image, _ in people], timestamp_ms)
@@ -253,9 +267,31 @@ class PoseTracker:
         self.found_in[found] += 1
         return people[choice]
 
+    @staticmethod
+    def _view(frame: np.ndarray, view: tuple[int, float]) -> np.ndarray:
+        """The frame as the landmarker of ``view`` sees it: turned, then zoomed out."""
+        degrees, zoom = view
+        return pad_frame(rotate_frame(frame, degrees), zoom)
+
+    def _back(self, people: list, view: tuple[int, float]) -> list:
+        """People found in ``view``, in the original frame's coordinates."""
+        degrees, zoom = view
+        if view == (0, 1.0):
+            return people
+        w, h = (self.height, self.width) if degrees in (90, 270) else (self.width, self.height)  # the turned frame
+        return [(unrotate_image(unpad_image(i, zoom, w, h), degrees, self.width, self.height), unrotate_world(p, degrees))
+                for i, p in people]  # fmt: skip
+
+    @staticmethod
+    def view_name(view: tuple[int, float]) -> str:
+        """``"90"`` for a turned frame, ``"90x2"`` for one also zoomed out by 2 (manifest keys)."""
+        degrees, zoom = view
+        return f"{degrees}" if zoom == 1 else f"{degrees}x{zoom:g}"
+
     def summary(self) -> dict:
         """For the manifest: frames with a person per orientation, and who was kept among several people."""
-        out = {"orientations": {str(k): v for k, v in sorted(self.found_in.items())}, "calls": self.calls}
+        views = sorted(self.found_in.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        out = {"orientations": {self.view_name(k): v for k, v in views}, "calls": self.calls}
         if self.selector is not None:
             people = self.selector.summary()
             people["people_max"] = max(people["people_max"], self.checked_max)

@@ -10,7 +10,16 @@ landmarks are then mapped back to the original frame:
 - world x, y, z (metres, hip-centred, axes along the image's x right / y down): the world frame
   turns with the image about the camera axis, so x, y turn back and z is unchanged.
 
-Degrees are clockwise, as the frame is seen. The page (``web/static/js/pose.js``) does the same.
+Degrees are clockwise, as the frame is seen.
+
+**Zoom-out** (``zoom``): a body so close that it fills or overflows the frame (a bench-press
+close-up) is missed by the detector, which is trained on whole people with room around them. The
+frame is then drawn, pixel for pixel, in the middle of a black canvas ``zoom`` times as large
+(``pad_frame``); landmarks found there map back by the inverse shift and scale (``unpad_image``):
+x, y exactly, z (in units of the padded width) by ``padded width / width``; world landmarks
+(metres, hip-centred) do not depend on where the body sits in the image and stay as they are.
+
+The page (``web/static/js/pose.js``) does the same.
 """
 
 from __future__ import annotations
@@ -53,4 +62,34 @@ def unrotate_world(world: np.ndarray, degrees: int) -> np.ndarray:
         out[..., 0], out[..., 1] = -x, -y
     elif degrees == 270:
         out[..., 0], out[..., 1] = -y, x
+    return out
+
+
+def padded_size(width: int, height: int, zoom: float) -> tuple[int, int, int, int]:
+    """``(padded width, padded height, x offset, y offset)`` of a ``width x height`` frame zoomed out by ``zoom``
+    (whole pixels, the frame centred; the page computes the same)."""
+    pw, ph = int(np.floor(width * zoom + 0.5)), int(np.floor(height * zoom + 0.5))  # halves up, as JS Math.round
+    return pw, ph, (pw - width) // 2, (ph - height) // 2
+
+
+def pad_frame(frame: np.ndarray, zoom: float) -> np.ndarray:
+    """``frame [H, W, C]`` in the middle of a black canvas ``zoom`` times as large (zoom 1: the frame itself)."""
+    if zoom == 1:
+        return frame
+    h, w = frame.shape[:2]
+    pw, ph, x0, y0 = padded_size(w, h, zoom)
+    out = np.zeros((ph, pw, *frame.shape[2:]), frame.dtype)
+    out[y0 : y0 + h, x0 : x0 + w] = frame
+    return out
+
+
+def unpad_image(image: np.ndarray, zoom: float, width: int, height: int) -> np.ndarray:
+    """Landmarks ``[..., 4]`` found in a ``width x height`` frame zoomed out by ``zoom``, in that frame's
+    coordinates: a new float64 array, rounded once by ``unrotate_image`` after it (as the page does)."""
+    out = np.array(image, dtype=np.float64)
+    if zoom != 1:
+        pw, ph, x0, y0 = padded_size(width, height, zoom)
+        out[..., 0] = (out[..., 0] * pw - x0) / width
+        out[..., 1] = (out[..., 1] * ph - y0) / height
+        out[..., 2] *= pw / width  # z was in units of the padded width
     return out

@@ -62,6 +62,17 @@ def find_video_files(paths: list[str]) -> list[tuple[str, Path]]:
     return sorted(found.items())
 
 
+def pose_options(pose) -> dict:
+    """PoseSettings of a card's ``pose_model`` block, as the page reads it (``poseOptions`` in ``pose.js``): a setting
+    the card does not record is the extractor's before that setting existed (no rotations, no zoom-out, one person)."""
+    extra = pose.model_extra or {}
+    return dict(model=pose.variant, min_pose_detection_confidence=pose.min_pose_detection_confidence,
+                min_pose_presence_confidence=pose.min_pose_presence_confidence,
+                min_tracking_confidence=pose.min_tracking_confidence, rotations=extra.get("rotations", []),
+                retry_every=extra.get("retry_every", 1), zoom_out=pose.zoom_out, num_poses=pose.num_poses,
+                people_check_s=pose.people_check_s)  # fmt: skip
+
+
 def videos_keypoints(files: list[tuple[str, Path]], card, workers: int | None, log_dir: Path) -> Iterator[Keypoints | Failure]:
     """Landmark the videos with the card's pose model (the extractor pool), yielding as each finishes. MediaPipe's and
     LiteRT's own output goes to ``log_dir/workers.log``, not the terminal (as with musclevision-extract)."""
@@ -70,9 +81,7 @@ def videos_keypoints(files: list[tuple[str, Path]], card, workers: int | None, l
 
     pose = card.pose_model
     try:
-        settings = PoseSettings.resolve(model=pose.variant, min_pose_detection_confidence=pose.min_pose_detection_confidence,
-                                        min_pose_presence_confidence=pose.min_pose_presence_confidence,
-                                        min_tracking_confidence=pose.min_tracking_confidence)  # fmt: skip
+        settings = PoseSettings.resolve(**pose_options(pose))
     except ConfigError as exc:
         raise ReplayError(f"the card's pose model cannot be used: {exc}") from None
     if settings.bundle_sha256 != pose.bundle_sha256:

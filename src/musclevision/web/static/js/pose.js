@@ -7,6 +7,10 @@
 //   on a canvas; the first that finds someone becomes current; while no one is found anywhere, the
 //   retries run on the first such frame and then every `retryEvery`-th. Landmarks are mapped back exactly
 //   as extract/rotation.py does (x, y; z scaled by height/width for quarter turns; world x, y turned).
+// - zoomOut > 1: when no orientation finds anyone, each is tried again with the (turned) frame in the
+//   middle of a black canvas zoomOut times as large; the view that works (orientation and zoom) becomes
+//   current. Landmarks map back by the inverse shift and scale (unpad), then the inverse turn, rounded
+//   to float32 once, as the extractor does.
 // - numPoses > 1: the exerciser among the people found is kept by exerciser.js (the same rule).
 //   With peopleCheckS > 0 one person is tracked (numPoses 1 landmarkers) until a check (an IMAGE-mode
 //   landmarker finding up to numPoses people in the current orientation: on the first frame, then
@@ -17,6 +21,25 @@ import { ExerciserSelector, distinctPeople } from "./exerciser.js";
 
 export const VISION_BASE = "/vendor/tasks-vision/";
 const QUARTER_TURNS = [90, 180, 270];
+
+/** `[padded width, padded height, x offset, y offset]` of a w x h frame zoomed out by `zoom` (extract/rotation.py padded_size). */
+export function paddedSize(w, h, zoom) {
+  const pw = Math.floor(w * zoom + 0.5), ph = Math.floor(h * zoom + 0.5);
+  return [pw, ph, Math.floor((pw - w) / 2), Math.floor((ph - h) / 2)];
+}
+
+/** Image landmarks found in a w x h frame zoomed out by `zoom`, in that frame's coordinates (float64, rounded by unrotate). */
+export function unpad(image, zoom, w, h) {
+  const out = Float64Array.from(image);
+  if (zoom === 1) return out;
+  const [pw, ph, x0, y0] = paddedSize(w, h, zoom);
+  for (let i = 0; i < out.length / 4; i++) {
+    out[i * 4] = (out[i * 4] * pw - x0) / w;
+    out[i * 4 + 1] = (out[i * 4 + 1] * ph - y0) / h;
+    out[i * 4 + 2] *= pw / w; // z was in units of the padded width
+  }
+  return out;
+}
 
 /** Landmarks found in the frame turned `degrees` clockwise, in the original w x h frame (new arrays). */
 export function unrotate(image, world, degrees, w, h) {
@@ -52,27 +75,31 @@ function sourceSize(source) {
   return [source.width, source.height];
 }
 
-/** A canvas holding `source` turned `degrees` clockwise, pixel for pixel (integer matrix, no smoothing). */
-function makeRotator() {
+/** A canvas holding `source` turned `degrees` clockwise, pixel for pixel (integer matrix, no smoothing), in the
+ * middle of a black canvas `zoom` times as large (zoom 1: the turned frame alone). */
+function makeViewer() {
   const canvas = document.createElement("canvas");
   const ctx = canvas.getContext("2d", { willReadFrequently: false });
   let scratch = null; // ImageData cannot be drawn with a transform: put it on a canvas first
-  return (source, w, h, degrees) => {
+  return (source, w, h, degrees, zoom) => {
     if (source instanceof ImageData) {
       scratch = scratch || document.createElement("canvas");
       if (scratch.width !== w || scratch.height !== h) [scratch.width, scratch.height] = [w, h];
       scratch.getContext("2d").putImageData(source, 0, 0);
       source = scratch;
     }
-    const [rw, rh] = degrees === 180 ? [w, h] : [h, w];
-    if (canvas.width !== rw || canvas.height !== rh) [canvas.width, canvas.height] = [rw, rh];
+    const [rw, rh] = degrees === 0 || degrees === 180 ? [w, h] : [h, w];
+    const [pw, ph, x0, y0] = paddedSize(rw, rh, zoom);
+    if (canvas.width !== pw || canvas.height !== ph) [canvas.width, canvas.height] = [pw, ph];
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, rw, rh);
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, pw, ph);
     ctx.imageSmoothingEnabled = false;
-    // original (x, y) -> 90: (h - y, x); 180: (w - x, h - y); 270: (y, w - x)
-    if (degrees === 90) ctx.setTransform(0, 1, -1, 0, rw, 0);
-    else if (degrees === 180) ctx.setTransform(-1, 0, 0, -1, rw, rh);
-    else ctx.setTransform(0, -1, 1, 0, 0, rh);
+    // original (x, y) -> 0: (x, y); 90: (h - y, x); 180: (w - x, h - y); 270: (y, w - x); then shifted by (x0, y0)
+    if (degrees === 0) ctx.setTransform(1, 0, 0, 1, x0, y0);
+    else if (degrees === 90) ctx.setTransform(0, 1, -1, 0, x0 + rw, y0);
+    else if (degrees === 180) ctx.setTransform(-1, 0, 0, -1, x0 + rw, y0 + rh);
+    else ctx.setTransform(0, -1, 1, 0, x0, y0 + rh);
     ctx.drawImage(source, 0, 0);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     return canvas;
@@ -87,6 +114,7 @@ export function poseOptions(pm) {
     minTracking: pm.min_tracking_confidence ?? 0.5,
     rotations: pm.rotations ?? [],
     retryEvery: pm.retry_every ?? 1,
+    zoomOut: pm.zoom_out ?? 1,
     numPoses: pm.num_poses ?? 1,
     peopleCheckS: pm.people_check_s ?? 0, // absent: a card from before the checks (several people from the start)
     selector: pm.selector ?? null,
@@ -96,17 +124,18 @@ export function poseOptions(pm) {
 /**
  * Create the landmarkers from the served `.task` bundle and wasm fileset.
  * Returns {detect(source, timestampMs) -> {image: Float32Array(132), world: Float32Array(99)} | null,
- *          connections: [[a, b], ...], orientation() -> degrees now tracked, people() -> count in the
+ *          connections: [[a, b], ...], orientation() -> degrees now tracked, zoom() -> its zoom-out, people() -> count in the
  *          last frame, selector() -> the ExerciserSelector (or null), several() -> {fromMs, checks, checkedMax}
  *          (fromMs null while one person is followed), close()}.
  */
 export async function createPose({
   bundleUrl, delegate = "CPU", minDetection = 0.5, minPresence = 0.5, minTracking = 0.5, rotations = [], retryEvery = 1,
-  numPoses = 1, peopleCheckS = 0, selector = null,
+  zoomOut = 1, numPoses = 1, peopleCheckS = 0, selector = null,
 }) {
   if (!Array.isArray(rotations) || rotations.some((r) => !QUARTER_TURNS.includes(r)) || new Set(rotations).size !== rotations.length)
     throw new Error(`pose_model.rotations ${JSON.stringify(rotations)} must list distinct quarter turns from 90, 180, 270`);
   if (!Number.isInteger(retryEvery) || retryEvery < 1) throw new Error(`pose_model.retry_every ${retryEvery} must be a whole number >= 1`);
+  if (typeof zoomOut !== "number" || !(zoomOut >= 1 && zoomOut <= 4)) throw new Error(`pose_model.zoom_out ${zoomOut} must be a number from 1 (off) to 4`);
   if (!Number.isInteger(numPoses) || numPoses < 1) throw new Error(`pose_model.num_poses ${numPoses} must be a whole number >= 1`);
   if (typeof peopleCheckS !== "number" || !(peopleCheckS >= 0 && peopleCheckS <= 3600))
     throw new Error(`pose_model.people_check_s ${peopleCheckS} must be a number of seconds from 0 to 3600`);
@@ -119,13 +148,14 @@ export async function createPose({
   }
   const bundle = await fetchBytes(bundleUrl, "pose bundle");
   const orientations = [0, ...rotations];
+  const views = (zoomOut > 1 ? [1, zoomOut] : [1]).flatMap((zoom) => orientations.map((degrees) => ({ degrees, zoom, key: `${degrees}x${zoom}` })));
   const checkEveryMs = numPoses > 1 && peopleCheckS > 0 ? peopleCheckS * 1000.0 : null;
   let several = numPoses > 1 && checkEveryMs === null; // following several people now
   let severalFromMs = several ? 0 : null;
   let nextCheckMs = 0.0;
   let checks = 0;
   let checkedMax = 0;
-  const landmarkers = new Map(); // `${degrees}/${people followed}` -> VIDEO-mode landmarker
+  const landmarkers = new Map(); // `${view.key}/${people followed}` -> VIDEO-mode landmarker
   let checker = null; // IMAGE-mode landmarker of the several-people check
   let fileset;
   const make = (mode, poses) =>
@@ -142,8 +172,8 @@ export async function createPose({
   try {
     fileset = await vision.FilesetResolver.forVisionTasks(VISION_BASE + "wasm");
     // Every landmarker the clip may need is made now (creating one later would stall the live loop).
-    for (const degrees of orientations) {
-      for (const poses of new Set([followed(), numPoses])) landmarkers.set(`${degrees}/${poses}`, await make("VIDEO", poses));
+    for (const view of views) {
+      for (const poses of new Set([followed(), numPoses])) landmarkers.set(`${view.key}/${poses}`, await make("VIDEO", poses));
     }
     if (checkEveryMs !== null) checker = await make("IMAGE", numPoses);
   } catch (err) {
@@ -152,10 +182,16 @@ export async function createPose({
     throw new Error(`pose landmarker could not start with ${bundleUrl} (${delegate} delegate): ${err.message || err}`);
   }
   const connections = vision.PoseLandmarker.POSE_CONNECTIONS.map((c) => [c.start, c.end]);
-  const rotate = makeRotator();
+  const viewer = makeViewer();
+  const see = (source, w, h, view) => (view === views[0] ? source : viewer(source, w, h, view.degrees, view.zoom));
+  const back = (people, view, w, h) => {
+    if (view === views[0]) return people;
+    const [rw, rh] = view.degrees === 90 || view.degrees === 270 ? [h, w] : [w, h]; // the turned frame
+    return people.map((p) => unrotate(unpad(p.image, view.zoom, rw, rh), p.world, view.degrees, w, h));
+  };
   let lastTs = -1;
-  let current = 0;
-  let empty = 0; // frames in a row, up to the last one, where no orientation found anyone
+  let current = views[0];
+  let empty = 0; // frames in a row, up to the last one, where no view found anyone
   let picker = null;
   let lastPeople = 0;
 
@@ -192,16 +228,15 @@ export async function createPose({
   // Several distinct people in this frame (a fresh detection in the current orientation)? Then follow them from now on.
   function check(source, w, h, ts) {
     checks += 1;
-    let found = run(checker, current === 0 ? source : rotate(source, w, h, current), null);
-    if (current) found = found.map((p) => unrotate(p.image, p.world, current, w, h));
+    const found = back(run(checker, see(source, w, h, current), null), current, w, h);
     const count = distinctPeople(found.map((p) => p.image), w, h, selector.gate);
     checkedMax = Math.max(checkedMax, count);
     if (count > 1) {
       several = true;
       severalFromMs = ts;
-      for (const degrees of orientations) { // the one-person landmarkers and the checker are done with (as the extractor)
-        landmarkers.get(`${degrees}/1`).close();
-        landmarkers.delete(`${degrees}/1`);
+      for (const view of views) { // the one-person landmarkers and the checker are done with (as the extractor)
+        landmarkers.get(`${view.key}/1`).close();
+        landmarkers.delete(`${view.key}/1`);
       }
       checker.close();
       checker = null;
@@ -216,16 +251,16 @@ export async function createPose({
     if (checkEveryMs !== null && !several && ts >= nextCheckMs) check(source, w, h, ts);
     let people = [];
     let found = null;
-    const others = empty % retryEvery === 0 ? orientations.filter((o) => o !== current) : [];
-    for (const degrees of [current, ...others]) {
-      people = run(landmarkers.get(`${degrees}/${followed()}`), degrees === 0 ? source : rotate(source, w, h, degrees), ts);
+    const others = empty % retryEvery === 0 ? views.filter((v) => v !== current) : [];
+    for (const view of [current, ...others]) {
+      people = run(landmarkers.get(`${view.key}/${followed()}`), see(source, w, h, view), ts);
       if (people.length) {
-        found = current = degrees;
+        found = current = view;
         break;
       }
     }
     empty = people.length ? 0 : empty + 1;
-    if (found) people = people.map((p) => unrotate(p.image, p.world, found, w, h));
+    if (found) people = back(people, found, w, h);
     lastPeople = people.length;
     let choice = people.length ? 0 : null;
     if (several) {
@@ -238,7 +273,8 @@ export async function createPose({
   return {
     detect,
     connections,
-    orientation: () => current,
+    orientation: () => current.degrees,
+    zoom: () => current.zoom,
     people: () => lastPeople,
     selector: () => picker,
     several: () => ({ fromMs: severalFromMs, checks, checkedMax }),
