@@ -77,14 +77,15 @@ def cache_stats(cache_dir: Path, reference: Path | None = None, only: set | None
     for record in cache.records().values():
         if only is not None and record.video_id not in only:
             continue
-        s = stats.setdefault(record.label, dict(clips=0, frames=0, person=0, lying=0, failed=0, no_window=0, rotated=0, moved=[],
-                                                failed_ids=[], no_window_ids=[], calls=0, seconds=0.0))  # fmt: skip
+        s = stats.setdefault(record.label, dict(clips=0, frames=0, person=0, lying=0, failed=0, no_window=0, rotated=0, zoomed=0,
+                                                moved=[], failed_ids=[], no_window_ids=[], calls=0, seconds=0.0))  # fmt: skip
         s["clips"] += 1
         s["calls"] += record.landmarker_calls or record.frames_decoded
         s["seconds"] += record.seconds
         s["frames"] += record.frames_decoded
         s["person"] += record.frames_detected
-        s["rotated"] += sum(n for k, n in (record.orientations or {}).items() if k != "0")
+        s["rotated"] += sum(n for k, n in (record.orientations or {}).items() if k.partition("x")[0] != "0")  # "90", "270x2"
+        s["zoomed"] += sum(n for k, n in (record.orientations or {}).items() if "x" in k)  # "0x2": zoomed out
         if record.status == "failed":
             s["failed"] += 1
             s["failed_ids"].append(record.video_id)
@@ -115,8 +116,8 @@ def lying(world: np.ndarray) -> np.ndarray:
 
 
 def total(stats: dict) -> dict:
-    out = dict(clips=0, frames=0, person=0, lying=0, failed=0, no_window=0, rotated=0, moved=[], failed_ids=[], no_window_ids=[],
-               calls=0, seconds=0.0)  # fmt: skip
+    out = dict(clips=0, frames=0, person=0, lying=0, failed=0, no_window=0, rotated=0, zoomed=0, moved=[], failed_ids=[],
+               no_window_ids=[], calls=0, seconds=0.0)  # fmt: skip
     for s in stats.values():
         for k in out:
             out[k] += s[k]
@@ -270,11 +271,12 @@ def print_remedy(name: str, stats: dict, fps: float, what: str = "frames/s") -> 
         frames = max(s["frames"], 1)
         print(f"  {label:<17} {s['person'] / frames:6.1%} frames with a person ({s['lying'] / frames:.1%} lying), "
               f"{s['failed']} failed, "
-              f"{s['no_window']} without a usable window, {s['rotated']} frames found rotated, moved {moved(s)}")  # fmt: skip
+              f"{s['no_window']} without a usable window, {s['rotated']} frames found rotated, {s['zoomed']} zoomed out, "
+              f"moved {moved(s)}")  # fmt: skip
         if s["no_window_ids"]:
             print(f"  {'':<17} without a window: {', '.join(v.split('/')[-1] for v in sorted(s['no_window_ids']))}")
     calls = total(stats)["calls"] / max(total(stats)["frames"], 1)
-    print(f"  {'speed':<17} {fps:.1f} {what}, {calls:.2f} landmarker calls per frame", flush=True)
+    print(f"  {'speed':<17} {fps:.1f} {what}, {calls:.3f} landmarker calls per frame", flush=True)
 
 
 def print_table(rows) -> None:

@@ -55,7 +55,7 @@ def test_unrotate_inverts_rotate_frame_exactly(degrees):
     assert offset[0].tolist() == [8 - 2, 4 - 1, 0.5]
 
 
-@pytest.mark.parametrize("zoom", [1.5, 2.0, 2.7])
+@pytest.mark.parametrize("zoom", [1.25, 1.5, 2.0, 2.7])
 @pytest.mark.parametrize("degrees", [0, 90, 270])
 def test_a_zoomed_out_view_maps_back_to_the_same_pixel(degrees, zoom):
     """The tracker's view of a frame (turned, then centred in a black canvas ``zoom`` times as large) holds the
@@ -66,7 +66,8 @@ def test_a_zoomed_out_view_maps_back_to_the_same_pixel(degrees, zoom):
     assert (degrees, zoom) in tracker.views and tracker.views[:3] == ((0, 1.0), (90, 1.0), (270, 1.0)), "unzoomed first"
     view = tracker._view(frame, (degrees, zoom))
     ph, pw = view.shape[:2]
-    assert (pw, ph) == ((round(w * zoom), round(h * zoom)) if degrees == 0 else (round(h * zoom), round(w * zoom)))
+    up = lambda x: int(np.floor(x + 0.5))  # noqa: E731  halves up (10 x 1.25 = 12.5 -> 13), as JS Math.round
+    assert (pw, ph) == ((up(w * zoom), up(h * zoom)) if degrees == 0 else (up(h * zoom), up(w * zoom)))
     inside = np.argwhere((view != 0).all(axis=2))
     assert len(inside) == h * w and not view[(view == 0).any(axis=2)].any(), "the frame, once, on black"
     (top, left), (bottom, right) = inside.min(axis=0), inside.max(axis=0)
@@ -347,8 +348,9 @@ def test_two_people_side_by_side_keep_the_exerciser_and_the_page_rule_agrees(ucf
 
 
 def test_the_page_maps_zoomed_and_turned_views_back_as_the_extractor_does():
-    """pose.js' paddedSize / unpad / unrotate against PoseTracker's views: the same canvas sizes and offsets (halves
-    rounded alike) and the same float32 landmarks, bit for bit, for every view of odd and even frame sizes."""
+    """pose.js' paddedSize and mapBack (what the page's tracker maps every view back with) against PoseTracker's: the
+    same canvas sizes and offsets (halves rounded alike) and the same float32 landmarks, bit for bit, for every view of
+    odd and even frame sizes."""
     import shutil
     import subprocess
 
@@ -365,12 +367,13 @@ def test_the_page_maps_zoomed_and_turned_views_back_as_the_extractor_does():
                 cases.append(dict(width=width, height=height, zoom=zoom, degrees=degrees, image=image.ravel().tolist()))
     pose_js = (project_root() / "src/musclevision/web/static/js/pose.js").as_uri()
     script = f"""
-import {{ paddedSize, unpad, unrotate }} from {json.dumps(pose_js)};
+import {{ paddedSize, mapBack }} from {json.dumps(pose_js)};
 let text = "";
 for await (const chunk of process.stdin) text += chunk;
 const out = JSON.parse(text).map((c) => {{
   const [rw, rh] = c.degrees === 90 || c.degrees === 270 ? [c.height, c.width] : [c.width, c.height];
-  const back = unrotate(unpad(Float32Array.from(c.image), c.zoom, rw, rh), new Float32Array(3), c.degrees, c.width, c.height);
+  const [back] = mapBack([{{ image: Float32Array.from(c.image), world: new Float32Array(99) }}],
+                         {{ degrees: c.degrees, zoom: c.zoom }}, c.width, c.height);
   return {{ size: paddedSize(rw, rh, c.zoom), image: Array.from(back.image) }};
 }});
 console.log(JSON.stringify(out));

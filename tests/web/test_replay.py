@@ -138,7 +138,7 @@ def test_keypoints_file_layout(tiny_export):
     assert asdict(clip)["video_id"] == result["id"]
 
 
-def test_replay_landmarks_videos_with_the_settings_the_page_reads_from_the_card():
+def test_replay_landmarks_videos_with_the_settings_the_page_reads_from_the_card(assets_ready):
     """musclevision-replay on videos and the page (``poseOptions`` in pose.js) take the same pose settings from a
     card's pose_model block: all of them, and for a card that does not record one (made before it existed), the
     extractor's value of then (no rotations or zoom-out, one person, no checks) on both sides."""

@@ -93,13 +93,11 @@ def page_tracker(launch_browser, tiny_export, frames, stamps, settings: PoseSett
 def extractor_tracker(frames, stamps, settings: PoseSettings):
     height, width = frames[0].shape[:2]
     with PoseTracker(settings, width, height) as tracker:
-        found, turns, zooms = [], [], []
+        found, views = [], []
         for frame, stamp in zip(frames, stamps):
             found.append(tracker.detect(frame, stamp))
-            turns.append(tracker.current[0])
-            zooms.append(tracker.current[1])
-        extractor_tracker.zooms = zooms  # the zoom-out of each frame's current view (read by the zoom-out test)
-        return found, turns, tracker.summary().get("people")
+            views.append(tracker.current)  # (degrees, zoom-out) tracked after this frame
+        return found, views, tracker.summary().get("people")
 
 
 def test_page_and_extractor_agree_on_a_body_lying_across_the_frame(ucf_videos, launch_browser, tiny_export, assets_ready):
@@ -111,7 +109,8 @@ def test_page_and_extractor_agree_on_a_body_lying_across_the_frame(ucf_videos, l
     stamps = timestamps_ms(len(frames), info.fps)
     settings = PoseSettings.resolve(rotations=[90, 270], num_poses=1, zoom_out=1, min_pose_detection_confidence=0.5,
                                     min_pose_presence_confidence=0.5)  # fmt: skip
-    python, python_turns, _ = extractor_tracker(frames, stamps, settings)
+    python, python_views, _ = extractor_tracker(frames, stamps, settings)
+    python_turns = [degrees for degrees, _ in python_views]
     browser = page_tracker(launch_browser, tiny_export, frames, stamps, settings)
     same_turn = sum(a == b for a, b in zip(browser["turns"], python_turns))
     print(f"orientations: extractor {python_turns}\npage      {browser['turns']}")
@@ -165,6 +164,40 @@ def test_page_and_extractor_keep_the_same_person_among_several(ucf_videos, launc
     assert (several["fromMs"], several["checks"]) == (python_summary["several_from_ms"], python_summary["checks"]), several
 
 
+BROWSER_VIEWS = """async (arg) => {
+  const { makeViewer } = await import('/js/pose.js');
+  const viewer = makeViewer();
+  const bytes = Uint8ClampedArray.from(atob(arg.frame), (c) => c.charCodeAt(0));
+  const image = new ImageData(bytes, arg.width, arg.height);
+  return arg.views.map(([degrees, zoom]) => {
+    const canvas = viewer(image, arg.width, arg.height, degrees, zoom);
+    const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    return { width: canvas.width, height: canvas.height, rgba: btoa(String.fromCharCode(...data)) };
+  });
+}"""
+
+
+def test_the_page_draws_every_view_as_the_extractor_builds_it(launch_browser, tiny_export, assets_ready):
+    """The canvas the page hands the landmarker for each view (turned, then centred on black, odd sizes and a zoom
+    whose size rounds a half) holds exactly the pixels of the extractor's view array."""
+    from musclevision.extract.landmarker import PoseTracker as Tracker
+
+    height, width = 7, 5
+    frame = np.random.default_rng(1).integers(1, 256, (height, width, 3), dtype=np.uint8)
+    views = [(degrees, zoom) for zoom in (1.0, 2.0, 2.5) for degrees in (0, 90, 180, 270)]
+    rgba = base64.b64encode(np.dstack([frame, np.full((height, width), 255, np.uint8)]).tobytes()).decode()
+    with serve_in_thread(tiny_export()) as server:
+        page = launch_browser().new_page()
+        page.goto(server.url + "?camera=off&classifier=off")
+        wait_ready(page)
+        drawn = page.evaluate(BROWSER_VIEWS, {"frame": rgba, "width": width, "height": height, "views": views})
+    for view, canvas in zip(views, drawn, strict=True):
+        ours = Tracker._view(frame, view)
+        theirs = np.frombuffer(base64.b64decode(canvas["rgba"]), np.uint8).reshape(canvas["height"], canvas["width"], 4)
+        assert theirs.shape[:2] == ours.shape[:2], (view, theirs.shape, ours.shape)
+        assert np.array_equal(theirs[..., :3], ours) and (theirs[..., 3] == 255).all(), view
+
+
 def test_page_and_extractor_agree_when_the_frame_is_zoomed_out(ucf_videos, launch_browser, tiny_export, assets_ready):
     """BenchPress g20_c06, filmed so close that the lifter overflows the frame: found in 50 of 88 frames without
     zoom-out, 85 with it. Both sides retry on the frame centred in a black canvas twice as large, track in the view
@@ -173,8 +206,7 @@ def test_page_and_extractor_agree_when_the_frame_is_zoomed_out(ucf_videos, launc
     frames = list(iter_frames(reader, info))
     stamps = timestamps_ms(len(frames), info.fps)
     settings = PoseSettings.resolve(rotations=[90, 270], num_poses=1, zoom_out=2)
-    python, python_turns, _ = extractor_tracker(frames, stamps, settings)
-    python_views = list(zip(python_turns, extractor_tracker.zooms))
+    python, python_views, _ = extractor_tracker(frames, stamps, settings)
     browser = page_tracker(launch_browser, tiny_export, frames, stamps, settings)
     page_views = list(zip(browser["turns"], browser["zooms"]))
     same_view = sum(a == b for a, b in zip(page_views, python_views))
@@ -188,7 +220,8 @@ def test_page_and_extractor_agree_when_the_frame_is_zoomed_out(ucf_videos, launc
         "found (extractor/page):",
         "".join(".xoB"[(p is not None) + 2 * (b is not None)] for p, b in zip(python, browser["landmarks"])),
     )
-    assert found >= 0.9 * len(frames) and sum(z == 2 for z in extractor_tracker.zooms) >= 0.5 * len(frames), python_views
+    # measured: 85 of 88 frames found by each side, 84 by both, 87 in the same view, 84 zoomed out
+    assert found >= 0.9 * len(frames) and sum(z == 2 for _, z in python_views) >= 0.5 * len(frames), python_views
     assert same_view >= 0.9 * len(frames) and len(both) >= 0.9 * max(found, page_found), (found, page_found, len(both))
     ours = np.array([python[i][0] for i in both])[:, :, :2]
     theirs = np.array([browser["landmarks"][i] for i in both]).reshape(len(both), 33, 4)[:, :, :2]

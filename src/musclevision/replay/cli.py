@@ -64,7 +64,8 @@ def find_video_files(paths: list[str]) -> list[tuple[str, Path]]:
 
 def pose_options(pose) -> dict:
     """PoseSettings of a card's ``pose_model`` block, as the page reads it (``poseOptions`` in ``pose.js``): a setting
-    the card does not record is the extractor's before that setting existed (no rotations, no zoom-out, one person)."""
+    the card does not record is the extractor's before that setting existed (no rotations, no zoom-out, one person).
+    The exerciser rule is this extractor's own (``videos_keypoints`` warns when the card's differs)."""
     extra = pose.model_extra or {}
     return dict(model=pose.variant, min_pose_detection_confidence=pose.min_pose_detection_confidence,
                 min_pose_presence_confidence=pose.min_pose_presence_confidence,
@@ -76,6 +77,7 @@ def pose_options(pose) -> dict:
 def videos_keypoints(files: list[tuple[str, Path]], card, workers: int | None, log_dir: Path) -> Iterator[Keypoints | Failure]:
     """Landmark the videos with the card's pose model (the extractor pool), yielding as each finishes. MediaPipe's and
     LiteRT's own output goes to ``log_dir/workers.log``, not the terminal (as with musclevision-extract)."""
+    from musclevision.extract.exerciser import SELECTOR
     from musclevision.extract.landmarker import ConfigError, PoseSettings
     from musclevision.extract.pool import ExtractorFatalError, ExtractorPool, default_workers
 
@@ -84,6 +86,11 @@ def videos_keypoints(files: list[tuple[str, Path]], card, workers: int | None, l
         settings = PoseSettings.resolve(**pose_options(pose))
     except ConfigError as exc:
         raise ReplayError(f"the card's pose model cannot be used: {exc}") from None
+    card_rule = (pose.model_extra or {}).get("selector")
+    if settings.num_poses > 1 and card_rule not in (None, SELECTOR):
+        console.print(f"[yellow]warning: the model was trained with the exerciser rule {card_rule.get('rule')!r} "
+                      f"(the page uses it); this extractor has {SELECTOR['rule']!r}: who is kept among several people "
+                      f"may differ[/yellow]")  # fmt: skip
     if settings.bundle_sha256 != pose.bundle_sha256:
         console.print(f"[yellow]warning: the pose bundle here differs from the one the model was trained with "
                       f"({pose.bundle}); keypoints may differ slightly[/yellow]")  # fmt: skip

@@ -70,6 +70,13 @@ export function unrotate(image, world, degrees, w, h) {
   return { image: im, world: wo };
 }
 
+/** People found in `view` ({degrees, zoom}) of a w x h frame, in that frame's coordinates (PoseTracker._back). */
+export function mapBack(people, view, w, h) {
+  if (view.degrees === 0 && view.zoom === 1) return people;
+  const [rw, rh] = view.degrees === 90 || view.degrees === 270 ? [h, w] : [w, h]; // the turned frame
+  return people.map((p) => unrotate(unpad(p.image, view.zoom, rw, rh), p.world, view.degrees, w, h));
+}
+
 function sourceSize(source) {
   if (source.videoWidth) return [source.videoWidth, source.videoHeight];
   return [source.width, source.height];
@@ -77,7 +84,7 @@ function sourceSize(source) {
 
 /** A canvas holding `source` turned `degrees` clockwise, pixel for pixel (integer matrix, no smoothing), in the
  * middle of a black canvas `zoom` times as large (zoom 1: the turned frame alone). */
-function makeViewer() {
+export function makeViewer() {
   const canvas = document.createElement("canvas");
   const ctx = canvas.getContext("2d", { willReadFrequently: false });
   let scratch = null; // ImageData cannot be drawn with a transform: put it on a canvas first
@@ -184,11 +191,6 @@ export async function createPose({
   const connections = vision.PoseLandmarker.POSE_CONNECTIONS.map((c) => [c.start, c.end]);
   const viewer = makeViewer();
   const see = (source, w, h, view) => (view === views[0] ? source : viewer(source, w, h, view.degrees, view.zoom));
-  const back = (people, view, w, h) => {
-    if (view === views[0]) return people;
-    const [rw, rh] = view.degrees === 90 || view.degrees === 270 ? [h, w] : [w, h]; // the turned frame
-    return people.map((p) => unrotate(unpad(p.image, view.zoom, rw, rh), p.world, view.degrees, w, h));
-  };
   let lastTs = -1;
   let current = views[0];
   let empty = 0; // frames in a row, up to the last one, where no view found anyone
@@ -228,7 +230,7 @@ export async function createPose({
   // Several distinct people in this frame (a fresh detection in the current orientation)? Then follow them from now on.
   function check(source, w, h, ts) {
     checks += 1;
-    const found = back(run(checker, see(source, w, h, current), null), current, w, h);
+    const found = mapBack(run(checker, see(source, w, h, current), null), current, w, h);
     const count = distinctPeople(found.map((p) => p.image), w, h, selector.gate);
     checkedMax = Math.max(checkedMax, count);
     if (count > 1) {
@@ -260,7 +262,7 @@ export async function createPose({
       }
     }
     empty = people.length ? 0 : empty + 1;
-    if (found) people = back(people, found, w, h);
+    if (found) people = mapBack(people, found, w, h);
     lastPeople = people.length;
     let choice = people.length ? 0 : null;
     if (several) {
