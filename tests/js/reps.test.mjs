@@ -54,7 +54,7 @@ test("a rep counts once the signal is back up half its fall (and at least the mi
   assert.equal(shallow.updateValue(0.96, 700), true);
 });
 
-test("two reps less than 0.6 s apart are one (a jittery fit dipping again on the way up); 0.6 s apart, two", () => {
+test("two reps less than 0.7 s apart are one (a jittery fit dipping again on the way up); 0.7 s apart, two", () => {
   const reps = (gapMs) => {
     const c = new SignalCounter({ minAmplitude: 0.25 }, { tauSeconds: 0 });
     const first = [1.0, 0.5, 0.0, 0.6]; // counted on the 4th sample (t = 300 ms)
@@ -62,8 +62,8 @@ test("two reps less than 0.6 s apart are one (a jittery fit dipping again on the
     const times = [0, 100, 200, 300, 300 + gapMs - 200, 300 + gapMs - 100, 300 + gapMs];
     return [...first, ...second].filter((v, i) => c.updateValue(v, times[i])).length;
   };
-  assert.equal(reps(550), 1);
-  assert.equal(reps(600), 2);
+  assert.equal(reps(650), 1);
+  assert.equal(reps(700), 2);
 });
 
 test("a long gap (nobody in view) starts afresh: half a rep before and half after are not a rep", () => {

@@ -133,12 +133,14 @@ export const DEFAULTS = Object.freeze({
   // the 0.5 s merge: 78.7 % of the reference clips counted exactly against 75.3 %, but the synthetic clips'
   // unfinished last reps counted too: exact 70 -> 62.5 %. Not kept.)
   recover: 0.5,
-  // Two reps closer than this are one: a second dip of a jittery fit on the way back up is not a rep. 0.6 against 0.5
-  // on the 89 reference clips, exercise given (benchmarks/report_page.py): normalized MAE 0.133 -> 0.117, within one
-  // 93.3 -> 94.4 %, clips counted exactly 75.3 -> 76.4 %; groups 08-16 alone pick it among 0.5-0.8 s (0.65 ties there:
-  // the smaller kept), groups 17-25 confirm it (NMAE 0.124 -> 0.101); the synthetic clips' counts do not change. It
-  // caps the count at 100 reps a minute; the fastest reference clip (push-ups, 0.55 s a rep) was already undercounted.
-  minRepSeconds: 0.6,
+  // Two reps closer than this are one: a second dip of a jittery fit on the way back up is not a rep. Chosen on the
+  // 89 reference clips, exercise given (benchmarks/report_page.py), by groups 08-16 alone among 0.5-0.9 s (ties: the
+  // smaller kept), groups 17-25 confirming. On the keypoints of the zoom-out extractor (the default now), 0.7 against
+  // 0.6: normalized MAE 0.136 -> 0.120 (08-16: 0.151 -> 0.138, 0.7-0.9 tie; 17-25: 0.120 -> 0.101), within one 89.9 ->
+  // 91.0 %, exact 71.9 -> 75.3 %; on the keypoints before it, 08-16 had picked 0.6 (0.132 against 0.134 at 0.7). The
+  // synthetic clips' counts do not change. It caps the count at 86 reps a minute; the fastest reference clip
+  // (push-ups, 0.55 s a rep) was already undercounted.
+  minRepSeconds: 0.7,
   resetAfterSeconds: 2, // a gap this long (no person) starts afresh
   low: 0.3, // (display only: the band drawn on the signal's range)
   high: 0.7,
