@@ -239,6 +239,19 @@ def test_datamodule_on_real_keypoints(real_cache):
     assert present.sum(1).min() >= 4 and len(windows.dataset) > 0
 
 
+def test_a_cache_of_other_pose_settings_is_refused_naming_what_differs(tmp_path):
+    """Training on a cache extracted with other settings (e.g. before zoom-out retries) is one line that names the
+    setting and what to do, not both settings dumped whole."""
+    from musclevision.extract import KeypointCache, PoseSettings
+
+    KeypointCache.open_for_writing(tmp_path / "cache", PoseSettings.resolve(zoom_out=1).cache_key())
+    with pytest.raises(ValueError) as refused:
+        VideoCacheSource(str(tmp_path / "cache"), pose={"zoom_out": 2}).load(["PushUps"])
+    message = str(refused.value)
+    assert "(zoom_out: cache has None, asked 2.0)" in message and "rebuild=true" in message and "\n" not in message
+    assert "bundle_sha256" not in message, "only the settings that differ"
+
+
 @pytest.mark.integration
 def test_datamodule_refuses_classes_the_cache_does_not_have(real_cache):
     dm = KeypointDataModule(VideoCacheSource(str(real_cache)), ["JumpingJack", "PushUps"])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from musclevision.data.clips import ClipData
 from musclevision.extract import KeypointCache, extract_with_progress
+from musclevision.extract.cache import settings_diff
 from musclevision.extract.discover import find_videos
 from musclevision.extract.landmarker import PoseSettings
 
@@ -53,8 +54,9 @@ class VideoCacheSource:
         expected = PoseSettings.resolve(**self.pose).cache_key() if self.pose else None
         if expected is not None and cache.settings != expected:
             raise ValueError(
-                f"{self.cache_dir} was extracted with {cache.settings}, but data.source.pose asks for {expected}; "
-                "point cache_dir elsewhere or re-extract"
+                f"{self.cache_dir} was extracted with other pose settings ({settings_diff(cache.settings, expected)}); "
+                "point data.source.cache_dir elsewhere, set data.source.pose to the cache's settings, or re-extract it "
+                "(musclevision-extract cache_dir=... rebuild=true)"
             )
         records = cache.videos(labels=classes)
         found = {r.label for r in records}

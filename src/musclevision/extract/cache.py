@@ -99,6 +99,12 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def settings_diff(cached: dict, asked: dict) -> str:
+    """The extractor settings that differ, one ``key: cache has X, asked Y`` each (for the one-line refusals)."""
+    keys = sorted(k for k in set(cached) | set(asked) if cached.get(k) != asked.get(k))
+    return ", ".join(f"{k}: cache has {cached.get(k)!r}, asked {asked.get(k)!r}" for k in keys)
+
+
 class KeypointCache:
     """Read (and, for the extractor, write) a keypoint cache folder."""
 
@@ -149,11 +155,7 @@ class KeypointCache:
         cache = cls(path)
         cache.remove_stale_temporaries()
         if cache.settings != settings:
-            diff = ", ".join(
-                f"{k}: cache has {cache.settings.get(k)!r}, asked {settings.get(k)!r}"
-                for k in sorted(set(cache.settings) | set(settings))
-                if cache.settings.get(k) != settings.get(k)
-            )
+            diff = settings_diff(cache.settings, settings)
             raise CacheError(
                 f"cache_dir={path} was built with other extractor settings ({diff}). Mixing them would "
                 "make clips incomparable: use another cache_dir, or pass rebuild=true to delete and rebuild it."
