@@ -245,10 +245,18 @@ def test_a_cache_of_other_pose_settings_is_refused_naming_what_differs(tmp_path)
     from musclevision.extract import KeypointCache, PoseSettings
 
     KeypointCache.open_for_writing(tmp_path / "cache", PoseSettings.resolve(zoom_out=1).cache_key())
+    videos = tmp_path / "videos" / "PushUps"
+    videos.mkdir(parents=True)
+    (videos / "v_PushUps_g01_c01.avi").write_bytes(b"not read: refused before any extraction")
+    source = VideoCacheSource(str(tmp_path / "cache"), video_root=str(tmp_path / "videos"), pose={"zoom_out": 2})
+    with pytest.raises(ValueError) as refused:
+        source.prepare(["PushUps"])  # before extracting the missing clip
+    assert not (tmp_path / "cache" / "clips").exists() or not any((tmp_path / "cache" / "clips").rglob("*.npz"))
     with pytest.raises(ValueError) as refused:
         VideoCacheSource(str(tmp_path / "cache"), pose={"zoom_out": 2}).load(["PushUps"])
     message = str(refused.value)
-    assert "(zoom_out: cache has None, asked 2.0)" in message and "rebuild=true" in message and "\n" not in message
+    assert "(zoom_out: cache has 1.0, asked 2.0)" in message and "rebuild=true" in message and "\n" not in message
+    assert "ask for the cache's settings (data.source.pose.zoom_out=1.0)" in message, "training's own option"
     assert "bundle_sha256" not in message, "only the settings that differ"
 
 

@@ -147,10 +147,19 @@ def test_cache_key_changes_with_the_remedies(tmp_path):
     assert len({json.dumps(k, sort_keys=True) for k in (plain, rotated, people)}) == 3
     KeypointCache.open_for_writing(tmp_path / "cache", rotated)
     KeypointCache.open_for_writing(tmp_path / "cache", json.loads(json.dumps(rotated)))  # same settings: reopened
-    for other, diff in ((plain, "rotations: cache has [90, 270], asked None"), (people, "num_poses: cache has 1, asked 2"),
-                        (zoomed, "zoom_out: cache has None, asked 2.0")):  # fmt: skip
-        with pytest.raises(CacheError, match=diff.replace("[", r"\[").replace("]", r"\]")):
+    # A setting the key leaves out when off is named by its off value, and the message gives the options that ask for
+    # the cache's own settings (only where options can: the bundle or mediapipe version of a cache cannot be asked for).
+    for other, diff, same in (
+        (plain, "rotations: cache has [90, 270], asked []", "pose.rotations=[90,270]"),
+        (people, "num_poses: cache has 1, asked 2", "pose.num_poses=1 pose.rotations=[90,270]"),  # checks, rule follow
+        (zoomed, "zoom_out: cache has 1.0, asked 2.0", "pose.zoom_out=1.0"),
+        ({**rotated, "bundle_sha256": "0" * 64}, "bundle_sha256: cache has", None),
+    ):
+        with pytest.raises(CacheError) as refused:
             KeypointCache.open_for_writing(tmp_path / "cache", other)
+        assert f"({diff}" in str(refused.value) and "rebuild=true" in str(refused.value), str(refused.value)
+        hint = f"ask for the cache's settings ({same})"
+        assert (hint in str(refused.value)) if same else ("ask for the cache's settings" not in str(refused.value))
 
 
 def test_default_settings_are_the_same_in_both_configs():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from musclevision.data.clips import ClipData
 from musclevision.extract import KeypointCache, extract_with_progress
-from musclevision.extract.cache import settings_diff
+from musclevision.extract.cache import matching_options, settings_diff
 from musclevision.extract.discover import find_videos
 from musclevision.extract.landmarker import PoseSettings
 
@@ -38,7 +38,22 @@ class VideoCacheSource:
         cache = KeypointCache(self.cache_dir)
         return sum(not cache.is_finished(s.video_id, s.size, s.mtime_ns, path=s.path) for s in sources)
 
+    def check_settings(self) -> None:
+        """Refuse a cache made with other pose settings, in training's own terms, before anything is extracted."""
+        if not self.pose or not (self.cache_dir / "cache.json").is_file():
+            return
+        cached, expected = KeypointCache(self.cache_dir).settings, PoseSettings.resolve(**self.pose).cache_key()
+        if cached != expected:
+            same = matching_options(cached, expected, prefix="data.source.pose.")
+            ask = f"ask for the cache's settings ({same})" if same else "set data.source.pose to the cache's settings"
+            raise ValueError(
+                f"{self.cache_dir} was extracted with other pose settings ({settings_diff(cached, expected)}); "
+                f"point data.source.cache_dir elsewhere, {ask}, or re-extract it "
+                "(musclevision-extract cache_dir=... rebuild=true)"
+            )
+
     def prepare(self, classes: list[str]) -> None:
+        self.check_settings()
         todo = self.missing(classes)
         if todo:
             log.info("extracting keypoints of %d videos from %s into %s", todo, self.video_root, self.cache_dir)
@@ -50,14 +65,8 @@ class VideoCacheSource:
             log.warning("video_root %s not found: using the cache %s as it is", self.video_root, self.cache_dir)
 
     def load(self, classes: list[str]) -> list[ClipData]:
+        self.check_settings()
         cache = KeypointCache(self.cache_dir)
-        expected = PoseSettings.resolve(**self.pose).cache_key() if self.pose else None
-        if expected is not None and cache.settings != expected:
-            raise ValueError(
-                f"{self.cache_dir} was extracted with other pose settings ({settings_diff(cache.settings, expected)}); "
-                "point data.source.cache_dir elsewhere, set data.source.pose to the cache's settings, or re-extract it "
-                "(musclevision-extract cache_dir=... rebuild=true)"
-            )
         records = cache.videos(labels=classes)
         found = {r.label for r in records}
         if set(classes) - found:

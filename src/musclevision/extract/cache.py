@@ -100,9 +100,37 @@ def now_iso() -> str:
 
 
 def settings_diff(cached: dict, asked: dict) -> str:
-    """The extractor settings that differ, one ``key: cache has X, asked Y`` each (for the one-line refusals)."""
-    keys = sorted(k for k in set(cached) | set(asked) if cached.get(k) != asked.get(k))
-    return ", ".join(f"{k}: cache has {cached.get(k)!r}, asked {asked.get(k)!r}" for k in keys)
+    """The extractor settings that differ, one ``key: cache has X, asked Y`` each (for the one-line refusals); a
+    setting a key leaves out when off is shown as its off value (``zoom_out: cache has 1.0, asked 2.0``)."""
+    return ", ".join(f"{k}: cache has {_setting(cached, k)!r}, asked {_setting(asked, k)!r}" for k in _differing(cached, asked))
+
+
+def matching_options(cached: dict, asked: dict, prefix: str = "pose.") -> str:
+    """The options that would ask for the cache's own settings, e.g. ``pose.zoom_out=1.0`` ('' when none can)."""
+    from musclevision.extract.landmarker import PoseSettings
+
+    settable = {f.name for f in fields(PoseSettings)} - {"bundle_sha256"}
+    keys = [k for k in _differing(cached, asked) if k in settable]
+    if len(keys) < len(_differing(cached, asked)):
+        return ""  # something no option sets (mediapipe version, bundle): only another cache or a rebuild helps
+    return " ".join(f"{prefix}{k}={json.dumps(_setting(cached, k)).replace(' ', '')}" for k in keys)
+
+
+def _setting(settings: dict, key: str):
+    from musclevision.extract.landmarker import OFF_WHEN_ABSENT
+
+    return settings.get(key, OFF_WHEN_ABSENT.get(key))
+
+
+# Settings a key holds only while another one is on (retries need rotations or zoom-out; checks and the rule need several
+# people): when one side lacks them, the difference is that other setting's, named on its own.
+_DEPENDENT = ("retry_every", "people_check_s", "selector")
+
+
+def _differing(cached: dict, asked: dict) -> list[str]:
+    keys = sorted(k for k in set(cached) | set(asked) if _setting(cached, k) != _setting(asked, k))
+    main = [k for k in keys if not (k in _DEPENDENT and (k not in cached or k not in asked))]
+    return main or keys
 
 
 class KeypointCache:
@@ -155,10 +183,11 @@ class KeypointCache:
         cache = cls(path)
         cache.remove_stale_temporaries()
         if cache.settings != settings:
-            diff = settings_diff(cache.settings, settings)
+            diff, same = settings_diff(cache.settings, settings), matching_options(cache.settings, settings)
+            ask = f", ask for the cache's settings ({same})" if same else ""
             raise CacheError(
                 f"cache_dir={path} was built with other extractor settings ({diff}). Mixing them would "
-                "make clips incomparable: use another cache_dir, or pass rebuild=true to delete and rebuild it."
+                f"make clips incomparable: use another cache_dir{ask}, or pass rebuild=true to delete and rebuild it."
             )
         return cache
 

@@ -41,6 +41,9 @@ from musclevision.extract.video import VideoError, iter_frames, open_video
 from musclevision.paths import sha256_file
 from musclevision.pose.skeleton import NUM_LANDMARKS
 
+# Settings a cache key leaves out when they are off (these values), so that caches made before they existed stay valid.
+OFF_WHEN_ABSENT = {"rotations": [], "zoom_out": 1.0}
+
 
 class ConfigError(ValueError):
     """A bad option value; raised before any work starts, naming the option."""
@@ -109,10 +112,9 @@ class PoseSettings:
         key = {"mediapipe": mediapipe.__version__, **asdict(self), "rotations": list(self.rotations)}
         if not self.rotations and self.zoom_out == 1:
             del key["retry_every"]
-        if not self.rotations:
-            del key["rotations"]
-        if self.zoom_out == 1:  # off: the key from before zoom-out retries existed
-            del key["zoom_out"]
+        for name, off in OFF_WHEN_ABSENT.items():  # off: the key from before the setting existed
+            if key[name] == off:
+                del key[name]
         if self.num_poses > 1:
             key["selector"] = dict(SELECTOR)
         if self.num_poses == 1 or self.people_check_s == 0:  # no checks: the key from before they existed
