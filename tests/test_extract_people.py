@@ -34,6 +34,14 @@ def frames_of(videos, video_id: str, count: int | None = None):
     return frames, timestamps_ms(len(frames), info.fps), info
 
 
+def lying_frames(world: np.ndarray) -> np.ndarray:
+    """Per frame with a person (world ``[T, 33, 3]``): is the torso, mid-hip to mid-shoulder, nearer horizontal than
+    vertical (y is down the image)? On BenchPress that is the lifter; a spotter stands."""
+    world = world[~np.isnan(world[:, 0, 0])]
+    torso = (world[:, 11] + world[:, 12]) / 2 - (world[:, 23] + world[:, 24]) / 2
+    return np.abs(torso[:, 1]) < np.cos(np.pi / 4) * np.linalg.norm(torso, axis=1)
+
+
 # -- rotation arithmetic (no MediaPipe) ----------------------------------------------------------
 @pytest.mark.parametrize("degrees", [90, 180, 270])
 def test_unrotate_inverts_rotate_frame_exactly(degrees):
@@ -236,9 +244,7 @@ def test_a_bench_press_clip_that_failed_gets_the_lifter(ucf_videos, video_id):
                            min_pose_detection_confidence=0.5, min_pose_presence_confidence=0.5))  # fmt: skip
     assert before.detected == 0
     assert keypoints.detected >= 0.8 * keypoints.frames, (keypoints.detected, keypoints.frames, keypoints.tracking)
-    world = keypoints.world[~np.isnan(keypoints.world[:, 0, 0])]
-    torso = (world[:, 11] + world[:, 12]) / 2 - (world[:, 23] + world[:, 24]) / 2
-    lying = np.abs(torso[:, 1]) < np.cos(np.pi / 4) * np.linalg.norm(torso, axis=1)
+    lying = lying_frames(keypoints.world)
     # The person found lies (the lifter, not a standing spotter). g17_c07's lifter has no head in view:
     # the first second's fits are rough (looked at: on the lifter, torso askew), then the tracker settles.
     half = len(lying) // 2
@@ -257,9 +263,7 @@ def test_a_lifter_filmed_too_close_is_found_on_the_zoomed_out_frame(ucf_videos):
     path = ucf_videos / f"{CLOSE_BENCH}.avi"
     before = extract_video(path, PoseSettings.resolve(zoom_out=1))
     after = extract_video(path, PoseSettings.resolve(zoom_out=2))
-    world = after.world[~np.isnan(after.world[:, 0, 0])]
-    torso = (world[:, 11] + world[:, 12]) / 2 - (world[:, 23] + world[:, 24]) / 2
-    lying = np.abs(torso[:, 1]) < np.cos(np.pi / 4) * np.linalg.norm(torso, axis=1)
+    lying = lying_frames(after.world)
     zoomed = sum(n for view, n in after.tracking["orientations"].items() if view.endswith("x2"))
     print(f"{CLOSE_BENCH}: {before.detected} -> {after.detected}/{after.frames} frames, lying {lying.mean():.0%}, "
           f"views {after.tracking['orientations']}")  # fmt: skip

@@ -110,8 +110,8 @@ def matching_options(cached: dict, asked: dict, prefix: str = "pose.") -> str:
     from musclevision.extract.landmarker import PoseSettings
 
     settable = {f.name for f in fields(PoseSettings)} - {"bundle_sha256"}
-    keys = [k for k in _differing(cached, asked) if k in settable]
-    if len(keys) < len(_differing(cached, asked)):
+    keys = _differing(cached, asked)
+    if not set(keys) <= settable:
         return ""  # something no option sets (mediapipe version, bundle): only another cache or a rebuild helps
     return " ".join(f"{prefix}{k}={json.dumps(_setting(cached, k)).replace(' ', '')}" for k in keys)
 

@@ -1,6 +1,6 @@
 """Run MediaPipe's PoseLandmarker over one video: frames in, a keypoint sequence out.
 
-One landmarker per video (and per orientation): VIDEO mode needs increasing timestamps and
+One landmarker per video (and per view: orientation and zoom-out): VIDEO mode needs increasing timestamps and
 carries tracking state from frame to frame, so reusing one across videos would leak the
 previous clip's pose into the next clip's first frames and make results depend on processing order.
 
@@ -291,7 +291,7 @@ class PoseTracker:
         return f"{degrees}" if zoom == 1 else f"{degrees}x{zoom:g}"
 
     def summary(self) -> dict:
-        """For the manifest: frames with a person per orientation, and who was kept among several people."""
+        """For the manifest: frames with a person per view, and who was kept among several people."""
         views = sorted(self.found_in.items(), key=lambda kv: (kv[0][1], kv[0][0]))
         out = {"orientations": {self.view_name(k): v for k, v in views}, "calls": self.calls}
         if self.selector is not None:
