@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -33,8 +32,8 @@ import numpy as np
 from musclevision.paths import project_root
 from musclevision.web.serve import ServeError, load_site, make_server
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "web"))  # the web tests' Chromium flags
-from headless import CHROMIUM, CHROMIUM_ARGS, fake_camera_args  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "web"))  # the web tests' Chromium flags and server
+from web_helpers import CHROMIUM, CHROMIUM_ARGS, fake_camera_args, serving  # noqa: E402
 
 DEFAULT_CLIP = "BodyWeightSquats/v_BodyWeightSquats_g10_c02.avi"
 TARGET_ORT_WEB_MS = 1.0
@@ -191,9 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(
             ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-an", "-pix_fmt", "yuv420p", "-r", "25", str(y4m)], check=True
         )
-        server = make_server(site, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
+        with serving(make_server(site, "127.0.0.1", 0)) as server:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS + fake_camera_args(Path(y4m)))
                 version = browser.version
@@ -218,9 +215,6 @@ def main(argv: list[str] | None = None) -> int:
                 results["ort_web"] = page.evaluate(ORT_WEB_BENCH, arg)
                 page.close()
                 browser.close()
-        finally:
-            server.shutdown()
-            server.server_close()
 
     def total(rows, key):
         frames = sum(r["frames"] for r in rows)

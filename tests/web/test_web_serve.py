@@ -12,13 +12,12 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
-from web_helpers import serve_subprocess
+from web_helpers import serve_subprocess, serving
 
 from musclevision.card import CARD_FORMAT
 from musclevision.web import serve
@@ -56,12 +55,8 @@ def site(card, fake_assets):
 
 @pytest.fixture
 def server(site):
-    srv = serve.make_server(site, "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(serve.make_server(site, "127.0.0.1", 0)) as srv:
+        yield srv
 
 
 def raw_request(server, method: str, path: str, headers: dict | None = None):
@@ -228,15 +223,10 @@ def test_conditional_get(server):
 
 
 def test_requests_are_not_logged_by_default(site, capfd):
-    srv = serve.make_server(site, "127.0.0.1", 0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
+    with serving(serve.make_server(site, "127.0.0.1", 0)) as srv:
         urllib.request.urlopen(srv.url + "style.css").read()
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(srv.url + "missing.css")
-    finally:
-        srv.shutdown()
-        srv.server_close()
     out, err = capfd.readouterr()
     assert "GET" not in out + err
 
@@ -494,12 +484,13 @@ def test_card_files_swapped_for_links_out_of_their_folder_are_not_served(server,
 
 # ------------------------------------------------------------------ slow and idle clients, listen backlog
 LIMITED_SERVER = """
+import asyncio
 import sys
 from musclevision.web import serve
 site = serve.load_site(sys.argv[1], assets=sys.argv[2])
 server = serve.make_server(site, "127.0.0.1", 0, idle_timeout=float(sys.argv[3]))
 print(server.url, flush=True)
-server.serve_forever()
+asyncio.run(server.serve())
 """
 
 
@@ -629,8 +620,7 @@ def test_tls(site, certificate):
     """https with our headers; silent or plain-http clients on the https port are dropped."""
     cert, key = certificate
     srv = serve.make_server(site, "127.0.0.1", 0, certfile=str(cert), keyfile=str(key), idle_timeout=1.0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
+    with serving(srv):
         assert srv.url.startswith("https://127.0.0.1:")
         silent = socket.create_connection(srv.server_address)  # never starts the TLS handshake
         with silent:
@@ -643,9 +633,6 @@ def test_tls(site, certificate):
         assert not raw.startswith(b"HTTP/1.1 200")
         with urllib.request.urlopen(srv.url, context=context, timeout=10) as response:
             assert response.status == 200
-    finally:
-        srv.shutdown()
-        srv.server_close()
 
 
 def test_bad_certificate(site, tmp_path):
@@ -693,7 +680,8 @@ def test_cli_errors_are_one_clear_line(card, tmp_path, assets_ready, capsys, cas
     assert len(errors) == 1 and expected in errors[0], errors
 
 
-def test_cli_stops_cleanly_on_ctrl_c(tiny_export, assets_ready):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_cli_stops_cleanly_on_ctrl_c(tiny_export, assets_ready, sig):
     card = tiny_export()
     proc = subprocess.Popen(
         [sys.executable, "-m", "musclevision.web.serve", "--port", "0", "--export", str(card)],
@@ -706,7 +694,7 @@ def test_cli_stops_cleanly_on_ctrl_c(tiny_export, assets_ready):
             assert line, f"musclevision-serve exited ({proc.wait()}): {proc.stderr.read()}"
         url = line.split()[1]
         assert urllib.request.urlopen(url, timeout=10).status == 200
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         assert proc.wait(15) == 0
         assert "Traceback" not in proc.stderr.read()
     finally:

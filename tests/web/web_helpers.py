@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -119,18 +121,26 @@ def write_tiny_export(
 
 
 @contextmanager
-def serve_in_thread(card: Path, **options):
-    """musclevision-serve in this process on a free port (``options`` for make_server); yields the server (``.url``)."""
-    from musclevision.web.serve import load_site, make_server
-
-    server = make_server(load_site(card), "127.0.0.1", 0, **options)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+def serving(server):
+    """``server`` (from ``serve.make_server``) serving in a background thread until the block ends; yields it."""
+    stop = threading.Event()
+    # Off the main thread Hypercorn cannot install its Ctrl+C handlers: it stops when `stop` is set instead.
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(partial(asyncio.to_thread, stop.wait)),), daemon=True)
     thread.start()
     try:
         yield server
     finally:
-        server.shutdown()
-        server.server_close()
+        stop.set()
+        thread.join()
+
+
+@contextmanager
+def serve_in_thread(card: Path, **options):
+    """musclevision-serve in this process on a free port (``options`` for make_server); yields the server (``.url``)."""
+    from musclevision.web.serve import load_site, make_server
+
+    with serving(make_server(load_site(card), "127.0.0.1", 0, **options)) as server:
+        yield server
 
 
 @contextmanager

@@ -25,13 +25,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
-import signal
 import socket
 import ssl
 import sys
-import threading
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -165,16 +164,10 @@ def _check_named_file(path: Path, what: str, card_path: Path, fix: str) -> None:
         )
 
 
-def load_site(
-    export: Path | str | None = None,
-    assets: Path | str | None = None,
-    static: Path | str | None = None,
-    check_bundle_hash: bool = True,
-) -> Site:
+def load_site(export: Path | str | None = None, assets: Path | str | None = None) -> Site:
     """Check everything the page will need and return the :class:`Site` to serve (raises ServeError)."""
     card_path = Path(export or default_export()).expanduser().resolve()
     assets = Path(assets).resolve() if assets else assets_dir()
-    static_dir = Path(static).resolve() if static else STATIC_DIR
     card = load_card(card_path)
 
     onnx_path = card_path.parent / card["onnx"]
@@ -188,12 +181,12 @@ def load_site(
             "page vendor file(s) missing: " + ", ".join(missing) + "; run `make setup` (copies the pinned "
             "@mediapipe/tasks-vision and onnxruntime-web files into assets/web/vendor)"
         )
-    if not (static_dir / "index.html").is_file():
-        raise ServeError(f"{static_dir / 'index.html'} is missing: the musclevision package is incomplete, reinstall it")
+    if not (STATIC_DIR / "index.html").is_file():
+        raise ServeError(f"{STATIC_DIR / 'index.html'} is missing: the musclevision package is incomplete, reinstall it")
 
     warnings = [f"model {card['name']!r}: {card['training']['warning']}"] if card["training"].get("warning") else []
     expected = card["pose_model"].get("bundle_sha256")
-    if check_bundle_hash and expected:
+    if expected:
         actual = sha256_file(bundle_path)
         if actual != expected:
             warnings.append(
@@ -201,7 +194,7 @@ def load_site(
                 f"(card says {str(expected)[:12]}...): live keypoints may differ from training; "
                 "rebuild it with `make setup` or re-export the model"
             )
-    return Site(card_path, card, onnx_path, bundle_path, vendor_dir.resolve(), static_dir.resolve(), warnings)
+    return Site(card_path, card, onnx_path, bundle_path, vendor_dir.resolve(), STATIC_DIR.resolve(), warnings)
 
 
 # ------------------------------------------------------------------ requests
@@ -305,14 +298,11 @@ class _HypercornConfig(HypercornConfig):
 
 
 class Server:
-    """The app on a socket bound by :func:`make_server`; ``serve_forever()`` until ``shutdown()`` (or Ctrl+C)."""
+    """Our app, its Hypercorn settings and the socket :func:`make_server` bound; run it with ``serve()``."""
 
     def __init__(self, app: Starlette, sock: socket.socket, config: HypercornConfig):
         self.app, self.socket, self.config = app, sock, config
         self.server_address = sock.getsockname()[:2]
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_requested = False
-        self._stopped = threading.Event()
         self._warned_at = -60.0
 
     @property
@@ -322,24 +312,12 @@ class Server:
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("localhost" if host == "::" else host)
         return f"{scheme}://{shown}:{port}/"
 
-    def serve_forever(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        finally:
-            self._stopped.set()
-
-    async def _serve(self) -> None:
-        self._stop = stop = asyncio.Event()
-        self._loop = asyncio.get_running_loop()  # after _stop: shutdown() uses both once it sees _loop
-        if self._stop_requested:
-            return
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._loop.add_signal_handler(sig, stop.set)
-        self._loop.set_exception_handler(self._out_of_files)
-        # Hypercorn serves (and closes) a duplicate of the listening socket; server_close() closes ours.
-        self.config.bind = [f"fd://{self.socket.dup().detach()}"]
-        await hypercorn_serve(self.app, self.config, shutdown_trigger=stop.wait)
+    async def serve(self, shutdown_trigger: Callable[[], Awaitable[object]] | None = None) -> None:
+        """Serve until ``await shutdown_trigger()`` returns; without one, until Ctrl+C or SIGTERM (Hypercorn's
+        own signal handlers, which only the main thread can install: a server in another thread passes one)."""
+        asyncio.get_running_loop().set_exception_handler(self._out_of_files)
+        self.config.bind = [f"fd://{self.socket.detach()}"]  # Hypercorn serves our socket, and closes it
+        await hypercorn_serve(self.app, self.config, shutdown_trigger=shutdown_trigger)
 
     def _out_of_files(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
         """One line a minute instead of asyncio's traceback a second while accept() runs out of file descriptors."""
@@ -349,16 +327,6 @@ class Server:
         if time.monotonic() - self._warned_at > 60:
             self._warned_at = time.monotonic()
             print(f"musclevision-serve: warning: {exc.strerror}; new connections wait until idle ones time out", file=sys.stderr)
-
-    def shutdown(self) -> None:
-        """Stop serve_forever() (from another thread) and wait until it has returned."""
-        self._stop_requested = True
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._stopped.wait()
-
-    def server_close(self) -> None:
-        self.socket.close()
 
 
 def make_server(
@@ -384,6 +352,7 @@ def make_server(
             config.create_ssl_context()
         except (OSError, ssl.SSLError) as exc:
             raise ServeError(f"cannot load TLS certificate {certfile} / key {keyfile or certfile}: {exc}") from exc
+    # Our own socket, not Hypercorn's bind: port=0 gives the port to print, a taken port one clear line.
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
@@ -455,10 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             "--certfile/--keyfile, or the page's 'video file' input",
             flush=True,
         )
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    asyncio.run(server.serve())
     return 0
 
 
