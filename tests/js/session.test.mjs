@@ -102,6 +102,15 @@ test("times: ISO from the origin, seconds from the session's first frame", () =>
   assert.deepEqual([row.start_s, row.end_s, row.duration_s], [0, 2, 2]);
 });
 
+test("times: without an origin (a video that does not say when it was recorded) no wall-clock time is made up", () => {
+  const log = new SessionLog({ originMs: null, minBoutSeconds: 1 });
+  for (let t = 5000; t <= 7000; t += 100) log.update("Lunges", t);
+  const [row] = log.rows();
+  assert.deepEqual([row.start, row.end, row.start_s, row.end_s], [null, null, 0, 2]);
+  assert.ok(log.toCSV().split("\r\n")[1].startsWith("Lunges,,,0,2,2,0,"), log.toCSV());
+  assert.equal(log.toJSON().started, null);
+});
+
 test("version changes whenever a table of the log would change", () => {
   const log = new SessionLog();
   const v0 = log.version;

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from dataclasses import asdict
+from datetime import UTC
 
 import numpy as np
 import pytest
@@ -176,3 +177,41 @@ def test_replay_landmarks_videos_with_the_settings_the_page_reads_from_the_card(
         pose_options(PoseModel.model_validate(old))["zoom_out"] == 1
         and pose_options(PoseModel.model_validate(old))["rotations"] == []
     )
+
+
+def _box(kind: bytes, payload: bytes, large: bool = False) -> bytes:
+    import struct
+
+    return (
+        struct.pack(">I4sQ", 1, kind, 16 + len(payload)) + payload
+        if large
+        else struct.pack(">I4s", 8 + len(payload), kind) + payload
+    )
+
+
+def test_recording_time_is_the_mp4_movie_headers_and_nothing_else(tmp_path):
+    """The session log's wall-clock columns of a replayed video come from its MP4/MOV movie header, or are left empty."""
+    import struct
+    from datetime import datetime
+
+    from musclevision.extract.video import MP4_EPOCH_S, recording_time_ms
+
+    when = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC).timestamp()
+    mvhd0 = _box(b"mvhd", b"\0\0\0\0" + struct.pack(">II", int(when) + MP4_EPOCH_S, 0) + bytes(88))
+    mvhd1 = _box(b"mvhd", b"\1\0\0\0" + struct.pack(">QQ", int(when) + MP4_EPOCH_S, 0) + bytes(96))
+    cases = {
+        "v0.mp4": (_box(b"ftyp", b"isom" + bytes(8)) + _box(b"mdat", bytes(1000)) + _box(b"moov", mvhd0), when * 1000),
+        "v1-large.mov": (
+            _box(b"ftyp", b"qt  " + bytes(4)) + _box(b"moov", _box(b"udta", bytes(5)) + mvhd1, large=True),
+            when * 1000,
+        ),
+        "unset.mp4": (_box(b"moov", _box(b"mvhd", bytes(100))), None),  # 0 = 1904: not a time
+        "mvhd-outside-moov.mp4": (_box(b"mvhd", mvhd0[8:]), None),
+        "truncated.mp4": ((_box(b"ftyp", b"isom" + bytes(8)) + _box(b"moov", mvhd0))[:30], None),
+        "clip.avi": (b"RIFF" + struct.pack("<I", 100) + b"AVI LIST" + bytes(92), None),
+        "zero-size-box.mp4": (struct.pack(">I4s", 0, b"free") + bytes(50), None),
+    }
+    for name, (data, expected) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        assert recording_time_ms(tmp_path / name) == expected, name
+    assert recording_time_ms(tmp_path / "missing.mp4") is None

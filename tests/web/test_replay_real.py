@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+from datetime import datetime
 
 import pytest
 
@@ -50,8 +52,13 @@ def test_replay_of_a_real_cache_counts_reps_like_the_references(real_cache, expo
 
 def test_replay_of_videos_runs_the_extractor(ucf_videos, export_card, tmp_path):
     """Video files in, the card's pose model landmarks them; a file that is not a video is recorded, the batch goes on."""
-    videos = link_clips(ucf_videos, ["PushUps/v_PushUps_g16_c04", "Lunges/v_Lunges_g20_c02"], tmp_path / "videos")
+    videos = link_clips(ucf_videos, ["PushUps/v_PushUps_g16_c04"], tmp_path / "videos")
     (videos / "PushUps" / "notes.mp4").write_text("not a video")
+    # the same frames in an MP4 that says when it was recorded: its log's wall-clock times start there
+    (videos / "Lunges").mkdir()
+    remux = ["ffmpeg", "-v", "error", "-i", str(ucf_videos / "Lunges" / "v_Lunges_g20_c02.avi"), "-c", "copy",
+             "-metadata", "creation_time=2026-03-14T09:26:53Z", str(videos / "Lunges" / "v_Lunges_g20_c02.mp4")]  # fmt: skip
+    subprocess.run(remux, check=True)
     out = tmp_path / "out"
     done = run_cli("replay", str(videos), "--export", str(export_card), "--out", str(out), "--workers", "1")
     assert done.returncode == 1, done.stderr  # the fake video failed
@@ -64,6 +71,13 @@ def test_replay_of_videos_runs_the_extractor(ucf_videos, export_card, tmp_path):
         assert len(trace["label"]) == len(trace["t"])  # what the page showed, frame by frame
         assert (out / f"{video}.png").is_file()
     assert "PushUps/notes" in done.stdout
+    # wall-clock columns: the recording's time where the file states it, empty where it does not (AVI); never the replay's
+    lunges = list(csv.DictReader(open(out / "Lunges/v_Lunges_g20_c02.csv")))
+    assert lunges and all(r["start"].startswith("2026-03-14T09:2") for r in lunges), lunges
+    assert all(abs(datetime.fromisoformat(r["start"]).timestamp() - 1773480413 - float(r["start_s"])) < 0.01 for r in lunges)
+    assert json.loads((out / "Lunges/v_Lunges_g20_c02.json").read_text())["started"] == "2026-03-14T09:26:53.000Z"
+    assert json.loads((out / "PushUps/v_PushUps_g16_c04.json").read_text())["started"] is None
+    assert all(r["start"] == r["end"] == "" for r in csv.DictReader(open(out / "PushUps/v_PushUps_g16_c04.csv")))
     # MediaPipe/LiteRT talk goes to the output folder's log, not the terminal (it was 156 lines for one clip)
     assert (out / "logs" / "workers.log").stat().st_size > 0
     chatter = [

@@ -7,6 +7,8 @@ already depends on) is the independent witness we compare against.
 
 from __future__ import annotations
 
+import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,3 +85,46 @@ def iter_frames(reader, info: VideoInfo) -> Iterator[np.ndarray]:
         except Exception as exc:
             raise VideoError(f"decoding failed at frame {start} ({type(exc).__name__}: {str(exc).strip()[:200]})") from None
         yield from batch
+
+
+# -- when it was recorded ------------------------------------------------------------------------------
+MP4_EPOCH_S = 2082844800  # seconds from 1904-01-01 (the MP4/QuickTime epoch) to 1970-01-01
+
+
+def recording_time_ms(path: Path) -> float | None:
+    """When the video was made (epoch ms), as an MP4/MOV container states it: the movie header's (``moov/mvhd``)
+    creation time, UTC. None when the file does not say (AVI, WebM, no or a zero time, unreadable): callers then
+    leave wall-clock times out rather than guess."""
+    try:
+        with open(path, "rb") as f:
+            return _mvhd_time(f, 0, Path(path).stat().st_size, inside_moov=False)
+    except (OSError, struct.error):
+        return None
+
+
+def _mvhd_time(f, start: int, end: int, inside_moov: bool) -> float | None:
+    """Walk the boxes in [start, end): into ``moov``, then read ``mvhd``'s creation time."""
+    pos = start
+    for _ in range(1000):  # a real file has a handful of top-level boxes; a broken one must not loop for long
+        if pos + 8 > end:
+            return None
+        f.seek(pos)
+        size, kind = struct.unpack(">I4s", f.read(8))
+        header = 8
+        if size == 1:  # 64-bit size follows
+            (size,) = struct.unpack(">Q", f.read(8))
+            header = 16
+        elif size == 0:  # to the end of the enclosing box
+            size = end - pos
+        if size < header:
+            return None
+        if kind == b"moov" and not inside_moov:
+            return _mvhd_time(f, pos + header, min(pos + size, end), inside_moov=True)
+        if kind == b"mvhd" and inside_moov:
+            version = f.read(1)[0]
+            f.read(3)  # flags
+            created = struct.unpack(">Q" if version == 1 else ">I", f.read(8 if version == 1 else 4))[0] - MP4_EPOCH_S
+            plausible = 86400 < created < time.time() + 86400  # 0 (unset) reads as 1904; never in the future
+            return created * 1000.0 if plausible else None
+        pos += size
+    return None

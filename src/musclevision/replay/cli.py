@@ -83,6 +83,7 @@ def videos_keypoints(files: list[tuple[str, Path]], card, workers: int | None, l
     from musclevision.extract.exerciser import SELECTOR
     from musclevision.extract.landmarker import ConfigError, PoseSettings
     from musclevision.extract.pool import ExtractorFatalError, ExtractorPool, default_workers
+    from musclevision.extract.video import recording_time_ms
 
     pose = card.pose_model
     try:
@@ -97,7 +98,7 @@ def videos_keypoints(files: list[tuple[str, Path]], card, workers: int | None, l
     if settings.bundle_sha256 != pose.bundle_sha256:
         console.print(f"[yellow]warning: the pose bundle here differs from the one the model was trained with "
                       f"({pose.bundle}); keypoints may differ slightly[/yellow]")  # fmt: skip
-    sources = []
+    sources, recorded = [], {video_id: recording_time_ms(path) for video_id, path in files}
     for video_id, path in files:
         stat = path.stat()
         sources.append(VideoSource(video_id, path.resolve(), path.parent.name, group_of(path), stat.st_size, stat.st_mtime_ns))
@@ -109,7 +110,9 @@ def videos_keypoints(files: list[tuple[str, Path]], card, workers: int | None, l
                 yield Failure(record.video_id, record.error or "failed")
                 continue
             label = record.label if record.label in card.classes else None
-            meta = {"source": record.source, "partial": record.error} if record.error else {"source": record.source}
+            meta = {"source": record.source, "recorded_ms": recorded.get(record.video_id)}
+            if record.error:
+                meta["partial"] = record.error
             yield Keypoints(record.video_id, kp.image, kp.world, kp.timestamps_ms, kp.width, kp.height, label, meta)
     except ExtractorFatalError as exc:
         raise ReplayError(str(exc)) from None
@@ -247,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if out.exists() and not out.is_dir():
             raise ReplayError(f"--out {out} is a file; choose a folder")
-        with EngineProcess(args.export, options, origin_ms=time.time() * 1000) as engine:
+        with EngineProcess(args.export, options) as engine:
             card = engine.card
             if args.mode not in ("auto", "label") and args.mode not in card.classes:
                 raise ReplayError(

@@ -67,7 +67,7 @@ def ort_module() -> Path:
 class EngineProcess:
     """``with EngineProcess(card_path, options) as engine: result = engine.replay(keypoints, mode)``."""
 
-    def __init__(self, card_path: str | Path, options: dict | None = None, origin_ms: float = 0.0, engine_dir: str | None = None):
+    def __init__(self, card_path: str | Path, options: dict | None = None, engine_dir: str | None = None):
         self.card_path = Path(card_path)
         try:
             card = load_card(self.card_path)
@@ -82,7 +82,6 @@ class EngineProcess:
         if not CONTRACT.is_file():
             raise ReplayError(f"{CONTRACT} is missing: run `make setup` (it writes the page's contract module)")
         self.options = dict(options or {})
-        self.origin_ms = origin_ms
         self.engine_dir = engine_dir  # another copy of the page's modules (web/static/js), e.g. to compare versions
         self.process: subprocess.Popen | None = None
         self.tmp: tempfile.TemporaryDirectory | None = None
@@ -99,7 +98,6 @@ class EngineProcess:
             "onnx": str(self.onnx),
             "ort": str(ort_module()),
             "options": self.options,
-            "origin_ms": self.origin_ms,
             "engine": self.engine_dir,
         }
         ready = self._call(setup)
@@ -152,6 +150,8 @@ class EngineProcess:
                     "frames": clip.frames,
                     "mode": mode,
                     "aspect": clip.width / clip.height if clip.height else 1.0,
+                    # the log's wall-clock columns: the recording's own time when the video states it, else left empty
+                    "origin_ms": clip.meta.get("recorded_ms"),
                 }
             )
         finally:

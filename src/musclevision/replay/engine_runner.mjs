@@ -1,9 +1,10 @@
 // musclevision-replay's Node side: the page's own engine (web/static/js/engine.js) on recorded keypoints.
 //
 // stdin, one JSON object per line. The first: {card, onnx (path), ort (path of onnxruntime-web's
-// ort.wasm.min.mjs), options (Engine options: threshold, smoothingS, ...), origin_ms, engine (optional: another
+// ort.wasm.min.mjs), options (Engine options: threshold, smoothingS, ...), engine (optional: another
 // folder of the page's modules, e.g. an older version to compare with)}. Every next one is a clip:
-// {id, file, frames, mode, aspect}, where `file` holds float64 timestamps_ms [frames], then float32
+// {id, file, frames, mode, aspect, origin_ms (epoch ms of the video's t = 0 when known, else null: the log then has
+// no wall-clock times)}, where `file` holds float64 timestamps_ms [frames], then float32
 // image [frames, 33, 4], then float32 world [frames, 33, 3] (NaN rows: no person). For each clip one
 // JSON line goes to stdout: the per-frame trace, the rep events and the session log (rows, CSV, JSON),
 // or {id, error}. One process serves a whole batch: the model is loaded once.
@@ -39,7 +40,7 @@ async function replay(setup, classifier, job) {
     ...setup.options,
     mode: job.mode || "auto",
     classify: classifier ? (frames) => classifier.run(frames) : null,
-    log: { ...(setup.options.log || {}), originMs: setup.origin_ms ?? 0 },
+    log: { ...(setup.options.log || {}), originMs: job.origin_ms ?? null },
   });
   const classes = engine.classes;
   const trace = { t: [], state: [], label: [], counting: [], probabilities: [], raw: [] };

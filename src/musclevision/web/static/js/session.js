@@ -14,8 +14,9 @@
 // exercise is shown at tMs (or nothing is shown during a dropout of that bout), never in a bout of another
 // exercise. Reps completed in the `lookbackSeconds` before an exercise is first shown count in its bout:
 // the classifier needs a moment to recognise an exercise, the first rep is often done by then.
-// Times are the caller's milliseconds; rows carry ISO 8601 times (`originMs` = epoch ms of t = 0) and
-// seconds since the session started.
+// Times are the caller's milliseconds; rows carry ISO 8601 times (`originMs` = epoch ms of t = 0; null when the
+// wall-clock time is not known, e.g. a replayed video that does not say when it was recorded: start/end are then
+// empty) and seconds since the session started.
 
 export const CSV_COLUMNS = ["exercise", "start", "end", "start_s", "end_s", "duration_s", "reps", "ongoing"];
 export const SESSION_FORMAT = "musclevision-session/2";
@@ -133,6 +134,11 @@ export class SessionLog {
     this.current = null;
   }
 
+  /** ISO 8601 time of `tMs`, or null when the log's origin is not known. */
+  wallClock(tMs) {
+    return this.originMs === null ? null : new Date(this.originMs + tMs).toISOString();
+  }
+
   /** Reps per exercise over the whole session (closed bouts, the ongoing one and one being recognised). */
   totals() {
     const out = {};
@@ -147,8 +153,8 @@ export class SessionLog {
     const started = this.startedMs ?? 0;
     return all.map((b) => ({
       exercise: b.exercise,
-      start: new Date(this.originMs + b.startMs).toISOString(),
-      end: new Date(this.originMs + b.endMs).toISOString(),
+      start: this.wallClock(b.startMs),
+      end: this.wallClock(b.endMs),
       start_s: round3(b.startMs - started),
       end_s: round3(b.endMs - started),
       duration_s: round3(b.endMs - b.startMs),
@@ -168,7 +174,7 @@ export class SessionLog {
     for (const row of rows) totals[row.exercise] = (totals[row.exercise] || 0) + row.reps;
     return {
       format: SESSION_FORMAT,
-      started: this.startedMs === null ? null : new Date(this.originMs + this.startedMs).toISOString(),
+      started: this.startedMs === null ? null : this.wallClock(this.startedMs),
       ...meta,
       columns: CSV_COLUMNS,
       bouts: rows,
