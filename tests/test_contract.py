@@ -246,20 +246,25 @@ def test_page_and_training_resample_a_window_alike(clip_fps, live):
         np.testing.assert_allclose(got_wld, exp_wld, atol=1e-5)
 
 
-def test_pose_defaults_are_the_same_in_the_extractor_and_both_configs():
-    """PoseSettings, configs/extract.yaml and the training data source key one cache: they must agree."""
-    from dataclasses import fields
+def test_pose_defaults_are_the_same_in_the_extractor_and_both_configs(monkeypatch):
+    """PoseSettings and the composed configs of the extractor (pose) and of training (data.source.pose) key one
+    cache: they must agree (both configs take configs/pose/default.yaml)."""
+    from dataclasses import asdict
 
+    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     from musclevision.extract.landmarker import PoseSettings
     from musclevision.paths import config_dir
 
-    defaults = {f.name: f.default for f in fields(PoseSettings) if f.name in ("model", *KEYED_POSE_OPTIONS)}
-    defaults["rotations"] = list(defaults["rotations"])  # a tuple in the frozen dataclass, a list in YAML
-    for path in ("extract.yaml", "data/source/ucf101.yaml"):
-        pose = OmegaConf.to_container(OmegaConf.load(config_dir() / path).pose)
-        assert {k: pose[k] for k in defaults} == defaults, path
+    monkeypatch.setenv("MUSCLEVISION_ROOT", str(config_dir().parent))
+    defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(PoseSettings()).items()}
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        extract = OmegaConf.to_container(compose("extract").pose)
+        source = OmegaConf.to_container(compose("train", overrides=["data=ucf101"]).data.source.pose)
+    assert extract == source
+    assert {k: defaults[k] for k in extract} == extract
+    assert PoseSettings(**extract) == PoseSettings()
 
 
 KEYED_POSE_OPTIONS = ("min_pose_detection_confidence", "min_pose_presence_confidence", "min_tracking_confidence",

@@ -170,18 +170,6 @@ def test_cache_key_changes_with_the_remedies(tmp_path):
         assert (hint in str(refused.value)) if same else ("ask for the cache's settings" not in str(refused.value))
 
 
-def test_default_settings_are_the_same_in_both_configs():
-    from omegaconf import OmegaConf
-
-    from musclevision.paths import config_dir
-
-    extract = OmegaConf.to_container(OmegaConf.load(config_dir() / "extract.yaml").pose)
-    source = OmegaConf.to_container(OmegaConf.load(config_dir() / "data" / "source" / "ucf101.yaml").pose)
-    assert extract == source
-    defaults = PoseSettings(**extract)
-    assert defaults == PoseSettings(), "the configs' pose block and PoseSettings' defaults agree"
-
-
 # -- real clips ------------------------------------------------------------------------------------
 @pytest.mark.integration
 @pytest.mark.parametrize("degrees", [90, 270])

@@ -37,6 +37,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
+# The "unknown / no exercise" threshold of a model exported without a calibration (musclevision-calibrate
+# chooses one from held-out windows, and the exporter takes that instead).
+DEFAULT_THRESHOLD = 0.6
+
+
 class WindowPolicy(_Strict):
     """How frames become classifier windows, and windows become what the page shows."""
 

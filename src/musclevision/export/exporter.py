@@ -19,6 +19,7 @@ from hydra.utils import get_class
 
 from musclevision.card import (
     CARD_FORMAT,
+    DEFAULT_THRESHOLD,
     SYNTHETIC_WARNING,
     Calibration,
     Member,
@@ -193,7 +194,9 @@ def export_checkpoint(model: ExerciseModule | list[ExerciseModule], ckpt_path: s
         raise ValueError(f"{len(models)} models for {len(ckpt_paths)} checkpoints")
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise ValueError(f"name={name!r} must be a plain file name, e.g. name=best")
-    block, calibrated_threshold = calibration_for(models, calibration, calibration_source) if calibration else (None, 0.6)
+    block, calibrated_threshold = (
+        calibration_for(models, calibration, calibration_source) if calibration else (None, DEFAULT_THRESHOLD)
+    )
     threshold = calibrated_threshold if threshold is None else threshold
     temperature = block.temperature if block else 1.0
     if not 0.0 < threshold < 1.0:
