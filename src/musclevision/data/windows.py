@@ -16,6 +16,8 @@ another rate is thus seen at the speed the model learned. A test checks this aga
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
@@ -74,10 +76,20 @@ class FrameStore:
         return out
 
 
-class _Batches(Dataset):
-    """Batches of one frame store. Evaluation reads the clips behind the ``clip`` index of its batches from
-    ``clip_names`` and ``clip_labels`` (every clip, also those without a single usable window): the declared
-    interface between the data and the model's clip-level metrics.
+@runtime_checkable
+class ClipIdentities(Protocol):
+    """What an evaluation dataset declares so the model can score whole clips: the clips behind the ``clip``
+    index of its batches, every clip (also those without a single usable window), in index order."""
+
+    @property
+    def clip_names(self) -> list[str]: ...  # video ids
+
+    @property
+    def clip_labels(self) -> np.ndarray: ...  # [clips] class index
+
+
+class _Batches(Dataset, ClipIdentities):
+    """Batches of one frame store; as an evaluation dataset it declares its clips (:class:`ClipIdentities`).
 
     ``transform(image, world, aspect) -> (image, world)``: a fixed change of every batch (the stress suite's
     other views and bodies, ``models/stress.py``), after augmentation."""

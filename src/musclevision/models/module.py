@@ -13,8 +13,10 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
+from musclevision.data.windows import ClipIdentities
 from musclevision.models.classifier import Ensemble, build_classifier
 from musclevision.models.metrics import LEVELS, EvalCollector
 
@@ -26,13 +28,18 @@ def plain(value):
     return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
 
 
-def eval_clips(trainer: pl.Trainer, stage: str):
-    """The clips behind the ``clip`` index of the evaluated batches: the window loader's dataset, which declares
-    ``clip_names`` and ``clip_labels`` (data/windows.py); None for loaders without them."""
+def eval_clips(trainer: pl.Trainer, stage: str) -> ClipIdentities | None:
+    """The clips behind the ``clip`` index of the evaluated batches, as the window loader's dataset declares them
+    (:class:`ClipIdentities`). A loader of one's own without them: clip scores cover only clips with a window, and
+    clips are not named (a warning says so)."""
     loaders = trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders
     first = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
     dataset = getattr(first, "dataset", None)
-    return dataset if hasattr(dataset, "clip_labels") and hasattr(dataset, "clip_names") else None
+    if isinstance(dataset, ClipIdentities):
+        return dataset
+    rank_zero_warn(f"{type(dataset).__name__} does not declare its clips (data.windows.ClipIdentities): clip-level "
+                   "metrics count only clips with a window", category=UserWarning)  # fmt: skip
+    return None
 
 
 class ExerciseModule(pl.LightningModule):
