@@ -19,32 +19,36 @@ import numpy as np
 
 from musclevision.data.synthetic import EXERCISES, synthesize_dataset
 from musclevision.extract import KeypointCache
-from musclevision.pose.skeleton import BODY_PARTS
+from musclevision.pose.geometry import joint_angle
+from musclevision.pose.skeleton import BODY_PARTS, landmark
 
-BONES = {"upper arm": (11, 13), "forearm": (13, 15), "thigh": (23, 25), "shank": (25, 27), "shoulders": (11, 12),
-         "hips": (23, 24)}  # fmt: skip
-
-
-def _angle(w, a, b, c):
-    u, v = w[:, a] - w[:, b], w[:, c] - w[:, b]
-    cos = (u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
-    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+L = {n: landmark(n) for n in ("left_shoulder", "right_shoulder", "left_elbow", "left_wrist", "right_wrist", "left_hip",
+                              "right_hip", "left_knee", "left_ankle", "right_ankle")}  # fmt: skip
+BONES = {"upper arm": ("left_shoulder", "left_elbow"), "forearm": ("left_elbow", "left_wrist"),
+         "thigh": ("left_hip", "left_knee"), "shank": ("left_knee", "left_ankle"),
+         "shoulders": ("left_shoulder", "right_shoulder"), "hips": ("left_hip", "right_hip")}  # fmt: skip
+SHOULDERS, HIPS, WRISTS = (
+    [L["left_shoulder"], L["right_shoulder"]],
+    [L["left_hip"], L["right_hip"]],
+    [L["left_wrist"], L["right_wrist"]],
+)
 
 
 def posture(w: np.ndarray) -> dict:
     """Per-clip statistics of world landmarks [T, 33, 3] (frames with a person)."""
-    hip, shoulder = w[:, 23:25].mean(1), w[:, 11:13].mean(1)
+    hip, shoulder = w[:, HIPS].mean(1), w[:, SHOULDERS].mean(1)
     torso = np.linalg.norm(shoulder - hip, axis=-1)
     up = (shoulder - hip) / torso[:, None]
-    elbow = (_angle(w, 11, 13, 15) + _angle(w, 12, 14, 16)) / 2
-    side = (w[:, 23] - w[:, 24]) + (w[:, 11] - w[:, 12])
+    elbow = (joint_angle(w, "left_elbow") + joint_angle(w, "right_elbow")) / 2
+    side = (w[:, L["left_hip"]] - w[:, L["right_hip"]]) + (w[:, L["left_shoulder"]] - w[:, L["right_shoulder"]])
     view = np.degrees(np.arctan2(-side[:, 2], side[:, 0]))
     return {
-        "knee min": np.percentile(np.minimum(_angle(w, 23, 25, 27), _angle(w, 24, 26, 28)), 5),
+        "knee min": np.percentile(np.minimum(joint_angle(w, "left_knee"), joint_angle(w, "right_knee")), 5),
         "elbow": np.median(elbow), "elbow range": np.subtract(*np.percentile(elbow, [95, 5])),
-        "shoulder": np.median((_angle(w, 13, 11, 23) + _angle(w, 14, 12, 24)) / 2),
-        "wrist height": np.median(((w[:, 15:17].mean(1) - hip) * up).sum(-1) / torso),
-        "stance": np.median(np.linalg.norm(w[:, 27] - w[:, 28], axis=-1) / np.linalg.norm(w[:, 23] - w[:, 24], axis=-1)),
+        "shoulder": np.median((joint_angle(w, "left_shoulder") + joint_angle(w, "right_shoulder")) / 2),
+        "wrist height": np.median(((w[:, WRISTS].mean(1) - hip) * up).sum(-1) / torso),
+        "stance": np.median(np.linalg.norm(w[:, L["left_ankle"]] - w[:, L["right_ankle"]], axis=-1)
+                            / np.linalg.norm(w[:, L["left_hip"]] - w[:, L["right_hip"]], axis=-1)),
         "torso tilt": np.median(np.degrees(np.arccos(np.clip(-up[:, 1], -1, 1)))),
         "view": abs(np.degrees(np.angle(np.median(np.exp(1j * np.radians(view)))))),
     }  # fmt: skip
@@ -54,9 +58,9 @@ def bones(worlds: list[np.ndarray]) -> dict:
     """Median bone length / torso length, and the spread of each bone's length within a clip (quartiles)."""
     ratio, spread = {k: [] for k in BONES}, []
     for w in worlds:
-        torso = np.median(np.linalg.norm(w[:, 11:13].mean(1) - w[:, 23:25].mean(1), axis=-1))
+        torso = np.median(np.linalg.norm(w[:, SHOULDERS].mean(1) - w[:, HIPS].mean(1), axis=-1))
         for name, (a, b) in BONES.items():
-            length = np.linalg.norm(w[:, a] - w[:, b], axis=-1)
+            length = np.linalg.norm(w[:, landmark(a)] - w[:, landmark(b)], axis=-1)
             ratio[name].append(np.median(length) / torso)
             spread.append(length / np.median(length))
     iqr = np.subtract(*np.percentile(np.concatenate(spread), [75, 25]))
@@ -65,7 +69,7 @@ def bones(worlds: list[np.ndarray]) -> dict:
 
 def low_visibility(images: list[np.ndarray]) -> dict:
     v = np.concatenate(images)[..., 3]
-    parts = {"face": BODY_PARTS["face"], "shoulders+hips": (11, 12, 23, 24), "arms": BODY_PARTS["both arms"],
+    parts = {"face": BODY_PARTS["face"], "shoulders+hips": (*SHOULDERS, *HIPS), "arms": BODY_PARTS["both arms"],
              "legs": BODY_PARTS["left leg"] + BODY_PARTS["right leg"]}  # fmt: skip
     return {name: (v[:, list(ids)] < 0.5).mean() for name, ids in parts.items()}
 

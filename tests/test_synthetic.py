@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from musclevision.data.synthetic import ARMS, EXERCISES, HABITS, sample_subject, synthesize_clip, synthesize_dataset
+from musclevision.pose.geometry import joint_angle
 from musclevision.pose.skeleton import JOINTS, NUM_LANDMARKS, landmark
 
 
@@ -17,13 +18,6 @@ def clips():
 @pytest.fixture(scope="module")
 def clean():
     return synthesize_dataset(EXERCISES, groups=3, clips_per_group=2, seed=5, noise=0.0, missing_rate=0.0, failures=False)
-
-
-def _angle(p, a, b, c):
-    """Angle at b (degrees) of the chain a-b-c, per frame."""
-    u, v = p[:, a] - p[:, b], p[:, c] - p[:, b]
-    cos = (u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
-    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
 
 def test_shapes_dtypes_and_nan_rows(clips):
@@ -83,7 +77,7 @@ def test_fixing_one_habit_leaves_the_others():
     subject = sample_subject(np.random.default_rng(7))
     clips = [synthesize_clip("Lunges", np.random.default_rng(1), subject, noise=0.0, missing_rate=0.0, failures=False,
                              habits=habits) for habits in ({}, {"azimuth": 30.0}, {"azimuth": 150.0})]  # fmt: skip
-    angles = [np.stack([_angle(c.world.astype(float), *j) for j in [(23, 25, 27), (24, 26, 28), (11, 13, 15)]]) for c in clips]
+    angles = [np.stack([joint_angle(c.world.astype(float), j) for j in ("left_knee", "right_knee", "left_elbow")]) for c in clips]
     for other in angles[1:]:
         np.testing.assert_allclose(other, angles[0], atol=1e-3)
     assert not np.allclose(clips[1].image[..., :2], clips[2].image[..., :2], atol=0.02)
@@ -134,14 +128,14 @@ def test_missing_rate_near_requested(clips):
 def test_every_exercise_moves(clean):
     for c in clean:
         w = c.world.astype(float)
-        knee = np.minimum(_angle(w, 23, 25, 27), _angle(w, 24, 26, 28))
-        elbow = np.minimum(_angle(w, 11, 13, 15), _angle(w, 12, 14, 16))
+        knee = np.minimum(joint_angle(w, "left_knee"), joint_angle(w, "right_knee"))
+        elbow = np.minimum(joint_angle(w, "left_elbow"), joint_angle(w, "right_elbow"))
         moving = knee if c.label in ("BodyWeightSquats", "Lunges") else elbow
         assert np.ptp(moving) > 20, (c.video_id, np.ptp(moving))  # real clips: 10th percentile 17 (wall) to 30 deg
         if c.label == "BodyWeightSquats":
             assert knee.min() < 135 and knee.max() > 150  # quarter squats to deep ones, and back up
     deep = synthesize_clip("BodyWeightSquats", np.random.default_rng(0), noise=0.0, habits={"depth": 1.0})
-    knee = _angle(deep.world[deep.has_person].astype(float), 23, 25, 27)
+    knee = joint_angle(deep.world[deep.has_person].astype(float), "left_knee")
     assert knee.min() < 110 and knee.max() > 150  # to about parallel and back up
 
 
@@ -149,7 +143,7 @@ def _features(c):
     """Per-clip mean and std of view-independent pose statistics: world joint angles, and how far the torso and the
     legs lean from the camera's vertical (cameras are roughly level)."""
     w = c.world[c.has_person].astype(float)
-    angles = np.stack([_angle(w, *j) for j in JOINTS.values()], 1)
+    angles = np.stack([joint_angle(w, j) for j in JOINTS], 1)
     torso, legs = w[:, 11:13].mean(1) - w[:, 23:25].mean(1), w[:, 23:25].mean(1) - w[:, 27:29].mean(1)
     lean = np.stack([-v[:, 1] / np.linalg.norm(v, axis=-1) for v in (torso, legs)], 1)
     f = np.concatenate([angles, lean], 1)
@@ -248,7 +242,7 @@ def _inclination(w):
 
 
 def test_push_up_variants_wall_bench_floor_and_knees():
-    knee = lambda w: np.minimum(_angle(w, 23, 25, 27), _angle(w, 24, 26, 28))  # noqa: E731
+    knee = lambda w: np.minimum(joint_angle(w, "left_knee"), joint_angle(w, "right_knee"))  # noqa: E731
     for seed in range(3):
         wall = _clean("WallPushups", seed, azimuth=90.0).world.astype(float)
         floor = _clean("PushUps", seed, azimuth=90.0, surface="floor", support="toes").world.astype(float)
@@ -265,7 +259,7 @@ def test_lunge_variants_and_squat_stance():
 
     def hip_and_knee(**habits):
         c = _clean("Lunges", seconds=6.0, azimuth=90.0, fill=0.5, **habits)
-        bend = 180 - np.minimum(_angle(c.world.astype(float), 23, 25, 27), _angle(c.world.astype(float), 24, 26, 28))
+        bend = 180 - np.minimum(joint_angle(c.world.astype(float), "left_knee"), joint_angle(c.world.astype(float), "right_knee"))
         return c.image[:, 23:25, 0].mean(1), bend
 
     x, bend = hip_and_knee(variant="forward")

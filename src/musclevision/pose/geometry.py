@@ -1,7 +1,9 @@
-"""Geometry on skeleton tensors ``[..., 33, 3]`` (torch, so it runs inside the exported model graph)."""
+"""Geometry on skeleton tensors ``[..., 33, 3]`` (torch, so it runs inside the exported model graph), and the joint
+angle in degrees on numpy arrays for analysis (tests, benchmarks)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from musclevision.pose.skeleton import JOINTS, LEFT_HIP, LEFT_SHOULDER, PARENT, RIGHT_HIP, RIGHT_SHOULDER, SEGMENTS
@@ -63,3 +65,11 @@ def canonical_world(world: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     x, y, z = world.unbind(-1)
     turned = torch.stack([cos * x + sin * z, y, cos * z - sin * x], dim=-1)  # rotate `across` onto +x
     return turned / body_size(world, valid)[:, None, None, None]
+
+
+def joint_angle(points: np.ndarray, joint: str) -> np.ndarray:
+    """Angle (degrees) at the middle landmark of ``JOINTS[joint]`` (e.g. "left_knee"): points [..., 33, 3] -> [...]."""
+    a, b, c = (points[..., i, :] for i in JOINTS[joint])
+    u, v = a - b, c - b
+    cos = (u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
