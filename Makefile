@@ -42,7 +42,7 @@ assets/.built: $(VENV)/.installed node_modules/.package-lock.json
 
 # The page's copy of the Python-defined contract (skeleton, model-card schema): rebuilt when they change.
 CONTRACT_JS := src/musclevision/web/static/js/generated/contract.js
-$(CONTRACT_JS): $(VENV)/.installed src/musclevision/pose/skeleton.py src/musclevision/card.py
+$(CONTRACT_JS): $(VENV)/.installed src/musclevision/pose/skeleton.py src/musclevision/card.py src/musclevision/web/assets.py src/musclevision/extract/exerciser.py
 	$(PY) -m musclevision.web.assets --contract-only
 
 setup: $(VENV)/.installed assets/.built $(CONTRACT_JS)

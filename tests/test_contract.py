@@ -32,6 +32,16 @@ def test_page_skeleton_is_the_python_skeleton():
     assert got["names"] == list(LANDMARK_NAMES) and got["count"] == NUM_LANDMARKS == 33
 
 
+def test_the_page_draws_the_bones_mediapipe_connects():
+    """draw.js draws SKELETON.bones: MediaPipe's own POSE_CONNECTIONS (of the pinned tasks-vision), pair for pair."""
+    from musclevision.paths import project_root
+
+    bundle = project_root() / "node_modules" / "@mediapipe" / "tasks-vision" / "vision_bundle.mjs"
+    assert bundle.is_file(), "run `make setup`: it installs the pinned npm packages"
+    got = run_node(f'const v = await import("{bundle}"); out(v.PoseLandmarker.POSE_CONNECTIONS.map((c) => [c.start, c.end]));')
+    assert [tuple(c) for c in got] == list(BONES)
+
+
 def test_skeleton_tables_are_consistent():
     assert all(MIRROR[MIRROR[i]] == i for i in range(NUM_LANDMARKS))
     assert all(SIDE[MIRROR[i]] == -SIDE[i] and (SIDE[i] == 0) == (MIRROR[i] == i) for i in range(NUM_LANDMARKS))
@@ -195,6 +205,30 @@ def test_page_validator_handles_every_keyword_of_the_schema():
 
     walk(card_schema())
     assert used <= keywords, f"teach web/static/js/schema.js these keywords: {sorted(used - keywords)}"
+
+
+def test_an_absent_pose_setting_means_the_same_to_the_card_the_cache_the_replay_and_the_page():
+    """One definition (PoseModel.absent(), the card schema's defaults): the page's poseOptions falls back to the same
+    values, replay reads a card that records none of the untyped settings with them, and a cache key leaves a setting
+    out when it has that value."""
+    from musclevision.card import PoseModel
+    from musclevision.extract.landmarker import OFF_WHEN_ABSENT
+    from musclevision.replay.cli import pose_options
+
+    absent = PoseModel.absent()
+    assert absent == {"num_poses": 1, "people_check_s": 0, "zoom_out": 1, "min_pose_detection_confidence": 0.5,
+                      "min_pose_presence_confidence": 0.5, "min_tracking_confidence": 0.5, "rotations": [],
+                      "retry_every": 1, "selector": None}  # fmt: skip
+    page = run_node(f'import {{ poseOptions }} from "{JS}/pose.js"; out(poseOptions({{}}));')
+    names = dict(minDetection="min_pose_detection_confidence", minPresence="min_pose_presence_confidence",
+                 minTracking="min_tracking_confidence", rotations="rotations", retryEvery="retry_every",
+                 zoomOut="zoom_out", numPoses="num_poses", peopleCheckS="people_check_s", selector="selector")  # fmt: skip
+    assert {names[k]: v for k, v in page.items()} == absent
+    bare = PoseModel.model_validate({"variant": "full", "bundle": "pose_landmarker_full.task", "bundle_sha256": "ab" * 32})
+    replay = pose_options(bare)
+    assert {k: replay[k] for k in absent if k in replay} == {k: v for k, v in absent.items() if k in replay}
+    assert {k: absent[k] for k in OFF_WHEN_ABSENT} == OFF_WHEN_ABSENT
+    assert bare.model_dump(exclude_none=True).keys() == set(PoseModel.model_fields), "untyped settings stay out of dumps"
 
 
 @pytest.mark.parametrize("clip_fps, live", [(25.0, False), (30.0, False), (25.0, True)])

@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from helpers import distinct_in_node, distinct_in_python, select_in_node, select_in_python
+from helpers import EXERCISER_JS, distinct_in_node, distinct_in_python, run_node, select_in_node, select_in_python
 from musclevision.data.synthetic import synthesize_clip
-from musclevision.extract.exerciser import SELECTOR, ExerciserSelector
+from musclevision.extract.exerciser import BODY_JOINTS, SELECTOR, UPPER, ExerciserSelector, exerciser_dict
+from musclevision.pose.skeleton import LANDMARK_NAMES
 
 
 def two_people(seed: int = 0, seconds: float = 8.0) -> tuple[dict, np.ndarray]:
@@ -104,6 +105,20 @@ def test_the_check_counts_a_body_found_twice_once_and_two_people_twice():
     want = [f["want"] for f in recording["frames"]]
     assert distinct_in_python(recording) == want
     assert distinct_in_node(recording) == want
+
+
+def test_page_rule_reads_the_python_joints_and_rules():
+    """exerciser.js takes its joints and rule versions from the generated module, which holds exerciser.py's."""
+    contract = EXERCISER_JS.parent / "generated" / "contract.js"
+    got = run_node(
+        f'import {{ EXERCISER }} from "{contract}"; import {{ BODY_JOINTS, RULES }} from "{EXERCISER_JS}";\n'
+        "out({ contract: EXERCISER, page: { body_joints: BODY_JOINTS, rules: RULES } });"
+    )
+    assert got["contract"] == exerciser_dict()
+    assert got["page"] == {"body_joints": got["contract"]["body_joints"], "rules": got["contract"]["rules"]}
+    names = [LANDMARK_NAMES[j] for j in BODY_JOINTS]
+    assert names[:2] == ["left_shoulder", "right_shoulder"] and names[-2:] == ["left_ankle", "right_ankle"]
+    assert [names[i].split("_")[1] for i in UPPER] == ["shoulder"] * 2 + ["elbow"] * 2 + ["wrist"] * 2
 
 
 def test_an_unknown_rule_is_refused():

@@ -61,10 +61,23 @@ class TensorSpec(_Strict):
 
 
 class PoseModel(BaseModel):
-    """The extractor settings the training keypoints were made with; the page must use the same."""
+    """The extractor settings the training keypoints were made with; the page must use the same.
 
-    # extra allowed: every extractor setting (PoseSettings.cache_key()) is recorded here as it is
-    model_config = ConfigDict(strict=True, extra="allow")
+    A setting a card does not record means the extractor's value from before it existed: the defaults in the JSON
+    Schema (``absent()``), which the page's fallbacks are read from too."""
+
+    # extra allowed: every extractor setting (PoseSettings.cache_key()) is recorded here as it is. The untyped ones
+    # that have a meaning when absent are in the schema with a default and no constraint, so validation and card
+    # dumps stay as they were (typed fields would add them to every dump).
+    model_config = ConfigDict(
+        strict=True,
+        extra="allow",
+        json_schema_extra=lambda schema: schema["properties"].update(
+            rotations={"default": [], "description": "degrees clockwise to retry a frame at when no one is found"},
+            retry_every={"default": 1, "description": "while no one is found: retry other views every n-th frame"},
+            selector={"default": None, "description": "num_poses > 1: the exerciser rule and its parameters"},
+        ),
+    )
     variant: Literal["lite", "full", "heavy"]
     bundle: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.task$")]
     bundle_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -79,6 +92,11 @@ class PoseModel(BaseModel):
     min_pose_detection_confidence: float = Field(default=0.5, ge=0, le=1)
     min_pose_presence_confidence: float = Field(default=0.5, ge=0, le=1)
     min_tracking_confidence: float = Field(default=0.5, ge=0, le=1)
+
+    @classmethod
+    def absent(cls) -> dict:
+        """What each setting with a default means when a card leaves it out (``{"rotations": [], "zoom_out": 1, ...}``)."""
+        return {k: p["default"] for k, p in cls.model_json_schema()["properties"].items() if "default" in p}
 
 
 class Calibration(_Strict):

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musclevision.pose.skeleton import has_person
+
 
 @dataclass
 class ClipData:
@@ -27,4 +29,4 @@ class ClipData:
     @property
     def has_person(self) -> np.ndarray:
         """[T] bool: frames where a person was found."""
-        return ~np.isnan(self.image[:, 0, 0])
+        return has_person(self.image)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from musclevision.data.clips import ClipData
-from musclevision.pose.skeleton import BODY_PARTS, MIRROR, NUM_LANDMARKS, SIDE
+from musclevision.pose.skeleton import BODY_PARTS, MIRROR, NUM_LANDMARKS, SIDE, landmark
 
 EXERCISES = ("BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups")
 
@@ -49,8 +49,11 @@ FACE = np.array([
     (0.075, -0.005, 0), (-0.075, -0.005, 0),
     (0.025, -0.06, 0.085), (-0.025, -0.06, 0.085),
 ])  # fmt: skip
-CORE = np.isin(np.arange(NUM_LANDMARKS), [*range(13), 23, 24])  # face, shoulders, hips: MediaPipe always "sees" them
-LEG_SWAP = np.array([MIRROR[i] if i >= 23 else i for i in range(NUM_LANDMARKS)])  # the legs (hips down) trade labels
+HIPS = [landmark("left_hip"), landmark("right_hip")]
+SHOULDERS = [landmark("left_shoulder"), landmark("right_shoulder")]
+CORE = np.isin(np.arange(NUM_LANDMARKS), [*BODY_PARTS["face"], *SHOULDERS, *HIPS])  # MediaPipe always "sees" them
+LEGS = {*HIPS, *BODY_PARTS["left leg"], *BODY_PARTS["right leg"]}  # hips down
+LEG_SWAP = np.array([MIRROR[i] if i in LEGS else i for i in range(NUM_LANDMARKS)])  # the legs trade labels
 # Per exercise: rep period (s) before the person's tempo, |camera azimuth| range (deg) where people usually
 # film it (0 = in front of the person's face / feet for the bench), extra camera elevation (deg), and how
 # often the scene hides a body part for a whole clip (``hidden``: a part of BODY_PARTS, or none).
@@ -362,19 +365,21 @@ def _assemble(b, j):
     full = lambda v: np.broadcast_to(v, (2, frames, 3))  # noqa: E731
     p = np.empty((frames, NUM_LANDMARKS, 3))
     c = j["shm"] + b["neck"] * j["hup"]
-    p[:, :11] = c[:, None] + kk * (FACE[:, :1] * X + FACE[:, 1:2] * j["hup"][:, None] + FACE[:, 2:] * j["hfront"][:, None])
+    p[:, list(BODY_PARTS["face"])] = c[:, None] + kk * (
+        FACE[:, :1] * X + FACE[:, 1:2] * j["hup"][:, None] + FACE[:, 2:] * j["hfront"][:, None]
+    )
     wr = j["wr"]
     hand = _unit(full(j["hand"])) if "hand" in j else _unit(wr - j["elb"])
     thumb = -OUT + 0.4 * j["up"]  # thumbs medial (and towards the head when that is ambiguous)
     thumb = _unit(thumb - (thumb * hand).sum(-1, keepdims=True) * hand)
     foot, sole = _unit(full(j["foot"])), full(j["sole"])
-    for idx, pts in (
-        (11, j["sh"]), (13, j["elb"]), (15, wr), (17, wr + kk * (0.075 * hand - 0.025 * thumb)),
-        (19, wr + kk * (0.085 * hand + 0.02 * thumb)), (21, wr + kk * (0.045 * hand + 0.04 * thumb)),
-        (23, j["hips"]), (25, j["knee"]), (27, j["ank"]), (29, j["ank"] - kk * (0.025 * foot + 0.03 * sole)),
-        (31, j["ank"] + kk * (0.13 * foot - 0.055 * sole)),
+    for name, pts in (  # each [2 (left, right), T, 3]
+        ("shoulder", j["sh"]), ("elbow", j["elb"]), ("wrist", wr), ("pinky", wr + kk * (0.075 * hand - 0.025 * thumb)),
+        ("index", wr + kk * (0.085 * hand + 0.02 * thumb)), ("thumb", wr + kk * (0.045 * hand + 0.04 * thumb)),
+        ("hip", j["hips"]), ("knee", j["knee"]), ("ankle", j["ank"]), ("heel", j["ank"] - kk * (0.025 * foot + 0.03 * sole)),
+        ("foot_index", j["ank"] + kk * (0.13 * foot - 0.055 * sole)),
     ):  # fmt: skip
-        p[:, idx : idx + 2] = pts.transpose(1, 0, 2)
+        p[:, [landmark(f"left_{name}"), landmark(f"right_{name}")]] = pts.transpose(1, 0, 2)
     return p
 
 
@@ -425,7 +430,7 @@ def _render(b, cam, p, j, rng, fps, width, height, noise, missing_rate, failures
     fx, fy = np.cos(roll) * fx + np.sin(roll) * fy, np.cos(roll) * fy - np.sin(roll) * fx
     rot = np.stack([fx, fy, fz])  # rows: camera x right, y down, z forward
     pc = (p - cam_pos) @ rot.T
-    hip = pc[:, 23:25].mean(1, keepdims=True)
+    hip = pc[:, HIPS].mean(1, keepdims=True)
     shift = b["shift"] + rng.normal(0, 0.015, 2)
     img = np.empty((frames, NUM_LANDMARKS, 4))
     img[..., :2] = f * pc[..., :2] / pc[..., 2:] / [width, height] + 0.5 + shift

@@ -24,6 +24,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from musclevision.data.augment import AugmentConfig, augment
 from musclevision.data.clips import ClipData
+from musclevision.pose.skeleton import has_person
 
 
 def window_positions(timestamps_ms: np.ndarray, end_ms: float, fps: float, window: int) -> np.ndarray:
@@ -50,7 +51,7 @@ class FrameStore:
         self.labels = np.array([classes.index(c.label) for c in clips], dtype=np.int64)
         self.aspect = np.array([c.width / c.height for c in clips], dtype=np.float32)
         self.fps = np.array([c.fps for c in clips], dtype=np.float64)
-        self.valid = ~np.isnan(self.image[:, 0, 0])
+        self.valid = has_person(self.image)
 
     def gather(self, clip: np.ndarray, positions: np.ndarray):
         """Frames at fractional ``positions [B, W]`` of each ``clip [B]``, linearly interpolated.

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from musclevision.models.classifier import Ensemble, SequenceClassifier
+from musclevision.pose.skeleton import NUM_LANDMARKS
 
 OPSET = 17
 
@@ -50,7 +51,7 @@ def export_onnx(graph: ProbabilityGraph, path: Path, window: int) -> None:
     """Write ``graph`` (in eval mode) as an ONNX graph with dynamic batch/time axes and check it."""
     graph = graph.eval()
     names = input_names(graph)
-    example = (torch.zeros(2, window, 33, 4), torch.zeros(2, window, 33, 3))[: len(names)]
+    example = (torch.zeros(2, window, NUM_LANDMARKS, 4), torch.zeros(2, window, NUM_LANDMARKS, 3))[: len(names)]
     axes = {name: {0: "batch", 1: "time"} for name in names} | {"probabilities": {0: "batch"}}
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of dynamo, which cannot yet emit opset 17

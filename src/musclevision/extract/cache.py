@@ -37,6 +37,7 @@ import numpy as np
 
 from musclevision.oserrors import describe_write_error
 from musclevision.paths import sha256_file
+from musclevision.pose.skeleton import NUM_LANDMARKS
 
 FORMAT_VERSION = 1
 
@@ -288,8 +289,8 @@ class KeypointCache:
                 clip = CachedClip(record, arrays["image"], arrays["world"], arrays["timestamps_ms"])
         except (zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError) as exc:
             return None, f"unreadable ({type(exc).__name__}: {exc})"
-        t = record.frames_decoded
-        if clip.image.shape != (t, 33, 4) or clip.world.shape != (t, 33, 3) or clip.timestamps_ms.shape != (t,):
+        t, n = record.frames_decoded, NUM_LANDMARKS
+        if clip.image.shape != (t, n, 4) or clip.world.shape != (t, n, 3) or clip.timestamps_ms.shape != (t,):
             return None, f"its arrays {clip.image.shape} / {clip.world.shape} do not hold the {t} frames of its record"
         return clip, None
 

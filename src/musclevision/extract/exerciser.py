@@ -37,15 +37,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from musclevision.pose.skeleton import LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER, landmark
+
 # The rule's parameters. They key the keypoint cache (PoseSettings.cache_key) and travel to the
 # page in the model card's pose_model block: the one definition both sides use.
 SELECTOR = {"rule": "upper-body-speed-v3", "tau_s": 1.0, "fast_s": 0.5, "gate": 1.0, "relink": 3.0, "max_gap_s": 1.0,
             "switch_ratio": 1.5}  # fmt: skip
 # Cards exported before a rule keep theirs: v1 has no relink, v2 follows duplicate fits as people of their own.
 RULES = ("upper-body-speed-v1", "upper-body-speed-v2", "upper-body-speed-v3")
-BODY_JOINTS = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
-UPPER = (0, 1, 2, 3, 4, 5)  # shoulders, elbows, wrists: positions in BODY_JOINTS
-SHOULDERS, HIPS = (11, 12), (23, 24)
+_SIDES = ("left", "right")
+BODY_JOINTS = tuple(
+    landmark(f"{side}_{joint}") for joint in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle") for side in _SIDES
+)
+# shoulders, elbows, wrists: positions in BODY_JOINTS
+UPPER = tuple(BODY_JOINTS.index(landmark(f"{side}_{joint}")) for joint in ("shoulder", "elbow", "wrist") for side in _SIDES)
+SHOULDERS, HIPS = (LEFT_SHOULDER, RIGHT_SHOULDER), (LEFT_HIP, RIGHT_HIP)
+
+
+def exerciser_dict() -> dict:
+    """What the page's copy of the rule (exerciser.js) reads from the generated module, JSON-ready."""
+    return {"body_joints": list(BODY_JOINTS), "upper": list(UPPER), "shoulders": list(SHOULDERS), "hips": list(HIPS),
+            "rules": list(RULES)}  # fmt: skip
 
 
 @dataclass(eq=False)  # identity, not field equality

@@ -34,15 +34,18 @@ from pathlib import Path
 
 import numpy as np
 
+from musclevision.card import PoseModel
 from musclevision.extract.exerciser import SELECTOR, ExerciserSelector, distinct_people
 from musclevision.extract.pose_bundle import VARIANTS, ensure_bundle
 from musclevision.extract.rotation import pad_frame, rotate_frame, unpad_image, unrotate_image, unrotate_world
 from musclevision.extract.video import VideoError, iter_frames, open_video
 from musclevision.paths import sha256_file
-from musclevision.pose.skeleton import NUM_LANDMARKS
+from musclevision.pose.skeleton import NUM_LANDMARKS, has_person
 
-# Settings a cache key leaves out when they are off (these values), so that caches made before they existed stay valid.
-OFF_WHEN_ABSENT = {"rotations": [], "zoom_out": 1.0}
+# Settings a cache key leaves out when they are off, so that caches made before they existed stay valid. Off is
+# what a card's pose_model block means without them (the card and its cache key are the same record).
+_ABSENT = PoseModel.absent()
+OFF_WHEN_ABSENT = {"rotations": _ABSENT["rotations"], "zoom_out": float(_ABSENT["zoom_out"])}  # float, as the key holds it
 
 
 class ConfigError(ValueError):
@@ -140,7 +143,7 @@ class VideoKeypoints:
 
     @property
     def detected(self) -> int:
-        return int((~np.isnan(self.image[:, 0, 0])).sum())
+        return int(has_person(self.image).sum())
 
 
 def create_landmarker(settings: PoseSettings, num_poses: int | None = None, video: bool = True):

@@ -1,10 +1,13 @@
 """MediaPipe BlazePose's 33-landmark layout, defined once: names, mirror twins, bones, joints, body parts.
 
 Everything here is plain data (tuples of indices), so the same values can be written to the page
-(``skeleton_dict``) and compared there. Indices follow MediaPipe's order; "left" is the person's left.
+(``skeleton_dict``) and compared there; and the one test for a frame without a person (``has_person``).
+Indices follow MediaPipe's order; "left" is the person's left.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 LANDMARK_NAMES = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
@@ -30,7 +33,7 @@ MIRROR = tuple(landmark(n.replace("left", "@").replace("right", "left").replace(
 # Each landmark's side of the body: +1 left, -1 right, 0 midline (the nose, MediaPipe's one midline landmark).
 SIDE = tuple(1 if "left" in n else -1 if "right" in n else 0 for n in LANDMARK_NAMES)
 
-# MediaPipe's POSE_CONNECTIONS (what the page draws; the graph model's edges), as index pairs.
+# MediaPipe's POSE_CONNECTIONS (what the page draws; the graph model's edges), as index pairs (a test compares them).
 BONES = (
     (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12), (11, 13), (13, 15),
     (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16), (16, 18), (16, 20), (16, 22), (18, 20), (11, 23),
@@ -65,6 +68,12 @@ BODY_PARTS = {
     "face": tuple(range(0, 11)), "left arm": (11, 13, 15, 17, 19, 21), "right arm": (12, 14, 16, 18, 20, 22),
     "left leg": (25, 27, 29, 31), "right leg": (26, 28, 30, 32), "both arms": tuple(range(13, 23)),
 }  # fmt: skip
+
+
+def has_person(image: np.ndarray) -> np.ndarray:
+    """``[T]`` bool of image landmarks ``[T, 33, 4]``: frames with a person. A frame without one is a NaN row,
+    so its first number tells."""
+    return ~np.isnan(image[:, 0, 0])
 
 
 def skeleton_dict() -> dict:

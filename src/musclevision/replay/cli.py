@@ -66,15 +66,13 @@ def pose_options(pose) -> dict:
     """PoseSettings of a card's ``pose_model`` block, as the page reads it (``poseOptions`` in ``pose.js``): a setting
     the card does not record is the extractor's before that setting existed (no rotations, no zoom-out, one person).
     The exerciser rule is this extractor's own (``videos_keypoints`` warns when the card's differs)."""
-    from musclevision.extract.landmarker import OFF_WHEN_ABSENT
-
-    extra = pose.model_extra or {}
+    extra, absent = pose.model_extra or {}, pose.absent()
     return dict(model=pose.variant, min_pose_detection_confidence=pose.min_pose_detection_confidence,
                 min_pose_presence_confidence=pose.min_pose_presence_confidence,
                 min_tracking_confidence=pose.min_tracking_confidence,
-                rotations=extra.get("rotations", OFF_WHEN_ABSENT["rotations"]),
-                retry_every=extra.get("retry_every", 1), zoom_out=pose.zoom_out, num_poses=pose.num_poses,
-                people_check_s=pose.people_check_s)  # fmt: skip
+                rotations=extra.get("rotations", absent["rotations"]),
+                retry_every=extra.get("retry_every", absent["retry_every"]), zoom_out=pose.zoom_out,
+                num_poses=pose.num_poses, people_check_s=pose.people_check_s)  # fmt: skip
 
 
 def videos_keypoints(files: list[tuple[str, Path]], card, workers: int | None, log_dir: Path) -> Iterator[Keypoints | Failure]:

@@ -386,7 +386,7 @@ async function processFrame() {
   if (det) S.personFrames += 1;
   await engine.step(frameTime(t0), det, video.videoWidth / video.videoHeight);
   const counter = engine.counting && engine.counters[engine.counting];
-  drawSkeleton(overlayCtx, det && det.image, pose.connections, counter ? counter.active.signal.landmarks : []);
+  drawSkeleton(overlayCtx, det && det.image, counter ? counter.active.signal.landmarks : []);
   render();
 }
 

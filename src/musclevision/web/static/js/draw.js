@@ -1,9 +1,12 @@
 // Drawing: the skeleton overlay on the camera view and the rep-signal sparkline.
 
+import { SKELETON } from "./generated/contract.js";
+
 const MIN_VISIBILITY = 0.5;
 
-/** Draw `frame` (Float32Array(132) of normalized landmarks) onto a canvas sized like the video. */
-export function drawSkeleton(ctx, frame, connections, highlight = []) {
+/** Draw `frame` (Float32Array(132) of normalized landmarks) onto a canvas sized like the video: the skeleton's
+ *  bones (musclevision.pose.skeleton.BONES, MediaPipe's POSE_CONNECTIONS) and landmarks. */
+export function drawSkeleton(ctx, frame, highlight = []) {
   const { width: w, height: h } = ctx.canvas;
   ctx.clearRect(0, 0, w, h);
   if (!frame) return;
@@ -11,7 +14,7 @@ export function drawSkeleton(ctx, frame, connections, highlight = []) {
   const visible = (i) => (Number.isFinite(frame[i * 4 + 3]) ? frame[i * 4 + 3] : 1) >= MIN_VISIBILITY;
   ctx.lineCap = "round";
   ctx.lineWidth = 2.5 * scale;
-  for (const [a, b] of connections) {
+  for (const [a, b] of SKELETON.bones) {
     ctx.strokeStyle = visible(a) && visible(b) ? "rgba(255,255,255,0.9)" : "rgba(255,255,255,0.3)";
     ctx.beginPath();
     ctx.moveTo(frame[a * 4] * w, frame[a * 4 + 1] * h);
@@ -19,7 +22,7 @@ export function drawSkeleton(ctx, frame, connections, highlight = []) {
     ctx.stroke();
   }
   const hl = new Set(highlight);
-  for (let i = 0; i < 33; i++) {
+  for (let i = 0; i < SKELETON.count; i++) {
     const r = (hl.has(i) ? 4.5 : 3) * scale;
     ctx.fillStyle = hl.has(i) ? "#ffb020" : visible(i) ? "#28d7a0" : "rgba(40,215,160,0.35)";
     ctx.beginPath();

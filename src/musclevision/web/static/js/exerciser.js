@@ -4,12 +4,13 @@
 // the same person the training keypoints did; tests/test_exerciser.py checks both on the same input.
 // No DOM: Node runs this module too.
 
-export const BODY_JOINTS = [11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28];
-const UPPER = [0, 1, 2, 3, 4, 5]; // shoulders, elbows, wrists: positions in BODY_JOINTS
-const SHOULDERS = [11, 12];
-const HIPS = [23, 24];
+import { EXERCISER } from "./generated/contract.js";
+
+// The joints and rule versions are exerciser.py's, generated: the 12 body joints a person is followed by, UPPER
+// (shoulders, elbows, wrists: positions in BODY_JOINTS) whose speed is scored, and the torso's ends.
 // Cards exported before a rule keep theirs: v1 has no relink, v2 follows duplicate fits as people of their own.
-export const RULES = ["upper-body-speed-v1", "upper-body-speed-v2", "upper-body-speed-v3"];
+export const { body_joints: BODY_JOINTS, rules: RULES } = EXERCISER;
+const { upper: UPPER, shoulders: SHOULDERS, hips: HIPS } = EXERCISER;
 
 /** Body joints of one person (flat landmarks, 4 numbers per landmark) in pixels, and the torso length (>= 1 px). */
 export function bodyPose(lm, width, height) {

@@ -18,6 +18,7 @@
 
 import { fetchBytes } from "./classifier.js";
 import { ExerciserSelector, distinctPeople } from "./exerciser.js";
+import { CARD_SCHEMA, SKELETON } from "./generated/contract.js";
 
 export const VISION_BASE = "/vendor/tasks-vision/";
 const QUARTER_TURNS = [90, 180, 270];
@@ -113,31 +114,40 @@ export function makeViewer() {
   };
 }
 
+// What a pose_model setting means when a card does not record it (a card from before the setting existed, e.g. no
+// people_check_s: several people from the start): the card schema's defaults, as Python reads them (PoseModel.absent()).
+const ABSENT = Object.fromEntries(
+  Object.entries(CARD_SCHEMA.$defs.PoseModel.properties).flatMap(([key, p]) => ("default" in p ? [[key, p.default]] : [])),
+);
+
 /** createPose's options from the model card's pose_model block (the extractor's PoseSettings.cache_key()). */
 export function poseOptions(pm) {
+  const get = (key) => pm[key] ?? ABSENT[key];
   return {
-    minDetection: pm.min_pose_detection_confidence ?? 0.5,
-    minPresence: pm.min_pose_presence_confidence ?? 0.5,
-    minTracking: pm.min_tracking_confidence ?? 0.5,
-    rotations: pm.rotations ?? [],
-    retryEvery: pm.retry_every ?? 1,
-    zoomOut: pm.zoom_out ?? 1,
-    numPoses: pm.num_poses ?? 1,
-    peopleCheckS: pm.people_check_s ?? 0, // absent: a card from before the checks (several people from the start)
-    selector: pm.selector ?? null,
+    minDetection: get("min_pose_detection_confidence"),
+    minPresence: get("min_pose_presence_confidence"),
+    minTracking: get("min_tracking_confidence"),
+    rotations: get("rotations"),
+    retryEvery: get("retry_every"),
+    zoomOut: get("zoom_out"),
+    numPoses: get("num_poses"),
+    peopleCheckS: get("people_check_s"),
+    selector: get("selector"),
   };
 }
+const NO_CARD = poseOptions({}); // createPose's defaults: a card that records no setting
 
 /**
  * Create the landmarkers from the served `.task` bundle and wasm fileset.
  * Returns {detect(source, timestampMs) -> {image: Float32Array(132), world: Float32Array(99)} | null,
- *          connections: [[a, b], ...], orientation() -> degrees now tracked, zoom() -> its zoom-out, people() -> count in the
+ *          orientation() -> degrees now tracked, zoom() -> its zoom-out, people() -> count in the
  *          last frame, selector() -> the ExerciserSelector (or null), several() -> {fromMs, checks, checkedMax}
  *          (fromMs null while one person is followed), close()}.
  */
 export async function createPose({
-  bundleUrl, delegate = "CPU", minDetection = 0.5, minPresence = 0.5, minTracking = 0.5, rotations = [], retryEvery = 1,
-  zoomOut = 1, numPoses = 1, peopleCheckS = 0, selector = null,
+  bundleUrl, delegate = "CPU", minDetection = NO_CARD.minDetection, minPresence = NO_CARD.minPresence,
+  minTracking = NO_CARD.minTracking, rotations = NO_CARD.rotations, retryEvery = NO_CARD.retryEvery,
+  zoomOut = NO_CARD.zoomOut, numPoses = NO_CARD.numPoses, peopleCheckS = NO_CARD.peopleCheckS, selector = NO_CARD.selector,
 }) {
   if (!Array.isArray(rotations) || rotations.some((r) => !QUARTER_TURNS.includes(r)) || new Set(rotations).size !== rotations.length)
     throw new Error(`pose_model.rotations ${JSON.stringify(rotations)} must list distinct quarter turns from 90, 180, 270`);
@@ -188,7 +198,6 @@ export async function createPose({
     if (checker) checker.close();
     throw new Error(`pose landmarker could not start with ${bundleUrl} (${delegate} delegate): ${err.message || err}`);
   }
-  const connections = vision.PoseLandmarker.POSE_CONNECTIONS.map((c) => [c.start, c.end]);
   const viewer = makeViewer();
   const see = (source, w, h, view) => (view === views[0] ? source : viewer(source, w, h, view.degrees, view.zoom));
   let lastTs = -1;
@@ -201,10 +210,11 @@ export async function createPose({
     const people = [];
     const collect = (result) => {
       (result.landmarks || []).forEach((lm, k) => {
-        if (!lm || lm.length !== 33) return;
-        const image = new Float32Array(33 * 4);
-        const world = new Float32Array(33 * 3).fill(NaN);
-        for (let i = 0; i < 33; i++) {
+        const n = SKELETON.count;
+        if (!lm || lm.length !== n) return;
+        const image = new Float32Array(n * 4);
+        const world = new Float32Array(n * 3).fill(NaN);
+        for (let i = 0; i < n; i++) {
           const p = lm[i];
           image[i * 4] = p.x;
           image[i * 4 + 1] = p.y;
@@ -212,8 +222,8 @@ export async function createPose({
           image[i * 4 + 3] = p.visibility ?? NaN;
         }
         const wl = result.worldLandmarks && result.worldLandmarks[k];
-        if (wl && wl.length === 33) {
-          for (let i = 0; i < 33; i++) {
+        if (wl && wl.length === n) {
+          for (let i = 0; i < n; i++) {
             world[i * 3] = wl[i].x;
             world[i * 3 + 1] = wl[i].y;
             world[i * 3 + 2] = wl[i].z;
@@ -274,7 +284,6 @@ export async function createPose({
 
   return {
     detect,
-    connections,
     orientation: () => current.degrees,
     zoom: () => current.zoom,
     people: () => lastPeople,
