@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 
-QUARTER_TURNS = (0, 90, 180, 270)
-
 
 def rotate_frame(frame: np.ndarray, degrees: int) -> np.ndarray:
     """``frame [H, W, C]`` turned ``degrees`` clockwise (exact pixel copy, contiguous)."""

@@ -19,7 +19,6 @@
 
 import { SKELETON } from "./generated/contract.js";
 
-const IDX = Object.fromEntries(SKELETON.names.map((name, i) => [name, i]));
 const MIN_WEIGHT = 0.05; // a side's weight in the average even when MediaPipe calls it invisible
 
 function vis(image, i) {
