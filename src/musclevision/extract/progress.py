@@ -13,17 +13,21 @@ from rich.table import Table
 from musclevision.extract.runner import ExtractSummary, extract_videos
 
 console = Console(stderr=True)
+LOG_EVERY_S = 30.0  # output that is not a terminal (a SLURM log, a pipe): one plain line this often, no bar
 
 
 class ExtractProgress:
-    """A rich bar with videos/s and frames/s, fed by extract_videos' callbacks."""
+    """A rich bar with videos/s and frames/s, fed by extract_videos' callbacks; where stderr is not a terminal
+    (rich then draws nothing until the end), a line every LOG_EVERY_S seconds and one when done."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
+        self.lines = enabled and not console.is_terminal
+        self.logged_at = 0.0
         self.bar = Progress(
             TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rates]}"),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[others]}"),
-            console=console, disable=not enabled,
+            console=console, disable=not enabled or self.lines,
         )  # fmt: skip
         self.task = None
         self.frames = 0
@@ -35,6 +39,9 @@ class ExtractProgress:
         self.started = time.perf_counter()
         self.task = self.bar.add_task("extract", total=len(todo), rates="", others="")
         self.bar.start()
+        self.logged_at = self.started
+        if self.lines:
+            console.print(f"extract: {len(todo)} videos to landmark; a line every {LOG_EVERY_S:.0f} s", highlight=False)
 
     def advance(self, record) -> None:
         self.frames += record.frames_decoded
@@ -42,6 +49,12 @@ class ExtractProgress:
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         rates = f"{done / elapsed:.2f} videos/s  {self.frames / elapsed:.0f} frames/s"
         self.bar.update(self.task, advance=1, rates=rates)
+        total = self.bar.tasks[0].total
+        now = time.perf_counter()
+        if self.lines and (now - self.logged_at >= LOG_EVERY_S or done >= total):
+            self.logged_at = now
+            eta = f", eta {_clock((total - done) * elapsed / done)}" if done < total else ""
+            console.print(f"extract: {done}/{total:.0f} videos, {rates}, {_clock(elapsed)} elapsed{eta}", highlight=False)
 
     def other(self, source, owner: str | None) -> None:
         """Another extractor holds ``source`` (``owner``), or finished it (None: it leaves this bar's total)."""
@@ -58,6 +71,10 @@ class ExtractProgress:
 
     def stop(self) -> None:
         self.bar.stop()
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 def print_summary(summary: ExtractSummary, out: Console) -> None:
