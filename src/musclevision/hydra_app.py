@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -35,12 +36,35 @@ logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdvert
 
 
 _started = False
+_held: tuple | None = None  # (the real stderr, what Hydra wrote while composing) until the config is composed
 
 
 def mark_task_started() -> None:
     """Called when work begins (the task, or a launcher submitting jobs): later exits are not usage errors."""
     global _started
     _started = True
+    release_stderr()
+
+
+def hold_stderr() -> None:
+    """Keep what is written to stderr while Hydra reads the command line: a refused option then shows as our one line
+    instead of Hydra's block (see main()); anything else is passed on unchanged once the config is composed."""
+    global _held
+    if _held is None:
+        _held = (sys.stderr, io.StringIO())
+        sys.stderr = _held[1]
+
+
+def release_stderr(keep: bool = True) -> None:
+    """Back to the real stderr, with what was held written to it (``keep``) or dropped."""
+    global _held
+    if _held is not None:
+        real, buffer = _held
+        _held = None
+        sys.stderr = real
+        if keep and buffer.getvalue():
+            real.write(buffer.getvalue())
+            real.flush()
 
 
 def report_error(tool: str, exc: BaseException | str, code: int = 2) -> int:
@@ -54,9 +78,11 @@ class WritableOutput(Callback):
     the traceback Hydra prints for its own mkdir (configs/hydra/default.yaml registers this)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        release_stderr()  # the config is composed: nothing more to hold
         _check_output_folder(config, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        release_stderr()
         _check_output_folder(config, "hydra.sweep.dir")
 
 
@@ -125,6 +151,7 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
                 outcome["result"] = report_error(tool, f"{mistake}\n  ({saved})", code=1 if disk else 2)
             return outcome["result"]
 
+        hold_stderr()
         try:
             app()
         except SystemExit as exc:
@@ -132,10 +159,13 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
             # (unknown key, malformed override), which our scripts report as usage errors: 2.
             if not _started and exc.code == 1:
                 hint = misspelt_option(config_name, sys.argv[1:])
+                release_stderr(keep=not hint)  # a misspelt option: our one line says it all (Hydra's took seven)
                 if hint:
                     report_error(tool, hint)
                 sys.exit(2)
             raise
+        finally:
+            release_stderr()
         result = outcome.get("result")
         sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
 

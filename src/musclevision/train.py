@@ -22,6 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from musclevision.data.splits import check_split_options
 from musclevision.extract.cache import CacheError
@@ -216,7 +217,8 @@ def run(cfg: DictConfig):
     return report_value(evaluation, cfg.optimized_metric) if cfg.get("optimized_metric") and evaluation else None
 
 
-main = hydra_entry("train", run, user_errors=(FileNotFoundError, ValueError, CacheError))
+# MisconfigurationException: Lightning refusing a trainer value (trainer.max_epochs=-5), a bad option like ours
+main = hydra_entry("train", run, user_errors=(FileNotFoundError, ValueError, CacheError, MisconfigurationException))
 
 if __name__ == "__main__":
     main()
