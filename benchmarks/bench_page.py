@@ -5,7 +5,8 @@ Side by side, in one run, on the same real clip fed to headless Chromium as its 
 * onnxruntime (Python, CPU, one thread): latency of one classifier window;
 * onnxruntime-web (wasm, one thread) in the page: latency of one window (target <= 1 ms);
 * page FPS with pose only (``?classifier=off``) vs pose + classifier (target ratio >= 0.95),
-  alternating the two modes over several rounds so background load hits both alike.
+  alternating the two modes over several rounds so background load hits both alike;
+* Chromium's memory (PSS of its processes) with a blank page and while the page runs.
 
     python benchmarks/bench_page.py                       # exports/best.json, a BodyWeightSquats clip
     python benchmarks/bench_page.py --export /path/card.json --seconds 20 --rounds 3 --json out.json
@@ -106,6 +107,29 @@ ORT_WEB_BENCH = """async (arg) => {
 }"""
 
 
+def chromium_pss_mib() -> float:
+    """Proportional set size of every Chromium process under this one (browser, GPU, renderers), MiB: what the browser
+    and the page cost in memory (shared pages counted once). Linux /proc only."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, kib = list(children.get(os.getpid(), [])), 0
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            if "chrom" in Path(f"/proc/{pid}/comm").read_text():
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                kib += int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("Pss:")))
+        except (OSError, StopIteration):
+            continue
+    return kib / 1024
+
+
 def snapshot(page) -> dict:
     return page.evaluate("() => window.musclevision.snapshot()")
 
@@ -131,6 +155,7 @@ def measure_page(browser, url: str, classifier: bool, seconds: float, warmup: fl
         s0 = snapshot(page)
         time.sleep(seconds)
         s1 = snapshot(page)
+        memory = chromium_pss_mib()
     finally:
         page.close()
     frames = s1["frames"] - s0["frames"]
@@ -146,6 +171,7 @@ def measure_page(browser, url: str, classifier: bool, seconds: float, warmup: fl
         "classifier_ms_median": statistics.median(clf) if clf else None,
         "classifier_ms_mean": (s1["classifierMsTotal"] - s0["classifierMsTotal"]) / runs if runs else None,
         "classifier_runs": runs,
+        "chromium_pss_mib": memory,
     }
 
 
@@ -194,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS + fake_camera_args(Path(y4m)))
                 version = browser.version
+                blank = browser.new_page()
+                time.sleep(2)
+                results["chromium_pss_mib_blank"] = chromium_pss_mib()
+                blank.close()
                 for r in range(args.rounds):
                     for classifier in (False, True):
                         name = "with_classifier" if classifier else "pose_only"
@@ -271,6 +301,13 @@ def main(argv: list[str] | None = None) -> int:
             f">= {TARGET_FPS_RATIO:g} {'ok' if ok_ratio else 'MISSED'}",
         ),
         ("pose ms/frame (median), pose only", f"{total(results['pose_only'], 'pose_ms_median'):.1f}", "", ""),
+        (
+            "Chromium memory (PSS, MiB), page running",
+            f"{max(r['chromium_pss_mib'] for r in results['with_classifier']):.0f}",
+            f"most over the rounds; pose only {max(r['chromium_pss_mib'] for r in results['pose_only']):.0f}, "
+            f"a blank page {results['chromium_pss_mib_blank']:.0f}",
+            "",
+        ),
         ("pose ms/frame (median), with classifier", f"{total(results['with_classifier'], 'pose_ms_median'):.1f}", "", ""),
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
