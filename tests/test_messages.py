@@ -69,3 +69,24 @@ def test_a_bad_poll_interval_stops_a_sweep_before_it_submits_anything(tmp_path):
     assert done.returncode == 2 and "Traceback" not in output, output[-2000:]
     assert "MUSCLEVISION_SLURM_POLL_S='fast' must be a number of seconds > 0 (unset it for 5)" in output
     assert not (tmp_path / ".submitit").exists()  # nothing was submitted
+
+
+def test_stderr_held_while_hydra_composes_is_passed_on_or_dropped(capsys):
+    """What Hydra writes while it reads the command line is held: passed on once composed, dropped when our one-line
+    hint replaces it; a stream saved meanwhile (a logging handler) still reaches the real stderr afterwards."""
+    import sys
+
+    from musclevision import hydra_app
+
+    hydra_app.hold_stderr()
+    saved = sys.stderr
+    print("while composing", file=sys.stderr)
+    assert capsys.readouterr().err == ""
+    hydra_app.release_stderr()
+    saved.write("from a saved handler\n")
+    print("after", file=sys.stderr)
+    assert capsys.readouterr().err == "while composing\nfrom a saved handler\nafter\n"
+    hydra_app.hold_stderr()
+    print("Hydra's block", file=sys.stderr)
+    hydra_app.release_stderr(keep=False)
+    assert capsys.readouterr().err == ""

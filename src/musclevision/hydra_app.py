@@ -36,7 +36,41 @@ logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdvert
 
 
 _started = False
-_held: tuple | None = None  # (the real stderr, what Hydra wrote while composing) until the config is composed
+
+
+class _HeldStderr(io.TextIOBase):
+    """sys.stderr while Hydra composes the config: what is written is kept until ``release``, then written through to
+    the real stream. A library that keeps a reference to it meanwhile (a logging handler) still reaches the terminal."""
+
+    def __init__(self, real):
+        self.real, self.buffer, self.holding = real, io.StringIO(), True
+
+    def write(self, text: str) -> int:
+        return self.buffer.write(text) if self.holding else self.real.write(text)
+
+    def flush(self) -> None:
+        if not self.holding:
+            self.real.flush()
+
+    def isatty(self) -> bool:
+        return self.real.isatty()
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return self.real.encoding
+
+    def release(self, keep: bool) -> None:
+        self.holding = False
+        if keep and self.buffer.getvalue():
+            self.real.write(self.buffer.getvalue())
+            self.real.flush()
+        self.buffer = io.StringIO()
+
+
+_held: _HeldStderr | None = None
 
 
 def mark_task_started() -> None:
@@ -51,20 +85,17 @@ def hold_stderr() -> None:
     instead of Hydra's block (see main()); anything else is passed on unchanged once the config is composed."""
     global _held
     if _held is None:
-        _held = (sys.stderr, io.StringIO())
-        sys.stderr = _held[1]
+        _held = sys.stderr = _HeldStderr(sys.stderr)
 
 
 def release_stderr(keep: bool = True) -> None:
     """Back to the real stderr, with what was held written to it (``keep``) or dropped."""
     global _held
     if _held is not None:
-        real, buffer = _held
+        if sys.stderr is _held:
+            sys.stderr = _held.real
+        _held.release(keep)
         _held = None
-        sys.stderr = real
-        if keep and buffer.getvalue():
-            real.write(buffer.getvalue())
-            real.flush()
 
 
 def report_error(tool: str, exc: BaseException | str, code: int = 2) -> int:
