@@ -208,6 +208,7 @@ def test_recording_time_is_the_mp4_movie_headers_and_nothing_else(tmp_path):
         "unset.mp4": (_box(b"moov", _box(b"mvhd", bytes(100))), None),  # 0 = 1904: not a time
         "mvhd-outside-moov.mp4": (_box(b"mvhd", mvhd0[8:]), None),
         "truncated.mp4": ((_box(b"ftyp", b"isom" + bytes(8)) + _box(b"moov", mvhd0))[:30], None),
+        "cut-after-mvhd-header.mp4": (struct.pack(">I4sI4s", 100, b"moov", 92, b"mvhd"), None),
         "clip.avi": (b"RIFF" + struct.pack("<I", 100) + b"AVI LIST" + bytes(92), None),
         "zero-size-box.mp4": (struct.pack(">I4s", 0, b"free") + bytes(50), None),
     }

@@ -92,13 +92,14 @@ MP4_EPOCH_S = 2082844800  # seconds from 1904-01-01 (the MP4/QuickTime epoch) to
 
 
 def recording_time_ms(path: Path) -> float | None:
-    """When the video was made (epoch ms), as an MP4/MOV container states it: the movie header's (``moov/mvhd``)
-    creation time, UTC. None when the file does not say (AVI, WebM, no or a zero time, unreadable): callers then
-    leave wall-clock times out rather than guess."""
+    """The time an MP4/MOV file says it was made (epoch ms): its movie header's (``moov/mvhd``) creation time, UTC.
+    Recorders differ: many write when recording started, some (Android's) when it stopped. None when the file does not
+    say (AVI, WebM, no or a zero time) or cannot be read: callers then leave wall-clock times out rather than guess.
+    Never raises."""
     try:
         with open(path, "rb") as f:
             return _mvhd_time(f, 0, Path(path).stat().st_size, inside_moov=False)
-    except (OSError, struct.error):
+    except (OSError, struct.error, ValueError):
         return None
 
 
@@ -121,7 +122,7 @@ def _mvhd_time(f, start: int, end: int, inside_moov: bool) -> float | None:
         if kind == b"moov" and not inside_moov:
             return _mvhd_time(f, pos + header, min(pos + size, end), inside_moov=True)
         if kind == b"mvhd" and inside_moov:
-            version = f.read(1)[0]
+            (version,) = struct.unpack(">B", f.read(1))
             f.read(3)  # flags
             created = struct.unpack(">Q" if version == 1 else ">I", f.read(8 if version == 1 else 4))[0] - MP4_EPOCH_S
             plausible = 86400 < created < time.time() + 86400  # 0 (unset) reads as 1904; never in the future
