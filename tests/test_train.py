@@ -129,7 +129,7 @@ def test_bad_config_values_name_the_option(tmp_path):
     done = run_cli("train", *SMALL_SYNTHETIC, "experiment=bst", f"hydra.run.dir={tmp_path}")  # no hint: Hydra's list
     assert done.returncode == 2 and "Could not find 'experiment/bst'" in done.stderr and "paper" in done.stderr, done
     done = run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=-5", f"hydra.run.dir={tmp_path}", "logger=csv")
-    assert done.returncode == 2 and "musclevision-train: error: `max_epochs` must be a non-negative" in done.stderr, done
+    assert done.returncode == 2 and "musclevision-train: error: trainer: `max_epochs` must be a non-negative" in done.stderr, done
     assert "Error in call to target" not in done.stderr
     done = run_cli("train", *SMALL_SYNTHETIC, "model=gru", "model.hiden_size=8", f"hydra.run.dir={tmp_path}")  # a group's keys
     assert done.returncode == 2 and "did you mean model.hidden_size?" in done.stderr, done.stderr

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -163,7 +164,12 @@ def train(cfg: DictConfig) -> dict:
     callbacks = instantiate_group(cfg.get("callbacks"))
     if not loggers:  # Lightning refuses a learning-rate monitor with nothing to log to
         callbacks = [cb for cb in callbacks if not isinstance(cb, pl.callbacks.LearningRateMonitor)]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    try:
+        trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    except InstantiationException as exc:  # Lightning refusing a trainer value (trainer.max_epochs=-5) is a bad option
+        if isinstance(exc.__cause__, MisconfigurationException):
+            raise ValueError(f"trainer: {exc.__cause__}") from exc
+        raise
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     params = sum(p.numel() for p in model.parameters())
@@ -217,8 +223,7 @@ def run(cfg: DictConfig):
     return report_value(evaluation, cfg.optimized_metric) if cfg.get("optimized_metric") and evaluation else None
 
 
-# MisconfigurationException: Lightning refusing a trainer value (trainer.max_epochs=-5), a bad option like ours
-main = hydra_entry("train", run, user_errors=(FileNotFoundError, ValueError, CacheError, MisconfigurationException))
+main = hydra_entry("train", run, user_errors=(FileNotFoundError, ValueError, CacheError))
 
 if __name__ == "__main__":
     main()
