@@ -234,7 +234,7 @@ def test_cache_with_other_settings_is_refused_and_rebuild_rebuilds_it(real_cache
                      "rebuild=true", "limit=1", "workers=1", "classes=[PushUps]")  # fmt: skip
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
     # stderr is not a terminal here (as in a SLURM log): plain progress lines, not a bar drawn only at the end
-    assert "extract: 1 videos to landmark" in result.stderr and "extract: 1/1 videos," in result.stderr, result.stderr
+    assert "extract: 1 videos to landmark\n" in result.stderr and "extract: 1/1 videos," in result.stderr, result.stderr
     rebuilt = KeypointCache(copy)
     assert rebuilt.settings["min_pose_detection_confidence"] == 0.7
     first = min(v for v in ALL_REAL if v.startswith("PushUps/"))  # limit=1 takes the first in name order

@@ -13,12 +13,13 @@ from rich.table import Table
 from musclevision.extract.runner import ExtractSummary, extract_videos
 
 console = Console(stderr=True)
-LOG_EVERY_S = 30.0  # output that is not a terminal (a SLURM log, a pipe): one plain line this often, no bar
+LOG_EVERY_S = 30.0  # output that is not a terminal (a SLURM log, a pipe): a plain line when a video is done, at most this often
 
 
 class ExtractProgress:
     """A rich bar with videos/s and frames/s, fed by extract_videos' callbacks; where stderr is not a terminal
-    (rich then draws nothing until the end), a line every LOG_EVERY_S seconds and one when done."""
+    (rich then draws nothing until the end), one line at the start, one when a video is done and LOG_EVERY_S have
+    passed since the last, and one at the last video."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -41,7 +42,7 @@ class ExtractProgress:
         self.bar.start()
         self.logged_at = self.started
         if self.lines:
-            console.print(f"extract: {len(todo)} videos to landmark; a line every {LOG_EVERY_S:.0f} s", highlight=False)
+            console.print(f"extract: {len(todo)} videos to landmark", highlight=False, soft_wrap=True)
 
     def advance(self, record) -> None:
         self.frames += record.frames_decoded
@@ -54,7 +55,8 @@ class ExtractProgress:
         if self.lines and (now - self.logged_at >= LOG_EVERY_S or done >= total):
             self.logged_at = now
             eta = f", eta {_clock((total - done) * elapsed / done)}" if done < total else ""
-            console.print(f"extract: {done}/{total:.0f} videos, {rates}, {_clock(elapsed)} elapsed{eta}", highlight=False)
+            line = f"extract: {done}/{total:.0f} videos, {rates}, {_clock(elapsed)} elapsed{eta}"
+            console.print(line, highlight=False, soft_wrap=True)  # one line in a log, however long
 
     def other(self, source, owner: str | None) -> None:
         """Another extractor holds ``source`` (``owner``), or finished it (None: it leaves this bar's total)."""
