@@ -167,13 +167,15 @@ def test_a_copied_or_touched_video_is_not_new_but_a_changed_one_is(tmp_path):
 
 
 # -- options and settings -------------------------------------------------------------------
-BAD_OPTIONS = [
+BAD_OPTIONS = [  # (override, the option as the message must name it)
     ("workers=0", "workers"),
-    ("pose.model=huge", "model"),
+    ("pose.model=huge", "pose.model"),
     ("shard=3/2", "shard"),
-    ("pose.min_pose_detection_confidence=1.5", "min_pose_detection_confidence"),
-    ("pose.min_tracking_confidence=true", "min_tracking_confidence"),
+    ("pose.min_pose_detection_confidence=1.5", "pose.min_pose_detection_confidence"),
+    ("pose.min_tracking_confidence=true", "pose.min_tracking_confidence"),
+    ("pose.zoom_out=9", "pose.zoom_out"),
     ("classes=[Pushups]", "classes"),
+    ("experiment=best", "experiment"),  # training's option: "not an option of musclevision-extract"
 ]
 
 
@@ -187,6 +189,9 @@ def test_cli_refuses_a_bad_option_before_any_work(tmp_path, ucf_videos, override
     assert f"{option}=" in message or f"{option} " in message, message
     if option == "classes":  # a misspelt class: the folders that exist are named
         assert f"its class folders: {SHORT_CLIPS[0].split('/')[0]}" in message, message
+    if option == "experiment":
+        assert "experiment= is not an option of musclevision-extract" in message, message
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # not Hydra's block
     assert "Traceback" not in result.stderr
     assert not cache_dir.exists(), "a refused run must not create the cache folder"
 
@@ -204,6 +209,12 @@ def test_api_refuses_bad_options_with_config_error(tmp_path, ucf_videos):
         with pytest.raises(ConfigError, match=option):
             extract_videos(videos, tmp_path / "cache", **kwargs)
         assert not (tmp_path / "cache").exists(), kwargs
+
+
+def test_a_video_root_one_folder_too_high_is_pointed_at_the_videos(tmp_path, ucf_videos):
+    videos = link_clips(ucf_videos, SHORT_CLIPS[:1], tmp_path / "dataset" / "videos")
+    result = run_extract(tmp_path, f"video_root={videos.parent}", f"cache_dir={tmp_path / 'cache'}", timeout=120)
+    assert result.returncode == 2 and f"did you mean video_root={videos}?" in flat(result.stderr), result.stderr
 
 
 def test_missing_video_root_exits_2_and_writes_nothing(tmp_path):

@@ -126,8 +126,13 @@ def test_bad_config_values_name_the_option(tmp_path):
         and "musclevision-train: error: data.windw is not an option; did you mean data.window?" in done.stderr
     )
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # not Hydra's seven lines before ours
-    done = run_cli("train", *SMALL_SYNTHETIC, "experiment=bst", f"hydra.run.dir={tmp_path}")  # no hint: Hydra's list
-    assert done.returncode == 2 and "Could not find 'experiment/bst'" in done.stderr and "paper" in done.stderr, done
+    done = run_cli("train", *SMALL_SYNTHETIC, "experiment=bst", f"hydra.run.dir={tmp_path}")  # a config not in its group
+    assert done.returncode == 2 and "experiment=bst is not one of the experiment configs; did you mean experiment=best?" in (
+        done.stderr
+    ), done.stderr
+    assert "paper_leaky" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    done = run_cli("train", *SMALL_SYNTHETIC, "experiment=best,bst", f"hydra.run.dir={tmp_path}")  # no hint: Hydra's own
+    assert done.returncode == 2 and "Ambiguous value for argument" in done.stderr, done.stderr
     done = run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=-5", f"hydra.run.dir={tmp_path}", "logger=csv")
     assert done.returncode == 2 and "musclevision-train: error: trainer: `max_epochs` must be a non-negative" in done.stderr, done
     assert "Error in call to target" not in done.stderr
@@ -137,7 +142,8 @@ def test_bad_config_values_name_the_option(tmp_path):
     cache = tmp_path / "cache"
     for override, message in [("data.split.fold=9", "data.split.fold=9 must be in 0..5"),
                               ("data.split.protocol=random", "data.split.protocol='random': use one of"),
-                              ("data.split.folds=1", "data.split.folds=1 must be a whole number of at least 2")]:  # fmt: skip
+                              ("data.split.folds=1", "data.split.folds=1 must be a whole number of at least 2"),
+                              ("data.source.pose.zoom_out=9", "data.source.pose.zoom_out=9 must be a number")]:  # fmt: skip
         done = run_cli("train", override, f"data.source.cache_dir={cache}", f"hydra.run.dir={tmp_path / 'real'}", "logger=csv")
         assert done.returncode == 2 and f"musclevision-train: error: {message}" in done.stderr, (override, done.stderr)
         assert not cache.exists(), override  # nothing was extracted

@@ -204,8 +204,9 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
 
 
 def misspelt_option(config_name: str, args: list[str]) -> str | None:
-    """After Hydra refused the command line: for an override of a key the config lacks (``data.windw=8``), one line
-    naming the closest existing keys, or None (Hydra's own message, printed already, says the rest)."""
+    """After Hydra refused the command line: for an override of a key the config lacks (``data.windw=8``), a config
+    that is not in its group (``experiment=bst``) or a group this command does not have (``experiment=`` given to the
+    extractor), one line naming the closest existing choices; else None (Hydra's own message then says it)."""
     import difflib
 
     from hydra import compose, initialize_config_dir
@@ -216,15 +217,25 @@ def misspelt_option(config_name: str, args: list[str]) -> str | None:
     try:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            loader = GlobalHydra.instance().config_loader()
             for arg in plain:
-                key = arg.split("=", 1)[0]
-                if "." not in key:
-                    continue  # a config group or a top-level value: Hydra lists a group's options itself
+                key, value = arg.split("=", 1)
                 rest = [a for a in overrides if a != arg and "," not in a.split("=", 1)[1]]  # sweeps: one value is enough
                 try:
-                    cfg = compose(config_name, overrides=rest)
+                    cfg = compose(config_name, overrides=rest, return_hydra_config=True)
                 except Exception:
                     continue
+                if "." not in key:  # a config group (experiment=..., model/optimizer=...) or a top-level value
+                    choices = loader.get_group_options(key)
+                    if not choices:
+                        continue
+                    if key not in cfg.hydra.runtime.choices:  # a group of another command (experiment= to the extractor)
+                        return f"{key}= is not an option of musclevision-{config_name} (see musclevision-{config_name} --help)"
+                    if value in choices or "," in value:
+                        continue
+                    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.5)
+                    guess = f"did you mean {' or '.join(f'{key}={c}' for c in close)}? " if close else ""
+                    return f"{key}={value} is not one of the {key} configs; {guess}(they are: {', '.join(choices)})"
                 parent, _, leaf = key.rpartition(".")
                 node = OmegaConf.select(cfg, parent)
                 if not isinstance(node, DictConfig) or leaf in node:

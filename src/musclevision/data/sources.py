@@ -13,7 +13,7 @@ from musclevision.data.clips import ClipData
 from musclevision.extract import KeypointCache, extract_with_progress
 from musclevision.extract.cache import matching_options, settings_diff
 from musclevision.extract.discover import find_videos
-from musclevision.extract.landmarker import PoseSettings
+from musclevision.extract.landmarker import ConfigError, PoseSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,13 @@ class VideoCacheSource:
 
     def check_settings(self) -> None:
         """Refuse a cache made with other pose settings, in training's own terms, before anything is extracted."""
-        if not self.pose or not (self.cache_dir / "cache.json").is_file():
+        if not self.pose:
+            return
+        try:
+            PoseSettings(**self.pose)  # a bad value named as the user writes it, before anything starts
+        except ConfigError as exc:
+            raise PoseSettings.named(exc, "data.source.pose.") from None
+        if not (self.cache_dir / "cache.json").is_file():
             return
         cached, expected = KeypointCache(self.cache_dir).settings, PoseSettings.resolve(**self.pose).cache_key()
         if cached != expected:
@@ -56,7 +62,8 @@ class VideoCacheSource:
         self.check_settings()
         todo = self.missing(classes)
         if todo:
-            log.info("extracting keypoints of %d videos from %s into %s", todo, self.video_root, self.cache_dir)
+            log.info("extracting keypoints of %d videos from %s into %s (to train on the cache as it is instead: "
+                     "data.source.video_root=null)", todo, self.video_root, self.cache_dir)  # fmt: skip
             summary = extract_with_progress(self.video_root, self.cache_dir, pose=self.pose, classes=classes,
                                             workers=self.workers)  # fmt: skip
             if summary.failures:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.markup import escape
 
 from musclevision.extract.cache import CacheError, CacheWriteError
-from musclevision.extract.landmarker import ConfigError
+from musclevision.extract.landmarker import ConfigError, PoseSettings
 from musclevision.extract.pool import ExtractorFatalError
 from musclevision.extract.progress import console, extract_with_progress
 from musclevision.hydra_app import hydra_entry
@@ -30,13 +30,16 @@ def run(cfg: DictConfig) -> int:
             rebuild=options["rebuild"], retry_failed=options["retry_failed"], videos=options["videos"],
         )  # fmt: skip
     except CacheWriteError as exc:  # a full or read-only disk: one line, what was finished is kept
-        console.print(f"[red]musclevision-extract: {escape(str(exc))}[/red]")
+        console.print(f"[red]musclevision-extract: {escape(str(exc))}[/red]", soft_wrap=True)
         return 1
     except (ConfigError, FileNotFoundError, CacheError, ExtractorFatalError) as exc:
-        console.print(f"[red]musclevision-extract: {escape(str(exc))}[/red]")
+        exc = PoseSettings.named(exc, "pose.") if isinstance(exc, ConfigError) else exc
+        console.print(f"[red]musclevision-extract: {escape(str(exc))}[/red]", soft_wrap=True)  # one line, also in a log
         return 2
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted: finished videos are saved; run the same command again to resume[/yellow]")
+        console.print(
+            "[yellow]interrupted: finished videos are saved; run the same command again to resume[/yellow]", soft_wrap=True
+        )
         return 130
     # Exit 1 when any selected video is unusable (now or in an earlier run) or was only partly decoded.
     partial = summary.count("partial")

@@ -101,6 +101,13 @@ class PoseSettings:
             raise ConfigError(f"zoom_out={zoom!r} must be a number from 1 (off) to 4")
         object.__setattr__(self, "zoom_out", float(zoom))
 
+    @staticmethod
+    def named(exc: ConfigError, prefix: str) -> ConfigError:
+        """``exc`` with the option as the user writes it (``zoom_out=9 ...`` -> ``pose.zoom_out=9 ...``) where it is about
+        a pose setting; other errors as they are."""
+        key = str(exc).split("=", 1)[0]
+        return ConfigError(prefix + str(exc)) if key in PoseSettings.__dataclass_fields__ else exc
+
     @classmethod
     def resolve(cls, **options) -> PoseSettings:
         """Settings with the bundle hash filled in (building the bundle if needed)."""

@@ -94,9 +94,11 @@ def extract_videos(
         return f" (its class folders: {', '.join(folders)})" if folders else ""
 
     if not found:
+        inner = [p for p in sorted(root.iterdir()) if p.is_dir() and find_videos(p, classes=classes)] if root.is_dir() else []
         raise ConfigError(
             f"video_root={video_root} holds no videos of the expected layout <root>/<ClassName>/<video>"
             + (f" for classes {list(classes)}{there()}" if classes else "")
+            + (f"; did you mean video_root={inner[0]}?" if inner else "")
         )
     if videos is not None:
         unknown = sorted(set(videos) - {s.video_id for s in found})
