@@ -26,6 +26,12 @@ def project_root() -> Path:
     return Path.cwd().resolve()
 
 
+def default_export() -> Path:
+    """The default model's card (exports/best.json: shipped with the project, made by `make default-model`), which
+    the server and replay use unless told otherwise."""
+    return project_root() / "exports" / "best.json"
+
+
 def assets_dir() -> Path:
     return Path(os.environ.get("MUSCLEVISION_ASSETS", project_root() / "assets")).resolve()
 

@@ -71,6 +71,7 @@ def test_replay_of_videos_runs_the_extractor(ucf_videos, export_card, tmp_path):
         assert len(trace["label"]) == len(trace["t"])  # what the page showed, frame by frame
         assert (out / f"{video}.png").is_file()
     assert "PushUps/notes" in done.stdout
+    assert "replay: 3/3 videos," in done.stderr, done.stderr  # not a terminal: plain progress lines, no bar at the end
     # wall-clock columns: the recording's time where the file states it, empty where it does not (AVI); never the replay's
     lunges = list(csv.DictReader(open(out / "Lunges/v_Lunges_g20_c02.csv")))
     assert lunges and all(r["start"].startswith("2026-03-14T09:2") for r in lunges), lunges

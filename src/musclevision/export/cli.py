@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from musclevision.export.exporter import export_checkpoint
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.module import ExerciseModule, load_checkpoint
+from musclevision.paths import default_export
 from musclevision.sweep.compare import fold_groups, read_runs, swept_keys
 
 log = logging.getLogger("musclevision.export")
@@ -84,12 +86,17 @@ def run(cfg: DictConfig) -> int:
         if not path.is_file():
             raise FileNotFoundError(f"calibration={cfg.calibration} does not exist: make it with musclevision-calibrate")
         calibration = json.loads(path.read_text())
+    replaced = Path(cfg.out_dir) / f"{cfg.name}.json"
     onnx_path, card_path = export_checkpoint(
         models, ckpts, cfg.name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
         tolerance=cfg.tolerance, metrics_file=cfg.metrics_file, smoothing_s=cfg.smoothing_s, calibration=calibration,
         calibration_source=str(cfg.calibration),
     )  # fmt: skip
     print(f"{onnx_path}\n{card_path}\nserve it: musclevision-serve --export {card_path}")
+    if replaced.resolve() == default_export().resolve():
+        print(f"note: this replaced the default model ({card_path}) that musclevision-serve and -replay use; "
+              "`git checkout exports/best.onnx exports/best.json` brings the shipped one back, `make default-model` "
+              "retrains it", file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -30,7 +30,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from musclevision.extract.discover import VIDEO_EXTENSIONS, VideoSource, group_of
-from musclevision.paths import project_root
+from musclevision.extract.progress import LOG_EVERY_S
+from musclevision.paths import default_export
 from musclevision.replay.engine import EngineProcess, Keypoints, ReplayError
 
 console = Console(stderr=True)
@@ -215,9 +216,7 @@ def parse_args(argv):
         "--videos", dest="patterns", nargs="+", metavar="ID", help="with --cache: video ids or patterns ('PushUps/*')"
     )
     parser.add_argument("--classes", nargs="+", help="with --cache: only these classes")
-    parser.add_argument(
-        "--export", default=str(project_root() / "exports" / "best.json"), help="model card (default: %(default)s)"
-    )
+    parser.add_argument("--export", default=str(default_export()), help="model card (default: %(default)s)")
     parser.add_argument("--out", default="replays", help="output folder (default: %(default)s)")
     parser.add_argument("--mode", default="auto", help="auto (count the recognised exercise, as the page opens), a class name "
                         "(count it whenever a person is visible), or label (each cached clip's own class)")  # fmt: skip
@@ -261,13 +260,20 @@ def main(argv: list[str] | None = None) -> int:
                 files = find_video_files(args.videos)
                 total, clips = len(files), videos_keypoints(files, card, args.workers, out / "logs")
             threshold = engine.options.get("threshold", card.window_policy.threshold)
+            lines = not console.is_terminal  # a log or a pipe: plain lines (as the extractor), no bar drawn at the end
             progress = Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[now]}"),
-                                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)  # fmt: skip
+                                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+                                disable=lines)  # fmt: skip
+            logged = time.perf_counter()
             with progress:
                 task = progress.add_task("replay", total=total, now="")
                 for clip in clips:
                     rows.append(replay_one(engine, clip, args, out, threshold))
                     progress.update(task, advance=1, now=rows[-1]["video"])
+                    if lines and (time.perf_counter() - logged >= LOG_EVERY_S or len(rows) == total):
+                        logged = time.perf_counter()
+                        line = f"replay: {len(rows)}/{total} videos, {logged - started:.0f} s, last {rows[-1]['video']}"
+                        console.print(escape(line), highlight=False, soft_wrap=True)
     except ReplayError as exc:
         console.print(f"[red]musclevision-replay: error: {escape(str(exc))}[/red]", soft_wrap=True)  # one line
         return 2

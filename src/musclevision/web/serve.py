@@ -46,7 +46,7 @@ from starlette.staticfiles import NotModifiedResponse
 
 from musclevision.card import CardError
 from musclevision.card import load_card as load_model_card
-from musclevision.paths import PACKAGE_DIR, assets_dir, project_root, sha256_file
+from musclevision.paths import PACKAGE_DIR, assets_dir, default_export, sha256_file
 
 STATIC_DIR = PACKAGE_DIR / "web" / "static"
 
@@ -102,10 +102,6 @@ SMALL_FILE = 1 << 20  # files up to this size are read whole and sent at once
 
 class ServeError(RuntimeError):
     """A problem found before serving (missing card/onnx/bundle/vendor file); the message says what to run."""
-
-
-def default_export() -> Path:
-    return project_root() / "exports" / "best.json"
 
 
 def _vendor_files() -> list[str]:
