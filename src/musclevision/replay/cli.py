@@ -182,12 +182,15 @@ def write_outputs(out: Path, clip: Keypoints, result: dict, threshold: float, pl
 def print_summary(rows: list[dict], out: Path, seconds: float) -> None:
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] != "ok"]
+    if not ok:
+        Console().print(f"replayed none of {len(rows)} videos in {seconds:.1f} s")
     table = Table(title=f"replayed {len(ok)} of {len(rows)} videos in {seconds:.1f} s -> {out}", title_justify="left")
     for column in ("video", "frames", "bouts", "reps", "exercises"):
         table.add_column(column, overflow="fold")
     for r in ok[:40]:
         table.add_row(r["video"], str(r["frames"]), str(r["bouts"]), str(r["reps"]), r["exercises"])
-    Console().print(table)
+    if ok:
+        Console().print(table)
     if len(ok) > 40:
         Console().print(f"... and {len(ok) - 40} more in {out / 'summary.csv'}")
     if failed:
@@ -281,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[yellow]interrupted: {len(rows)} videos are done in {escape(str(out))}[/yellow]", soft_wrap=True)
         return 130
     finally:
+        rows.sort(key=lambda r: r["video"])  # videos finish in the extractor pool's order (largest first): list by id
         if rows:
             out.mkdir(parents=True, exist_ok=True)
             with open(out / "summary.csv", "w", newline="", encoding="utf-8") as f:
