@@ -216,3 +216,36 @@ def test_recording_time_is_the_mp4_movie_headers_and_nothing_else(tmp_path):
         (tmp_path / name).write_bytes(data)
         assert recording_time_ms(tmp_path / name) == expected, name
     assert recording_time_ms(tmp_path / "missing.mp4") is None
+
+
+def _ebml(element: int, payload: bytes, unknown_size: bool = False) -> bytes:
+    """One Matroska element: its id (marker kept), an 8-byte size (or 'unknown'), the payload."""
+    ident = element.to_bytes((element.bit_length() + 7) // 8, "big")
+    size = b"\x01\xff\xff\xff\xff\xff\xff\xff" if unknown_size else (0x01 << 56 | len(payload)).to_bytes(8, "big")
+    return ident + size + payload
+
+
+def test_recording_time_of_matroska_and_webm_is_the_segment_date(tmp_path):
+    """Matroska/WebM: Info/DateUTC (nanoseconds since 2001), found before the first cluster, in a segment of known or
+    unknown size (a live recording's); a file without it, or with it only after a cluster, says nothing."""
+    import struct
+    from datetime import datetime
+
+    from musclevision.extract.video import MKV_EPOCH_S, recording_time_ms
+
+    when = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC).timestamp()
+    date = _ebml(0x4461, struct.pack(">q", int((when - MKV_EPOCH_S) * 1e9)))
+    header = _ebml(0x1A45DFA3, _ebml(0x4282, b"webm"))
+    info = _ebml(0x1549A966, _ebml(0x2AD7B1, struct.pack(">I", 1000000)) + date)
+    cluster = _ebml(0x1F43B675, bytes(64))
+    cases = {
+        "dated.mkv": (header + _ebml(0x18538067, _ebml(0x114D9B74, bytes(20)) + info + cluster), when * 1000),
+        "live.webm": (header + _ebml(0x18538067, info + cluster, unknown_size=True), when * 1000),
+        "undated.webm": (header + _ebml(0x18538067, _ebml(0x1549A966, b"") + cluster, unknown_size=True), None),
+        "date-after-cluster.mkv": (header + _ebml(0x18538067, cluster + info), None),
+        "cut.mkv": ((header + _ebml(0x18538067, info))[:-4], None),
+        "garbage.mkv": (b"\x1a\x45\xdf\xa3" + bytes(40), None),
+    }
+    for name, (data, expected) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        assert recording_time_ms(tmp_path / name) == expected, name

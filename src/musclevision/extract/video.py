@@ -89,18 +89,23 @@ def iter_frames(reader, info: VideoInfo) -> Iterator[np.ndarray]:
 
 # -- when it was recorded ------------------------------------------------------------------------------
 MP4_EPOCH_S = 2082844800  # seconds from 1904-01-01 (the MP4/QuickTime epoch) to 1970-01-01
+MKV_EPOCH_S = 978307200  # seconds from 1970-01-01 to 2001-01-01 (Matroska's DateUTC counts nanoseconds from there)
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 
 
 def recording_time_ms(path: Path) -> float | None:
-    """The time an MP4/MOV file says it was made (epoch ms): its movie header's (``moov/mvhd``) creation time, UTC.
-    Recorders differ: many write when recording started, some (Android's) when it stopped. None when the file does not
-    say (AVI, WebM, no or a zero time) or cannot be read: callers then leave wall-clock times out rather than guess.
-    Never raises."""
+    """The time a video file says it was made (epoch ms, UTC): an MP4/MOV movie header's (``moov/mvhd``) creation
+    time, or a Matroska/WebM segment's ``Info/DateUTC``. Recorders differ: many write when recording started, some
+    (Android's) when it stopped. None when the file does not say (AVI, a browser's WebM recording, no or a zero time)
+    or cannot be read: callers then leave wall-clock times out rather than guess. Never raises."""
     try:
         with open(path, "rb") as f:
-            return _mvhd_time(f, 0, Path(path).stat().st_size, inside_moov=False)
-    except (OSError, struct.error, ValueError):
+            end = Path(path).stat().st_size
+            created_s = _mkv_time(f, end) if f.read(4) == EBML_MAGIC else _mvhd_time(f, 0, end, inside_moov=False)
+    except (OSError, struct.error, ValueError, IndexError):
         return None
+    plausible = created_s is not None and 86400 < created_s < time.time() + 86400  # unset reads as an epoch; no future
+    return created_s * 1000.0 if plausible else None
 
 
 def _mvhd_time(f, start: int, end: int, inside_moov: bool) -> float | None:
@@ -124,8 +129,47 @@ def _mvhd_time(f, start: int, end: int, inside_moov: bool) -> float | None:
         if kind == b"mvhd" and inside_moov:
             (version,) = struct.unpack(">B", f.read(1))
             f.read(3)  # flags
-            created = struct.unpack(">Q" if version == 1 else ">I", f.read(8 if version == 1 else 4))[0] - MP4_EPOCH_S
-            plausible = 86400 < created < time.time() + 86400  # 0 (unset) reads as 1904; never in the future
-            return created * 1000.0 if plausible else None
+            return struct.unpack(">Q" if version == 1 else ">I", f.read(8 if version == 1 else 4))[0] - MP4_EPOCH_S
         pos += size
+    return None
+
+
+def _ebml_number(f, keep_marker: bool) -> tuple[int, int]:
+    """An EBML variable-length number at the file position: (value, its length in bytes). Element ids keep their
+    length marker bit; sizes drop it (all value bits set: unknown size, returned as -1)."""
+    first = f.read(1)[0]
+    length = 9 - first.bit_length()  # the marker is the first set bit
+    if not 1 <= length <= 8:
+        raise ValueError("not an EBML number")
+    value = first if keep_marker else first & (0xFF >> length)
+    for byte in f.read(length - 1):
+        value = (value << 8) | byte
+    if not keep_marker and value == (1 << (7 * length)) - 1:
+        value = -1
+    return value, length
+
+
+def _mkv_time(f, end: int) -> float | None:
+    """Seconds since 1970 of the first Segment's Info/DateUTC, read before the first Cluster (where Info sits)."""
+    segment, info, date_utc, cluster = 0x18538067, 0x1549A966, 0x4461, 0x1F43B675
+    f.seek(0)
+    pos, limit = 0, end
+    for _ in range(1000):
+        if pos + 2 > limit:
+            return None
+        f.seek(pos)
+        element, id_len = _ebml_number(f, keep_marker=True)
+        size, size_len = _ebml_number(f, keep_marker=False)
+        data = pos + id_len + size_len
+        if element == cluster:
+            return None
+        if element in (segment, info):  # go inside: its children follow
+            pos, limit = data, end if size < 0 else min(data + size, end)
+            continue
+        if element == date_utc and size == 8:
+            (nanoseconds,) = struct.unpack(">q", f.read(8))
+            return nanoseconds / 1e9 + MKV_EPOCH_S
+        if size < 0:
+            return None
+        pos = data + size
     return None
