@@ -126,6 +126,11 @@ def test_bad_config_values_name_the_option(tmp_path):
         and "musclevision-train: error: data.windw is not an option; did you mean data.window?" in done.stderr
     )
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # not Hydra's seven lines before ours
+    done = run_cli("train", "-m", *SMALL_SYNTHETIC, "data.windw=4,8", f"hydra.sweep.dir={tmp_path}/sweep")  # in a sweep too
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "musclevision-train: error: data.windw is not an option; did you mean data.window? (+data.windw=... would add it as a "
+        "new key)"
+    ], done.stderr
     done = run_cli("train", *SMALL_SYNTHETIC, "experiment=bst", f"hydra.run.dir={tmp_path}")  # a config not in its group
     assert done.returncode == 2 and "experiment=bst is not one of the experiment configs; did you mean experiment=best?" in (
         done.stderr

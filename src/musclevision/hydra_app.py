@@ -113,7 +113,8 @@ class WritableOutput(Callback):
         _check_output_folder(config, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        release_stderr()
+        # still held: the launcher composes each job's config next (a misspelt swept key fails there); the first job
+        # or the launcher's submission (mark_task_started) releases it
         _check_output_folder(config, "hydra.sweep.dir")
 
 
