@@ -71,6 +71,11 @@ class _HeldStderr(io.TextIOBase):
 
 
 _held: _HeldStderr | None = None
+# launchers that call mark_task_started (in this process) right after composing the jobs' configs
+HOLDING_LAUNCHERS = (
+    "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+    "hydra_plugins.musclevision_launchers.SlurmLauncher",
+)
 
 
 def mark_task_started() -> None:
@@ -113,8 +118,10 @@ class WritableOutput(Callback):
         _check_output_folder(config, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        # still held: the launcher composes each job's config next (a misspelt swept key fails there); the first job
-        # or the launcher's submission (mark_task_started) releases it
+        # Hydra's basic launcher composes each job's config next (a misspelt swept key fails there) and runs the jobs
+        # here, the first of which releases stderr; ours releases it when it submits. Any other launcher: now.
+        if OmegaConf.select(config, "hydra.launcher._target_") not in HOLDING_LAUNCHERS:
+            release_stderr()
         _check_output_folder(config, "hydra.sweep.dir")
 
 
