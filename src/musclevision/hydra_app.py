@@ -211,6 +211,10 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
     return main
 
 
+def _did_you_mean(close: list[str], prefix: str) -> str:
+    return f"did you mean {' or '.join(prefix + c for c in close)}? " if close else ""
+
+
 def misspelt_option(config_name: str, args: list[str]) -> str | None:
     """After Hydra refused the command line: for an override of a key the config lacks (``data.windw=8``), a config
     that is not in its group (``experiment=bst``) or a group this command does not have (``experiment=`` given to the
@@ -241,15 +245,15 @@ def misspelt_option(config_name: str, args: list[str]) -> str | None:
                         return f"{key}= is not an option of musclevision-{config_name} (see musclevision-{config_name} --help)"
                     if value in choices or "," in value:
                         continue
-                    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.5)
-                    guess = f"did you mean {' or '.join(f'{key}={c}' for c in close)}? " if close else ""
+                    guess = _did_you_mean(difflib.get_close_matches(value, choices, n=3, cutoff=0.5), f"{key}=")
                     return f"{key}={value} is not one of the {key} configs; {guess}(they are: {', '.join(choices)})"
                 parent, _, leaf = key.rpartition(".")
                 node = OmegaConf.select(cfg, parent)
                 if not isinstance(node, DictConfig) or leaf in node:
                     continue
-                close = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=3, cutoff=0.6)
-                guess = f"did you mean {' or '.join(f'{parent}.{c}' for c in close)}? " if close else ""
+                guess = _did_you_mean(
+                    difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=3, cutoff=0.6), f"{parent}."
+                )
                 return f"{key} is not an option; {guess}(+{key}=... would add it as a new key)"
     except Exception:  # the hint is a courtesy: never hide Hydra's own error behind one of ours
         return None

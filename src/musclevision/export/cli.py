@@ -86,14 +86,13 @@ def run(cfg: DictConfig) -> int:
         if not path.is_file():
             raise FileNotFoundError(f"calibration={cfg.calibration} does not exist: make it with musclevision-calibrate")
         calibration = json.loads(path.read_text())
-    replaced = Path(cfg.out_dir) / f"{cfg.name}.json"
     onnx_path, card_path = export_checkpoint(
         models, ckpts, cfg.name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
         tolerance=cfg.tolerance, metrics_file=cfg.metrics_file, smoothing_s=cfg.smoothing_s, calibration=calibration,
         calibration_source=str(cfg.calibration),
     )  # fmt: skip
     print(f"{onnx_path}\n{card_path}\nserve it: musclevision-serve --export {card_path}")
-    if replaced.resolve() == default_export().resolve():
+    if Path(card_path).resolve() == default_export().resolve():
         print(f"note: this replaced the default model ({card_path}) that musclevision-serve and -replay use; "
               "`git checkout exports/best.onnx exports/best.json` brings the shipped one back, `make default-model` "
               "retrains it", file=sys.stderr)  # fmt: skip

@@ -16,6 +16,23 @@ console = Console(stderr=True)
 LOG_EVERY_S = 30.0  # output that is not a terminal (a SLURM log, a pipe): a plain line when a video is done, at most this often
 
 
+class LogLines:
+    """Plain progress lines where stderr is not a terminal (a SLURM log, a pipe: rich draws no bar there until the
+    end): ``due(done, total)`` is true when a unit is done and LOG_EVERY_S have passed since the last line, or at the
+    last unit."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and not console.is_terminal
+        self.at = time.perf_counter()
+
+    def due(self, done: int, total: float) -> bool:
+        now = time.perf_counter()
+        if self.enabled and (now - self.at >= LOG_EVERY_S or done >= total):
+            self.at = now
+            return True
+        return False
+
+
 class ExtractProgress:
     """A rich bar with videos/s and frames/s, fed by extract_videos' callbacks; where stderr is not a terminal
     (rich then draws nothing until the end), one line at the start, one when a video is done and LOG_EVERY_S have
@@ -23,12 +40,11 @@ class ExtractProgress:
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.lines = enabled and not console.is_terminal
-        self.logged_at = 0.0
+        self.lines = LogLines(enabled)
         self.bar = Progress(
             TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rates]}"),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[others]}"),
-            console=console, disable=not enabled or self.lines,
+            console=console, disable=not enabled or self.lines.enabled,
         )  # fmt: skip
         self.task = None
         self.frames = 0
@@ -40,8 +56,8 @@ class ExtractProgress:
         self.started = time.perf_counter()
         self.task = self.bar.add_task("extract", total=len(todo), rates="", others="")
         self.bar.start()
-        self.logged_at = self.started
-        if self.lines:
+        self.lines.at = self.started
+        if self.lines.enabled:
             console.print(f"extract: {len(todo)} videos to landmark", highlight=False, soft_wrap=True)
 
     def advance(self, record) -> None:
@@ -51,9 +67,7 @@ class ExtractProgress:
         rates = f"{done / elapsed:.2f} videos/s  {self.frames / elapsed:.0f} frames/s"
         self.bar.update(self.task, advance=1, rates=rates)
         total = self.bar.tasks[0].total
-        now = time.perf_counter()
-        if self.lines and (now - self.logged_at >= LOG_EVERY_S or done >= total):
-            self.logged_at = now
+        if self.lines.due(done, total):
             eta = f", eta {_clock((total - done) * elapsed / done)}" if done < total else ""
             line = f"extract: {done}/{total:.0f} videos, {rates}, {_clock(elapsed)} elapsed{eta}"
             console.print(line, highlight=False, soft_wrap=True)  # one line in a log, however long

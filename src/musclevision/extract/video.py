@@ -152,7 +152,6 @@ def _ebml_number(f, keep_marker: bool) -> tuple[int, int]:
 def _mkv_time(f, end: int) -> float | None:
     """Seconds since 1970 of the first Segment's Info/DateUTC, read before the first Cluster (where Info sits)."""
     segment, info, date_utc, cluster = 0x18538067, 0x1549A966, 0x4461, 0x1F43B675
-    f.seek(0)
     pos, limit = 0, end
     for _ in range(1000):
         if pos + 2 > limit:

@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from musclevision.extract.discover import VIDEO_EXTENSIONS, VideoSource, group_of
-from musclevision.extract.progress import LOG_EVERY_S
+from musclevision.extract.progress import LogLines
 from musclevision.paths import default_export
 from musclevision.replay.engine import EngineProcess, Keypoints, ReplayError
 
@@ -184,12 +184,12 @@ def print_summary(rows: list[dict], out: Path, seconds: float) -> None:
     failed = [r for r in rows if r["status"] != "ok"]
     if not ok:
         Console().print(f"replayed none of {len(rows)} videos in {seconds:.1f} s")
-    table = Table(title=f"replayed {len(ok)} of {len(rows)} videos in {seconds:.1f} s -> {out}", title_justify="left")
-    for column in ("video", "frames", "bouts", "reps", "exercises"):
-        table.add_column(column, overflow="fold")
-    for r in ok[:40]:
-        table.add_row(r["video"], str(r["frames"]), str(r["bouts"]), str(r["reps"]), r["exercises"])
-    if ok:
+    else:
+        table = Table(title=f"replayed {len(ok)} of {len(rows)} videos in {seconds:.1f} s -> {out}", title_justify="left")
+        for column in ("video", "frames", "bouts", "reps", "exercises"):
+            table.add_column(column, overflow="fold")
+        for r in ok[:40]:
+            table.add_row(r["video"], str(r["frames"]), str(r["bouts"]), str(r["reps"]), r["exercises"])
         Console().print(table)
     if len(ok) > 40:
         Console().print(f"... and {len(ok) - 40} more in {out / 'summary.csv'}")
@@ -263,19 +263,17 @@ def main(argv: list[str] | None = None) -> int:
                 files = find_video_files(args.videos)
                 total, clips = len(files), videos_keypoints(files, card, args.workers, out / "logs")
             threshold = engine.options.get("threshold", card.window_policy.threshold)
-            lines = not console.is_terminal  # a log or a pipe: plain lines (as the extractor), no bar drawn at the end
+            lines = LogLines()  # a log or a pipe: plain lines (as the extractor), no bar drawn at the end
             progress = Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[now]}"),
                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
-                                disable=lines)  # fmt: skip
-            logged = time.perf_counter()
+                                disable=lines.enabled)  # fmt: skip
             with progress:
                 task = progress.add_task("replay", total=total, now="")
                 for clip in clips:
                     rows.append(replay_one(engine, clip, args, out, threshold))
                     progress.update(task, advance=1, now=rows[-1]["video"])
-                    if lines and (time.perf_counter() - logged >= LOG_EVERY_S or len(rows) == total):
-                        logged = time.perf_counter()
-                        line = f"replay: {len(rows)}/{total} videos, {logged - started:.0f} s, last {rows[-1]['video']}"
+                    if lines.due(len(rows), total):
+                        line = f"replay: {len(rows)}/{total} videos, {lines.at - started:.0f} s, last {rows[-1]['video']}"
                         console.print(escape(line), highlight=False, soft_wrap=True)
     except ReplayError as exc:
         console.print(f"[red]musclevision-replay: error: {escape(str(exc))}[/red]", soft_wrap=True)  # one line
