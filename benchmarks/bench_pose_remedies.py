@@ -262,7 +262,7 @@ def default_pose_settings() -> dict:
 
     from musclevision.paths import config_dir
 
-    return OmegaConf.to_container(OmegaConf.load(config_dir() / "extract.yaml").pose)
+    return OmegaConf.to_container(OmegaConf.load(config_dir() / "pose" / "default.yaml"))  # the extractor's pose settings
 
 
 def print_remedy(name: str, stats: dict, fps: float, what: str = "frames/s") -> None:
