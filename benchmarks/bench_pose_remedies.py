@@ -70,6 +70,7 @@ def cache_stats(cache_dir: Path, reference: Path | None = None, only: set | None
     frames found rotated, and (with ``reference``) the keypoint movement on frames both found.
     ``only``: the video ids to count (default all in the cache)."""
     from musclevision.extract import KeypointCache
+    from musclevision.pose.geometry import lying
 
     cache = KeypointCache(cache_dir)
     ref = KeypointCache(reference) if reference is not None else None
@@ -105,14 +106,6 @@ def cache_stats(cache_dir: Path, reference: Path | None = None, only: set | None
                 if both.any():
                     s["moved"].append(np.abs(clip.image[both, :, :2] - other[both, :, :2]).mean(axis=(1, 2)))
     return stats
-
-
-def lying(world: np.ndarray) -> np.ndarray:
-    """Frames ``world [T, 33, 3]`` whose torso (mid-hip to mid-shoulder) is nearer horizontal than vertical
-    in the camera's axes (y is down the image); False where no person."""
-    torso = (world[:, 11] + world[:, 12]) / 2 - (world[:, 23] + world[:, 24]) / 2
-    with np.errstate(invalid="ignore"):
-        return np.abs(torso[:, 1]) < np.cos(np.pi / 4) * np.linalg.norm(torso, axis=1)
 
 
 def total(stats: dict) -> dict:

@@ -14,6 +14,7 @@ from musclevision.extract import CacheError, ConfigError, KeypointCache, PoseSet
 from musclevision.extract.landmarker import PoseTracker, create_landmarker, detect, extract_video, timestamps_ms
 from musclevision.extract.rotation import pad_frame, rotate_frame, unpad_image, unrotate_image, unrotate_world
 from musclevision.extract.video import iter_frames, open_video
+from musclevision.pose.geometry import lying
 
 SQUAT = "BodyWeightSquats/v_BodyWeightSquats_g10_c01"  # one upright person, found in every frame
 FAILED_BENCH = ["BenchPress/v_BenchPress_g20_c02", "BenchPress/v_BenchPress_g17_c07"]  # no person in any frame before rotations
@@ -35,11 +36,8 @@ def frames_of(videos, video_id: str, count: int | None = None):
 
 
 def lying_frames(world: np.ndarray) -> np.ndarray:
-    """Per frame with a person (world ``[T, 33, 3]``): is the torso, mid-hip to mid-shoulder, nearer horizontal than
-    vertical (y is down the image)? On BenchPress that is the lifter; a spotter stands."""
-    world = world[~np.isnan(world[:, 0, 0])]
-    torso = (world[:, 11] + world[:, 12]) / 2 - (world[:, 23] + world[:, 24]) / 2
-    return np.abs(torso[:, 1]) < np.cos(np.pi / 4) * np.linalg.norm(torso, axis=1)
+    """Per frame with a person (world ``[T, 33, 3]``): a torso nearer horizontal than vertical (the lifter)."""
+    return lying(world)[~np.isnan(world[:, 0, 0])]
 
 
 # -- rotation arithmetic (no MediaPipe) ----------------------------------------------------------

@@ -73,3 +73,11 @@ def joint_angle(points: np.ndarray, joint: str) -> np.ndarray:
     u, v = a - b, c - b
     cos = (u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
     return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def lying(world: np.ndarray) -> np.ndarray:
+    """Frames of world landmarks ``[T, 33, 3]`` whose torso (mid-hip to mid-shoulder) is nearer horizontal than vertical
+    in the camera's axes (y is down the image): a bench-press lifter, not a spotter. False where no person."""
+    torso = (world[:, LEFT_SHOULDER] + world[:, RIGHT_SHOULDER]) / 2 - (world[:, LEFT_HIP] + world[:, RIGHT_HIP]) / 2
+    with np.errstate(invalid="ignore"):
+        return np.abs(torso[:, 1]) < np.cos(np.pi / 4) * np.linalg.norm(torso, axis=1)
