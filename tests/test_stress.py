@@ -126,6 +126,29 @@ def test_canonical_features_do_not_change_when_the_body_is_turned_or_grows(clip)
     torch.testing.assert_close(canonical_world(points * 1.3, valid), want, atol=1e-5, rtol=0)  # a taller person
 
 
+def test_asymmetry_features_tell_a_lunge_stance_from_a_squat_from_any_side_and_mirrored(clip):
+    """The asymmetry features (feet, knees, wrists apart front-to-back and across; left/right angle gaps) do not change
+    when the body is turned or mirrored; a lunge's feet are far apart front-to-back, a squat's side by side."""
+    image, world = clip
+    features = LandmarkFeatures(coords="canonical", visibility=False, asymmetry=True)
+    assert features.out_features == 99 + LandmarkFeatures.ASYMMETRY == 99 + 11
+    as_filmed, _ = features(torch.from_numpy(image), torch.from_numpy(world))
+    for turned in [transforms.rotate_yaw(image, world, ASPECT, a) for a in (0.7, np.pi / 2, np.pi, -2.5)] + [
+        transforms.mirror(image, world)
+    ]:
+        got, _ = features(*(torch.from_numpy(np.ascontiguousarray(a)) for a in turned))
+        torch.testing.assert_close(got[..., 99:], as_filmed[..., 99:], atol=1e-5, rtol=0)
+
+    def stance(label):  # front-back distance of the ankles, body sizes: median over the clip
+        c = synthesize_clip(label, np.random.default_rng(1), missing_rate=0.0)
+        got, _ = LandmarkFeatures(coords="canonical", visibility=False, asymmetry=True)(
+            torch.from_numpy(c.image[None]), torch.from_numpy(c.world[None])
+        )
+        return float(got[0, :, 99].median())
+
+    assert stance("Lunges") > 0.3 > 0.1 > stance("BodyWeightSquats")
+
+
 def test_group_metrics_and_worst_group():
     evaluation = {
         "per_clip": {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from musclevision.pose.geometry import canonical_world, centre_and_scale, joint_cosines
+from musclevision.pose.geometry import SIDE_PAIRS, asymmetry, canonical_world, centre_and_scale, joint_cosines
 from musclevision.pose.skeleton import JOINTS, NUM_LANDMARKS
 
 COORDS = ("raw", "normalized", "world", "canonical")
@@ -33,10 +33,15 @@ class LandmarkFeatures(nn.Module):
     visibility: append MediaPipe's per-landmark visibility.
     angles: append joint-angle cosines (elbows, shoulders, hips, knees, ankles) from the world
       landmarks ("world", viewpoint-independent) or the normalized image landmarks ("image").
+    asymmetry: append how far apart the feet, knees and wrists are front-to-back and across, and how differently
+      each left/right joint is bent (``pose.geometry.asymmetry``, body-centred world landmarks): a stance
+      (side by side or one foot ahead) named directly, the same from any side and mirrored.
     """
 
+    ASYMMETRY = 2 * len(SIDE_PAIRS) + len(JOINTS) // 2  # features of pose.geometry.asymmetry
+
     def __init__(self, coords: str | list[str] = "raw", velocity: bool = False, visibility: bool = True,
-                 angles: str | None = None):  # fmt: skip
+                 angles: str | None = None, asymmetry: bool = False):  # fmt: skip
         super().__init__()
         self.coords = coords.split("+") if isinstance(coords, str) else list(coords)  # "normalized+world" == [normalized, world]
         if not self.coords or any(c not in COORDS for c in self.coords):
@@ -44,16 +49,17 @@ class LandmarkFeatures(nn.Module):
         if angles not in (None, "image", "world"):
             raise ValueError(f"features.angles={angles!r}: use null, image or world")
         self.velocity, self.visibility, self.angles = velocity, visibility, angles
+        self.asymmetry = bool(asymmetry)
 
     @property
     def uses_world(self) -> bool:
-        return "world" in self.coords or "canonical" in self.coords or self.angles == "world"
+        return "world" in self.coords or "canonical" in self.coords or self.angles == "world" or self.asymmetry
 
     @property
     def out_features(self) -> int:
         positions = len(self.coords) * NUM_LANDMARKS * 3
         return (positions * (2 if self.velocity else 1) + (NUM_LANDMARKS if self.visibility else 0)
-                + (len(JOINTS) if self.angles else 0))  # fmt: skip
+                + (len(JOINTS) if self.angles else 0) + (self.ASYMMETRY if self.asymmetry else 0))  # fmt: skip
 
     def positions(self, landmarks: torch.Tensor, world: torch.Tensor | None = None):
         """``-> (positions [B,T,33,3*len(coords)], landmarks [B,T,33,4], world [B,T,33,3] | None, valid [B,T])``:
@@ -86,5 +92,7 @@ class LandmarkFeatures(nn.Module):
             parts.append(landmarks[..., 3])
         if self.angles:
             parts.append(joint_cosines(world if self.angles == "world" else centre_and_scale(landmarks[..., :3])))
+        if self.asymmetry:
+            parts.append(asymmetry(canonical_world(world, valid)))
         features = torch.cat(parts, dim=-1)
         return torch.where(valid[..., None], features, torch.zeros_like(features)), valid

@@ -6,7 +6,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from musclevision.pose.skeleton import JOINTS, LEFT_HIP, LEFT_SHOULDER, PARENT, RIGHT_HIP, RIGHT_SHOULDER, SEGMENTS
+from musclevision.pose.skeleton import (
+    JOINTS,
+    LANDMARK_NAMES,
+    LEFT_HIP,
+    LEFT_SHOULDER,
+    PARENT,
+    RIGHT_HIP,
+    RIGHT_SHOULDER,
+    SEGMENTS,
+)
 
 _JOINT_INDEX = [[j[k] for j in JOINTS.values()] for k in range(3)]  # 3 lists of len(JOINTS) indices
 _LIMB_ENDS = [*SEGMENTS["thighs"], *SEGMENTS["shins"], *SEGMENTS["upper arms"]]
@@ -40,6 +49,27 @@ def joint_cosines(points: torch.Tensor) -> torch.Tensor:
     a, b, c = (points[..., index, :] for index in _JOINT_INDEX)
     u, v = a - b, c - b
     return (u * v).sum(-1) / (torch.linalg.vector_norm(u, dim=-1) * torch.linalg.vector_norm(v, dim=-1)).clamp(min=1e-6)
+
+
+# Left/right landmark pairs whose placement tells a stance: feet side by side (a squat) or one ahead of the other (a
+# lunge), arms level or not.
+SIDE_PAIRS = ("ankle", "knee", "wrist")
+_PAIR_INDEX = [[LANDMARK_NAMES.index(f"{side}_{name}") for name in SIDE_PAIRS] for side in ("left", "right")]
+_LEFT_JOINTS = [i for i, name in enumerate(JOINTS) if name.startswith("left_")]
+_RIGHT_JOINTS = [list(JOINTS).index("right_" + list(JOINTS)[i][5:]) for i in _LEFT_JOINTS]
+
+
+def asymmetry(canonical: torch.Tensor) -> torch.Tensor:
+    """How differently the two sides are placed and bent: ``canonical [..., 33, 3]`` (``canonical_world``: x from the
+    body's right to its left, z front to back, body-size units) -> ``[..., 2 * len(SIDE_PAIRS) + len(JOINTS) // 2]``:
+    per pair of SIDE_PAIRS the distance between left and right along the body's front-back axis (|dz|) and across it
+    (|dx|), then per left/right joint of JOINTS the difference of their angle cosines, |cos l - cos r|. Absolute
+    values: the same for a mirrored body (left lunge or right lunge) and from any side."""
+    left, right = canonical[..., _PAIR_INDEX[0], :], canonical[..., _PAIR_INDEX[1], :]
+    apart = (left - right).abs()  # [..., pairs, 3]
+    cosines = joint_cosines(canonical)
+    bent = (cosines[..., _LEFT_JOINTS] - cosines[..., _RIGHT_JOINTS]).abs()
+    return torch.cat([apart[..., 2], apart[..., 0], bent], dim=-1)
 
 
 def body_size(world: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
