@@ -7,13 +7,14 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from musclevision.data import KeypointDataModule
 from musclevision.data.augment import AugmentConfig, augment
 from musclevision.data.clips import ClipData
 from musclevision.data.sources import SyntheticSource, VideoCacheSource
 from musclevision.data.splits import split_clips, split_key
-from musclevision.data.windows import BucketBatchSampler, ClipSet, FrameStore, MixedSampler, WindowSet
+from musclevision.data.windows import BalancedSampler, BucketBatchSampler, ClipSet, FrameStore, MixedSampler, WindowSet
 from musclevision.pose.skeleton import LANDMARK_NAMES, MIRROR
 
 CLASSES = ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]
@@ -218,6 +219,9 @@ def test_augmentation_options_are_validated():
         AugmentConfig(mirror=1.5)
     with pytest.raises(ValueError, match="time_stretch"):
         AugmentConfig(time_stretch=(1.2, 0.8))
+    for name in ("yaw_deg", "noise", "mirror"):  # a word where a number belongs: a ValueError naming it, not a TypeError
+        with pytest.raises(ValueError, match=f"data.augment.{name}='abc' must be a number"):
+            AugmentConfig(**{name: "abc"})
 
 
 @pytest.mark.integration
@@ -379,3 +383,59 @@ def test_train_extra_is_validated():
     for ratio in (0, -1.0, True):
         with pytest.raises(ValueError, match="data.train_extra_ratio"):
             KeypointDataModule(ListSource(real), CLASSES, train_extra_ratio=ratio)
+
+
+def test_balance_group_draws_every_class_and_group_alike_whatever_its_clip_lengths():
+    # g08 of every class filmed in long clips (8x the frames of the other groups): it gives most of the windows.
+    clips = [clip(label, f"g{g:02d}", 240 if g == 8 else 30, seed=g) for label in CLASSES for g in range(8, 14)]
+    split = {"folds": 3, "fold": 2}
+    plain = KeypointDataModule(ListSource(clips), CLASSES, split=split, batch_size=16, augment={})
+    balanced = KeypointDataModule(ListSource(clips), CLASSES, split=split, batch_size=16, augment={}, balance="group")
+
+    def share_of_g08(module):
+        module.setup()
+        loader = module.train_dataloader()
+        names = [f"{c.label}/{c.group}" for c in module.train_store().clips]
+        seen = np.concatenate([b["clip"].numpy() for b in loader])
+        assert len(seen) == len(loader.dataset)  # an epoch is as long either way
+        return np.mean([names[i].endswith("g08") for i in seen]), len({names[i] for i in seen})
+
+    torch.manual_seed(0)
+    share, pairs = share_of_g08(plain)
+    assert share > 0.5 and pairs == 20  # 4 training groups x 5 classes; g08 dominates
+    share, pairs = share_of_g08(balanced)
+    assert abs(share - 0.25) < 0.05 and pairs == 20  # one group in four
+    sampler = BalancedSampler(np.array(["a"] * 90 + ["b"] * 10))
+    drawn = np.array(list(sampler))
+    assert len(drawn) == 100 and abs((drawn >= 90).mean() - 0.5) < 0.15
+    with pytest.raises(ValueError, match="data.balance='person'"):
+        KeypointDataModule(ListSource(clips), CLASSES, balance="person")
+    with pytest.raises(ValueError, match="data.sampling=window"):
+        KeypointDataModule(ListSource(clips), CLASSES, balance="group", sampling="clip")
+
+
+def test_camera_elevation_is_drawn_from_the_range_given():
+    """pitch_deg: a number is up to that much higher or lower; [low, high] a one-sided range (+: higher). The drawn
+    elevation is read back from the world frame: the shoulders-to-hips vector of an upright body leans towards the
+    camera (-z) when the camera is higher."""
+    rng = np.random.default_rng(3)
+    world = np.zeros((400, 1, 33, 3), np.float32)
+    world[..., [11, 12], 1] = -0.5  # shoulders 0.5 m above the hips, upright, facing the camera
+    image = np.full((400, 1, 33, 4), 0.5, np.float32)
+
+    def elevations(pitch):
+        cfg = AugmentConfig(pitch_deg=pitch)
+        _, turned = augment(image, world, np.full(400, 4 / 3), cfg, rng)
+        up = turned[:, 0, 11] - turned[:, 0, 23]
+        return np.degrees(np.arctan2(-up[:, 2], -up[:, 1]))  # + : the top of the body leans towards the camera
+
+    both = elevations(30)
+    assert -30 <= both.min() < -25 and 25 < both.max() <= 30
+    above = elevations([10, 60])
+    assert 10 <= above.min() < 15 and 55 < above.max() <= 60
+    assert AugmentConfig(pitch_deg=[10, 60]).pitch_range == (10.0, 60.0) and AugmentConfig(pitch_deg=5).pitch_range == (-5, 5)
+    for bad in ([60, 10], [-100, 0], [1, 2, 3], "abc", ["a", 1]):
+        with pytest.raises(ValueError, match=r"data.augment.pitch_deg=.*\[low, high\]"):
+            AugmentConfig(pitch_deg=bad)
+    with pytest.raises(ValueError, match="pitch_deg"):
+        AugmentConfig(pitch_deg=-5)

@@ -27,7 +27,7 @@ class AugmentConfig:
     mirror: float = 0.0  # probability of a left/right flip
     rotate_deg: float = 0.0  # max |in-plane rotation|
     yaw_deg: float = 0.0  # max |rotation about the body's vertical axis| (camera further round; 180 = any side)
-    pitch_deg: float = 0.0  # max |camera elevation change| (a camera higher or lower than the person)
+    pitch_deg: float | tuple[float, float] = 0.0  # camera elevation change: max |change|, or [low, high] (+: higher)
     proportions: float = 0.0  # max relative change of each body segment's length (another body)
     scale: float = 0.0  # max relative size change
     aspect: float = 0.0  # max relative x-vs-y stretch (cameras differ in aspect ratio)
@@ -45,11 +45,27 @@ class AugmentConfig:
         self.time_stretch = tuple(self.time_stretch)
         within = self.swap_arms_within or ()
         self.swap_arms_within = (within,) if isinstance(within, str) else tuple(within)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"data.augment.{f.name}={value!r} must be a number")
         for name in ("mirror", "frame_dropout", "landmark_dropout", "part_dropout", "swap_arms"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.augment.{name}={getattr(self, name)!r} must be a probability in [0, 1]")
+        if isinstance(self.pitch_deg, str) or not isinstance(self.pitch_deg, (int, float)):  # [low, high]: list, ListConfig
+            try:
+                pitch = tuple(float(v) for v in self.pitch_deg)
+            except (TypeError, ValueError):
+                pitch = ()
+            if len(pitch) != 2 or not -90 <= pitch[0] <= pitch[1] <= 90:
+                given = list(self.pitch_deg) if not isinstance(self.pitch_deg, str) else self.pitch_deg
+                raise ValueError(
+                    f"data.augment.pitch_deg={given} must be a number >= 0 (up to that much higher or lower) "
+                    "or [low, high] with -90 <= low <= high <= 90 (degrees; + is higher)"
+                )
+            self.pitch_deg = pitch
         for name in ("rotate_deg", "yaw_deg", "pitch_deg", "proportions", "scale", "aspect", "translate", "noise"):
-            if getattr(self, name) < 0:
+            if not isinstance(getattr(self, name), tuple) and getattr(self, name) < 0:
                 raise ValueError(f"data.augment.{name}={getattr(self, name)!r} must be >= 0")
         low, high = self.time_stretch
         if not 0 < low <= high:
@@ -58,9 +74,18 @@ class AugmentConfig:
             raise ValueError("data.augment.swap_arms needs data.augment.swap_arms_within: the classes whose arms are style")
 
     @property
+    def pitch_range(self) -> tuple[float, float]:
+        """Camera elevation changes drawn from, degrees (+: higher, looking down on the person)."""
+        return self.pitch_deg if isinstance(self.pitch_deg, tuple) else (-self.pitch_deg, self.pitch_deg)
+
+    @property
     def enabled(self) -> bool:
-        skip = ("time_stretch", "swap_arms_within")
-        return self.time_stretch != (1.0, 1.0) or any(getattr(self, f.name) for f in fields(self) if f.name not in skip)
+        skip = ("time_stretch", "swap_arms_within", "pitch_deg")
+        return (
+            self.time_stretch != (1.0, 1.0)
+            or self.pitch_range != (0.0, 0.0)
+            or any(getattr(self, f.name) for f in fields(self) if f.name not in skip)
+        )
 
 
 def augment(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
@@ -95,10 +120,8 @@ def augment(image: np.ndarray, world: np.ndarray, aspect: np.ndarray, cfg: Augme
         image, world = transforms.scale_segments(image, world, aspect, factors)
     if cfg.yaw_deg:
         image, world = transforms.rotate_yaw(image, world, aspect, np.deg2rad(rng.uniform(-cfg.yaw_deg, cfg.yaw_deg, batch)))
-    if cfg.pitch_deg:
-        image, world = transforms.rotate_pitch(
-            image, world, aspect, np.deg2rad(rng.uniform(-cfg.pitch_deg, cfg.pitch_deg, batch))
-        )
+    if cfg.pitch_range != (0.0, 0.0):
+        image, world = transforms.rotate_pitch(image, world, aspect, np.deg2rad(rng.uniform(*cfg.pitch_range, batch)))
     angle = np.deg2rad(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg, batch))
     scale = 1.0 + rng.uniform(-cfg.scale, cfg.scale, batch)
     stretch = 1.0 + rng.uniform(-cfg.aspect, cfg.aspect, batch)

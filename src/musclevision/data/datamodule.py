@@ -13,6 +13,9 @@ frames when training (whole clips: batch_size x the longest clip of the batch) a
 ``eval_batch_frames`` frames when evaluating, whatever the window. A window longer than every
 clip is refused: it would be all padding.
 
+``balance: group`` draws the training windows so that every class-and-group (one person or place) weighs the
+same, however many windows its clips give (``null``: every window once per epoch, long clips weigh more).
+
 ``train_extra`` (e.g. ``data/train_extra=synthetic``) is a second source whose clips join the
 *training* side only, never validation or test: ``train_extra_ratio`` extra windows (or clips) per
 real one, drawn afresh every epoch (null: all of them every epoch).
@@ -29,10 +32,19 @@ from torch.utils.data import BatchSampler
 from musclevision.data.augment import AugmentConfig
 from musclevision.data.clips import ClipData
 from musclevision.data.splits import split_clips
-from musclevision.data.windows import BucketBatchSampler, ClipSet, FrameStore, MixedSampler, WindowSet, batch_loader
+from musclevision.data.windows import (
+    BalancedSampler,
+    BucketBatchSampler,
+    ClipSet,
+    FrameStore,
+    MixedSampler,
+    WindowSet,
+    batch_loader,
+)
 
 log = logging.getLogger(__name__)
 SAMPLING = ("window", "clip")
+BALANCE = (None, "clip", "group")
 
 
 class KeypointDataModule(pl.LightningDataModule):
@@ -40,7 +52,7 @@ class KeypointDataModule(pl.LightningDataModule):
                  window: int = 8, fps: float = 25.0, train_stride: int = 1, eval_stride: int = 1, min_detected: int = 4,
                  batch_size: int = 32, eval_batch_size: int = 512, eval_batch_frames: int = 8192, num_workers: int = 0,
                  augment: dict | None = None, shuffle: bool = True, bucket_by_length: bool = True,
-                 train_extra=None, train_extra_ratio: float | None = 1.0):  # fmt: skip
+                 train_extra=None, train_extra_ratio: float | None = 1.0, balance: str | None = None):  # fmt: skip
         super().__init__()
         if sampling not in SAMPLING:
             raise ValueError(f"data.sampling={sampling!r}: use one of {', '.join(SAMPLING)}")
@@ -63,6 +75,11 @@ class KeypointDataModule(pl.LightningDataModule):
         if train_extra_ratio is not None and (isinstance(train_extra_ratio, bool) or not train_extra_ratio > 0):
             raise ValueError(f"data.train_extra_ratio={train_extra_ratio!r} must be > 0 (extra items per real one) or null (all)")
         self.train_extra, self.train_extra_ratio = train_extra, train_extra_ratio
+        if balance not in BALANCE:
+            raise ValueError(f"data.balance={balance!r}: use null, clip or group")
+        if balance and sampling != "window":
+            raise ValueError(f"data.balance={balance} needs data.sampling=window (whole clips are drawn once each)")
+        self.balance = balance
         self.augment = AugmentConfig(**(augment or {}))
         if unknown := set(self.augment.swap_arms_within) - set(self.classes):
             raise ValueError(f"data.augment.swap_arms_within names {sorted(unknown)}, not among data.classes {self.classes}")
@@ -151,6 +168,12 @@ class KeypointDataModule(pl.LightningDataModule):
             return batch_loader(data, self.batch_size, self.shuffle, self.num_workers, batches=batches)
         data = WindowSet(store, self.window, self.train_stride, self.min_detected, self.augment, self.fps)
         order = MixedSampler(extra[data.clip], self.train_extra_ratio) if mix else None
+        if self.balance and self.shuffle:
+            if mix:
+                raise ValueError("data.balance cannot be combined with data.train_extra mixing yet: set one of them")
+            clips = store.clips
+            key = {"clip": lambda c: c.video_id, "group": lambda c: f"{c.label}/{c.group}"}[self.balance]
+            order = BalancedSampler(np.array([key(clips[i]) for i in data.clip]))
         batches = BatchSampler(order, self.batch_size, drop_last=False) if order is not None else None
         return batch_loader(data, self.batch_size, shuffle=self.shuffle, num_workers=self.num_workers, batches=batches)
 
