@@ -146,7 +146,7 @@ def test_asymmetry_features_tell_a_lunge_stance_from_a_squat_from_any_side_and_m
         )
         return float(got[0, :, 99].median())
 
-    assert stance("Lunges") > 0.3 > 0.1 > stance("BodyWeightSquats")
+    assert stance("Lunges") > 0.3 and stance("BodyWeightSquats") < 0.1
 
 
 def test_group_metrics_and_worst_group():

@@ -47,31 +47,35 @@ class AugmentConfig:
         self.swap_arms_within = (within,) if isinstance(within, str) else tuple(within)
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if f.type in ("float", float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ValueError(f"data.augment.{f.name}={value!r} must be a number")
         for name in ("mirror", "frame_dropout", "landmark_dropout", "part_dropout", "swap_arms"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.augment.{name}={getattr(self, name)!r} must be a probability in [0, 1]")
-        if isinstance(self.pitch_deg, str) or not isinstance(self.pitch_deg, (int, float)):  # [low, high]: list, ListConfig
-            try:
-                pitch = tuple(float(v) for v in self.pitch_deg)
-            except (TypeError, ValueError):
-                pitch = ()
-            if len(pitch) != 2 or not -90 <= pitch[0] <= pitch[1] <= 90:
-                given = list(self.pitch_deg) if not isinstance(self.pitch_deg, str) else self.pitch_deg
-                raise ValueError(
-                    f"data.augment.pitch_deg={given} must be a number >= 0 (up to that much higher or lower) "
-                    "or [low, high] with -90 <= low <= high <= 90 (degrees; + is higher)"
-                )
-            self.pitch_deg = pitch
-        for name in ("rotate_deg", "yaw_deg", "pitch_deg", "proportions", "scale", "aspect", "translate", "noise"):
-            if not isinstance(getattr(self, name), tuple) and getattr(self, name) < 0:
+        self.pitch_deg = self._pitch(self.pitch_deg)
+        for name in ("rotate_deg", "yaw_deg", "proportions", "scale", "aspect", "translate", "noise"):
+            if getattr(self, name) < 0:
                 raise ValueError(f"data.augment.{name}={getattr(self, name)!r} must be >= 0")
         low, high = self.time_stretch
         if not 0 < low <= high:
             raise ValueError(f"data.augment.time_stretch={list(self.time_stretch)} must be [low, high] with 0 < low <= high")
         if self.swap_arms and len(self.swap_arms_within) < 1:
             raise ValueError("data.augment.swap_arms needs data.augment.swap_arms_within: the classes whose arms are style")
+
+    @staticmethod
+    def _pitch(value) -> float | tuple[float, float]:
+        """``pitch_deg`` as given (a number, or [low, high] from a list or Hydra's ListConfig), checked."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 90:
+            return value
+        if not isinstance(value, (str, bool)) and hasattr(value, "__len__") and len(value) == 2:
+            numbers = [float(v) for v in value if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if len(numbers) == 2 and -90 <= numbers[0] <= numbers[1] <= 90:
+                return numbers[0], numbers[1]
+        given = list(value) if hasattr(value, "__len__") and not isinstance(value, str) else repr(value)
+        raise ValueError(
+            f"data.augment.pitch_deg={given} must be a number from 0 to 90 (up to that much higher or lower) "
+            "or [low, high] with -90 <= low <= high <= 90 (degrees; + is higher)"
+        )
 
     @property
     def pitch_range(self) -> tuple[float, float]:

@@ -14,7 +14,8 @@ frames when training (whole clips: batch_size x the longest clip of the batch) a
 clip is refused: it would be all padding.
 
 ``balance: group`` draws the training windows so that every class-and-group (one person or place) weighs the
-same, however many windows its clips give (``null``: every window once per epoch, long clips weigh more).
+same, however many windows its clips give (``clip``: every clip alike; ``null``: every window once per epoch, so
+long clips weigh more). With ``train_extra_ratio: null`` the extra clips' groups count as groups too.
 
 ``train_extra`` (e.g. ``data/train_extra=synthetic``) is a second source whose clips join the
 *training* side only, never validation or test: ``train_extra_ratio`` extra windows (or clips) per
@@ -27,13 +28,12 @@ import logging
 
 import numpy as np
 import pytorch_lightning as pl
-from torch.utils.data import BatchSampler
+from torch.utils.data import BatchSampler, WeightedRandomSampler
 
 from musclevision.data.augment import AugmentConfig
 from musclevision.data.clips import ClipData
 from musclevision.data.splits import split_clips
 from musclevision.data.windows import (
-    BalancedSampler,
     BucketBatchSampler,
     ClipSet,
     FrameStore,
@@ -45,6 +45,15 @@ from musclevision.data.windows import (
 log = logging.getLogger(__name__)
 SAMPLING = ("window", "clip")
 BALANCE = (None, "clip", "group")
+
+
+def balanced_sampler(window_clips: np.ndarray, clips: list[ClipData], balance: str) -> WeightedRandomSampler:
+    """An epoch of as many windows as there are, drawn with replacement so that every clip (``clip``) or every
+    class-and-group (``group``: one person or place) is drawn as often as any other, whatever its number of windows.
+    ``window_clips [windows]``: each window's index into ``clips``."""
+    keys = window_clips if balance == "clip" else np.array([f"{c.label}/{c.group}" for c in clips])[window_clips]
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return WeightedRandomSampler(1.0 / counts[inverse], len(keys), replacement=True)  # each key's windows sum to 1
 
 
 class KeypointDataModule(pl.LightningDataModule):
@@ -79,6 +88,8 @@ class KeypointDataModule(pl.LightningDataModule):
             raise ValueError(f"data.balance={balance!r}: use null, clip or group")
         if balance and sampling != "window":
             raise ValueError(f"data.balance={balance} needs data.sampling=window (whole clips are drawn once each)")
+        if balance and train_extra is not None and train_extra_ratio is not None:
+            raise ValueError(f"data.balance={balance} cannot be combined with data.train_extra mixing yet: set one of them")
         self.balance = balance
         self.augment = AugmentConfig(**(augment or {}))
         if unknown := set(self.augment.swap_arms_within) - set(self.classes):
@@ -169,11 +180,9 @@ class KeypointDataModule(pl.LightningDataModule):
         data = WindowSet(store, self.window, self.train_stride, self.min_detected, self.augment, self.fps)
         order = MixedSampler(extra[data.clip], self.train_extra_ratio) if mix else None
         if self.balance and self.shuffle:
-            if mix:
-                raise ValueError("data.balance cannot be combined with data.train_extra mixing yet: set one of them")
-            clips = store.clips
-            key = {"clip": lambda c: c.video_id, "group": lambda c: f"{c.label}/{c.group}"}[self.balance]
-            order = BalancedSampler(np.array([key(clips[i]) for i in data.clip]))
+            order = balanced_sampler(data.clip, store.clips, self.balance)
+        elif self.balance:
+            log.warning("data.balance=%s is ignored with data.shuffle=false (every window once, in order)", self.balance)
         batches = BatchSampler(order, self.batch_size, drop_last=False) if order is not None else None
         return batch_loader(data, self.batch_size, shuffle=self.shuffle, num_workers=self.num_workers, batches=batches)
 

@@ -208,22 +208,6 @@ class MixedSampler(Sampler):
         yield from items[torch.randperm(len(items)).numpy()].tolist()
 
 
-class BalancedSampler(Sampler):
-    """Each epoch, as many items as there are, drawn with replacement so that every ``key`` (e.g. a class and
-    group: one person or place) is drawn as often as any other, whatever its number of items: a group filmed in
-    long clips no longer outweighs one filmed in short ones."""
-
-    def __init__(self, keys: np.ndarray):
-        _, inverse, counts = np.unique(np.asarray(keys), return_inverse=True, return_counts=True)
-        self.weights = torch.from_numpy(1.0 / counts[inverse])  # [items]: each key sums to 1
-
-    def __len__(self) -> int:
-        return len(self.weights)
-
-    def __iter__(self):
-        yield from torch.multinomial(self.weights, len(self.weights), replacement=True).tolist()
-
-
 class BucketBatchSampler(Sampler):
     """Random batches of clips of similar length, in random order.
 

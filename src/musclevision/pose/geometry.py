@@ -8,13 +8,13 @@ import torch
 
 from musclevision.pose.skeleton import (
     JOINTS,
-    LANDMARK_NAMES,
     LEFT_HIP,
     LEFT_SHOULDER,
     PARENT,
     RIGHT_HIP,
     RIGHT_SHOULDER,
     SEGMENTS,
+    landmark,
 )
 
 _JOINT_INDEX = [[j[k] for j in JOINTS.values()] for k in range(3)]  # 3 lists of len(JOINTS) indices
@@ -52,11 +52,11 @@ def joint_cosines(points: torch.Tensor) -> torch.Tensor:
 
 
 # Left/right landmark pairs whose placement tells a stance: feet side by side (a squat) or one ahead of the other (a
-# lunge), arms level or not.
+# lunge); hands together or apart.
 SIDE_PAIRS = ("ankle", "knee", "wrist")
-_PAIR_INDEX = [[LANDMARK_NAMES.index(f"{side}_{name}") for name in SIDE_PAIRS] for side in ("left", "right")]
-_LEFT_JOINTS = [i for i, name in enumerate(JOINTS) if name.startswith("left_")]
-_RIGHT_JOINTS = [list(JOINTS).index("right_" + list(JOINTS)[i][5:]) for i in _LEFT_JOINTS]
+_PAIR_INDEX = [[landmark(f"{side}_{name}") for name in SIDE_PAIRS] for side in ("left", "right")]
+_LEFT_JOINTS = list(range(0, len(JOINTS), 2))  # JOINTS comes in (left, right) pairs
+_RIGHT_JOINTS = [i + 1 for i in _LEFT_JOINTS]
 
 
 def asymmetry(canonical: torch.Tensor) -> torch.Tensor:
