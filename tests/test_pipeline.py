@@ -107,6 +107,7 @@ def test_export_writes_a_valid_card_and_a_matching_graph(trained, tmp_path):
     card = validate_card(json.loads(card_path.read_text()))
     assert card.window_policy.window == 8 and card.window_policy.min_detected == 3 and card.window_policy.fps == 12.5
     assert card.training.data_kind == "synthetic" and card.training.warning
+    assert {"train_extra", "train_extra_ratio", "balance"} <= set(card.training.data)  # what was mixed in is said
     assert max(case["max_abs_diff"] for case in card.parity.values()) <= 1e-5
     assert onnx_path.stat().st_size > 10_000
     with torch.no_grad():

@@ -87,7 +87,8 @@ def run_metrics(ckpt_path: Path, metrics_file: str | None) -> dict:
     return {"source": str(path.resolve()), **{k: v for k, v in data.items() if k not in ("confusion",)}}
 
 
-DATA_KEYS = ("classes", "sampling", "window", "min_detected", "split", "augment")  # what a card says of the training data
+DATA_KEYS = ("classes", "sampling", "window", "min_detected", "split", "augment", "balance", "train_extra", "train_extra_ratio")
+# ^ what a card says of the training data (train_extra: clips mixed into training only, e.g. synthetic ones)
 
 
 def training_record(model: ExerciseModule, ckpt_path: Path) -> dict:
