@@ -133,6 +133,11 @@ def test_asymmetry_features_tell_a_lunge_stance_from_a_squat_from_any_side_and_m
     features = LandmarkFeatures(coords="canonical", visibility=False, asymmetry=True)
     assert features.out_features == 99 + LandmarkFeatures.ASYMMETRY == 99 + 11
     as_filmed, _ = features(torch.from_numpy(image), torch.from_numpy(world))
+    for coords in ("world", "world+canonical"):  # computed on its own, or taken from the canonical positions: the same
+        other, _ = LandmarkFeatures(coords=coords, visibility=False, asymmetry=True)(
+            torch.from_numpy(image), torch.from_numpy(world)
+        )
+        torch.testing.assert_close(other[..., -LandmarkFeatures.ASYMMETRY :], as_filmed[..., 99:], atol=0, rtol=0)
     for turned in [transforms.rotate_yaw(image, world, ASPECT, a) for a in (0.7, np.pi / 2, np.pi, -2.5)] + [
         transforms.mirror(image, world)
     ]:

@@ -93,6 +93,10 @@ class LandmarkFeatures(nn.Module):
         if self.angles:
             parts.append(joint_cosines(world if self.angles == "world" else centre_and_scale(landmarks[..., :3])))
         if self.asymmetry:
-            parts.append(asymmetry(canonical_world(world, valid)))
+            if "canonical" in self.coords:  # already among the positions: its 3 columns, not computed again
+                at = 3 * self.coords.index("canonical")
+                parts.append(asymmetry(positions[..., at : at + 3]))
+            else:
+                parts.append(asymmetry(canonical_world(world, valid)))
         features = torch.cat(parts, dim=-1)
         return torch.where(valid[..., None], features, torch.zeros_like(features)), valid
