@@ -46,17 +46,26 @@ TARGETS = {"nmae": ("<=", 0.10), "off_by_one": (">=", 0.95), "exact": (">=", 0.8
 
 
 def held_out_groups(card, groups_by_class: dict[str, list[str]]) -> set[str]:
-    """The groups this fold card's model did not train on (its split, applied to the cache's clips)."""
-    split = (card.training.model_extra or {}).get("data", {}).get("split") or {}
-    if split.get("protocol") in (None, "none"):
-        raise SystemExit(
-            f"model card {card.name}: trained on every group (split {split.get('protocol')}), it has no held-out "
-            "groups; give the cards of the cross-validation folds"
-        )
+    """The groups this fold card's model did not train on (its split, applied to the cache's clips); for an ensemble,
+    every member's (they must have held out the same groups: one fold's seeds or architectures)."""
+    training = card.training
+    records = [m.model_extra or {} for m in training.members] if training.members else [training.model_extra or {}]
     labels = [c for c in card.classes for _ in groups_by_class.get(c, [])]
     groups = [g for c in card.classes for g in groups_by_class.get(c, [])]
-    result = split_clips(labels, groups, **{k: v for k, v in split.items() if k != "seed"}, seed=split.get("seed", 0))
-    return {groups[i] for i in result.val}
+    held_out = []
+    for record in records:
+        split = record.get("data", {}).get("split") or {}
+        if split.get("protocol") in (None, "none"):
+            raise SystemExit(
+                f"model card {card.name}: trained on every group (split {split.get('protocol')}), it has no held-out "
+                "groups; give the cards of the cross-validation folds"
+            )
+        result = split_clips(labels, groups, **{k: v for k, v in split.items() if k != "seed"}, seed=split.get("seed", 0))
+        held_out.append({groups[i] for i in result.val})
+    if any(h != held_out[0] for h in held_out):
+        raise SystemExit(f"model card {card.name}: its ensemble members held out different groups; give ensembles of "
+                         "one fold's models")  # fmt: skip
+    return held_out[0]
 
 
 def shown_labels(trace: dict) -> list[str | None]:

@@ -354,3 +354,38 @@ def test_eval_of_an_ensemble_needs_members_of_one_split(trained_run, graph_run, 
                                     lambda c: c["musclevision"]["config"]["data"]["split"].update(fold=1))  # fmt: skip
     done = run_cli("eval", f"ckpt_paths=[{members[0]},{other_fold}]", *SMALL_SYNTHETIC[:5], f"hydra.run.dir={tmp_path / 'bad'}")
     assert done.returncode == 2 and "trained on different splits" in done.stderr, done
+
+
+def test_calibration_of_an_ensemble_fits_the_ensembles_probabilities(trained_run, graph_run, tmp_path):
+    """musclevision-calibrate --ensemble: the fold's members scored as one (the mean of their probabilities, the
+    held-out accuracy musclevision-eval gives the ensemble); the export of that ensemble takes its temperature, and a
+    calibration of single models is refused for an ensemble (and the other way round)."""
+    members = [trained_run / "checkpoints" / "last.ckpt", graph_run / "checkpoints" / "last.ckpt"]
+    done = run_cli("calibrate", *map(str, members), "--out", str(tmp_path / "x.json"))
+    assert done.returncode == 2 and "validate the same fold" in done.stderr and "--ensemble" in done.stderr, done
+    done = run_cli("calibrate", str(members[0]), "--ensemble", "--out", str(tmp_path / "x.json"))
+    assert done.returncode == 2 and "leave --ensemble out" in done.stderr, done
+    done = run_cli("calibrate", "--ensemble", *map(str, members), "--out", str(tmp_path / "cal-pair.json"))
+    assert_ok(done)
+    assert "ensembles of 2" in done.stdout
+    result = json.loads((tmp_path / "cal-pair.json").read_text())
+    assert result["ensemble_members"] == 2 and result["checkpoints"] == [[str(m) for m in members]]
+    done = run_cli("eval", f"ckpt_paths=[{members[0]},{members[1]}]", *SMALL_SYNTHETIC[:5], "stress_suite=false",
+                   "data.eval_stride=1", f"hydra.run.dir={tmp_path / 'eval'}")  # fmt: skip
+    assert_ok(done)
+    window = json.loads((tmp_path / "eval" / "val_metrics.json").read_text())["window"]
+    assert result["windows"] == window["count"] and result["accuracy"] == pytest.approx(window["acc"], abs=1e-6)
+    single = run_cli("calibrate", str(members[0]), "--out", str(tmp_path / "one.json"))
+    assert_ok(single)
+    export = ["name=pair", f"out_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'log'}"]
+    done = run_cli("export", f"ckpt_paths=[{members[0]},{members[1]}]", f"calibration={tmp_path / 'one.json'}", *export)
+    assert done.returncode == 2 and "fitted for single models" in done.stderr and "--ensemble" in done.stderr, done
+    done = run_cli("export", f"ckpt_path={members[0]}", f"calibration={tmp_path / 'cal-pair.json'}", *export)
+    assert done.returncode == 2 and "fitted for ensembles of 2" in done.stderr, done
+    done = run_cli("export", f"ckpt_paths=[{members[0]},{members[1]}]", f"calibration={tmp_path / 'cal-pair.json'}", *export)
+    assert_ok(done)
+    card = validate_card(json.loads((tmp_path / "pair.json").read_text()))
+    [(fold, temperature)] = result["fold_temperatures"].items()  # one fold: fitted on all of it
+    assert card.calibration.temperature == pytest.approx(temperature, abs=1e-4)
+    assert f"fold {fold}'s" in card.calibration.measured_on
+    assert "ensemble of 2" in card.calibration.measured_on and card.window_policy.threshold == result["threshold"]

@@ -2,6 +2,12 @@
 
     musclevision-calibrate logs/crossval/best                 # the six fold runs of one recipe
     musclevision-calibrate run0/checkpoints/last.ckpt run1/... --out calibration.json
+    musclevision-calibrate --ensemble logs/crossval/a logs/crossval/b   # each fold's models as one ensemble
+
+With ``--ensemble`` the checkpoints that validate the same fold are that fold's ensemble (several seeds or
+architectures): their held-out windows are scored by the mean of the members' probabilities, as the graph
+``musclevision-export ckpt_paths=[...]`` builds, and the temperature is fitted to that mean (an ensemble is less
+over-confident than its members, so a member's temperature would not fit it).
 
 Each fold checkpoint scores the windows of its own validation groups (the windows evaluation scores: the
 card's window and min_detected), giving held-out logits for every group. The temperature T divides the
@@ -128,15 +134,48 @@ def choose_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(grid[int(np.argmax(gain))])
 
 
-def calibrate(checkpoints: list[Path], cache_dir: str | None = None, log=print) -> dict:
+def fold_of(split: dict) -> tuple:
+    return split.get("protocol"), split.get("folds"), split.get("fold")
+
+
+def ensemble_folds(folds: list[dict]) -> list[dict]:
+    """The members of each fold as one model: logits = log of the mean of their probabilities (Ensemble.forward)."""
+    by_fold: dict[tuple, list[dict]] = {}
+    for f in folds:
+        by_fold.setdefault(fold_of(f["split"]), []).append(f)
+    sizes = {len(members) for members in by_fold.values()}
+    if len(sizes) != 1:
+        counts = ", ".join(f"fold {key[2]}: {len(m)}" for key, m in by_fold.items())
+        raise ValueError(f"--ensemble needs the same number of members in every fold ({counts})")
+    if sizes == {1}:
+        raise ValueError("--ensemble: every fold has one checkpoint, so there is no ensemble; leave --ensemble out")
+    from musclevision.data.splits import split_key
+
+    merged = []
+    for members in by_fold.values():
+        first = members[0]
+        for other in members[1:]:
+            if split_key(other["split"]) != split_key(first["split"]) or not np.array_equal(other["labels"], first["labels"]):
+                raise ValueError(f"{other['checkpoint']} and {first['checkpoint']} were not scored on the same held-out "
+                                 "windows (another split or data): they cannot form one fold's ensemble")  # fmt: skip
+        mean = np.mean([softmax(m["logits"]) for m in members], axis=0)
+        merged.append({"checkpoint": [m["checkpoint"] for m in members], "split": first["split"],
+                       "logits": np.log(np.maximum(mean, 1e-30)), "labels": first["labels"]})  # fmt: skip
+    return merged
+
+
+def calibrate(checkpoints: list[Path], cache_dir: str | None = None, log=print, ensemble: bool = False) -> dict:
     folds = []
     for ckpt in checkpoints:
         logits, labels, split = held_out_logits(ckpt, cache_dir)
         folds.append({"checkpoint": str(ckpt), "split": split, "logits": logits, "labels": labels})
         log(f"{ckpt}: {len(labels)} held-out windows (fold {split.get('fold')})")
-    keys = [(f["split"].get("protocol"), f["split"].get("folds"), f["split"].get("fold")) for f in folds]
+    if ensemble:
+        folds = ensemble_folds(folds)
+    keys = [fold_of(f["split"]) for f in folds]
     if len(set(keys)) != len(keys):
-        raise ValueError("two checkpoints validate the same fold: give one run per fold")
+        raise ValueError("two checkpoints validate the same fold: give one run per fold, or --ensemble to calibrate "
+                         "each fold's checkpoints as one ensemble")  # fmt: skip
     all_logits = np.concatenate([f["logits"] for f in folds])
     all_labels = np.concatenate([f["labels"] for f in folds])
     pooled = fit_temperature(all_logits, all_labels)
@@ -169,7 +208,8 @@ def calibrate(checkpoints: list[Path], cache_dir: str | None = None, log=print) 
         "shown_share": float((top >= threshold).mean()),
         "shown_accuracy": float(right[top >= threshold].mean()),
         "errors_caught": float(((top < threshold) & ~right).sum() / max(1, (~right).sum())),
-        "checkpoints": [f["checkpoint"] for f in folds],
+        "checkpoints": [f["checkpoint"] for f in folds],  # per fold: a path, or the members' paths (--ensemble)
+        "ensemble_members": len(folds[0]["checkpoint"]) if ensemble else None,
     }
 
 
@@ -177,17 +217,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="musclevision-calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="fold checkpoints, or multirun folders holding <run>/checkpoints/last.ckpt")
     parser.add_argument("--cache", help="keypoint cache to score (default: the one each checkpoint was trained on)")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="checkpoints that validate the same fold are that fold's ensemble (the mean of their "
+                             "probabilities): calibrate the ensemble")  # fmt: skip
     parser.add_argument("--out", default="calibration.json", help="where to write the result (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
-        result = calibrate(fold_checkpoints(args.runs), args.cache, log=lambda m: print(m, file=sys.stderr))
+        result = calibrate(
+            fold_checkpoints(args.runs), args.cache, log=lambda m: print(m, file=sys.stderr), ensemble=args.ensemble
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"musclevision-calibrate: error: {exc}", file=sys.stderr)
         return 2
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"temperature {result['temperature']:.3f}: ECE {result['ece_before']:.3f} -> {result['ece_after']:.3f} (held out, "
-          f"cross-fitted) on {result['windows']} windows; threshold {result['threshold']:.2f} shows "
+    what = f"ensembles of {result['ensemble_members']}, " if args.ensemble else ""
+    print(f"{what}temperature {result['temperature']:.3f}: ECE {result['ece_before']:.3f} -> {result['ece_after']:.3f} "
+          f"(held out, cross-fitted) on {result['windows']} windows; threshold {result['threshold']:.2f} shows "
           f"{result['shown_share']:.1%} of windows, {result['shown_accuracy']:.1%} of them right, catches "
           f"{result['errors_caught']:.1%} of the errors\n-> {args.out}")  # fmt: skip
     return 0

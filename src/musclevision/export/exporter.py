@@ -29,6 +29,7 @@ from musclevision.card import (
     Training,
     WindowPolicy,
 )
+from musclevision.data.splits import split_key
 from musclevision.export.onnx_model import OPSET, ProbabilityGraph, check_parity, export_onnx, input_names, temporary_path
 from musclevision.extract.landmarker import PoseSettings
 from musclevision.extract.pose_bundle import bundle_path
@@ -153,18 +154,28 @@ def window_policy(model: ExerciseModule, fps: float, threshold: float, smoothing
 
 def calibration_for(models: list[ExerciseModule], calibration: dict, source: str) -> tuple[Calibration, float]:
     """The card's calibration block and the threshold for this checkpoint, from a musclevision-calibrate result:
-    a fold checkpoint of the calibrated recipe gets the temperature fitted without its own fold (its held-out
-    numbers stay honest); any other model (the final one, trained on every group; an ensemble) the pooled one."""
-    model = models[0]
+    a fold checkpoint of the calibrated recipe (or a fold's ensemble, with a ``--ensemble`` calibration) gets the
+    temperature fitted without its own fold (its held-out numbers stay honest); any other model (the final one or
+    ensemble, trained on every group) the pooled one. A single model's temperature does not fit an ensemble (it is
+    less over-confident than its members), nor the other way round: that mismatch is refused."""
     if calibration.get("format") != "musclevision-calibration/1":
         raise ValueError(f"calibration={source} is not a musclevision-calibrate result")
-    split = model.run_config.get("data", {}).get("split") or {}
-    same_recipe = all(split.get(k) == v for k, v in calibration.get("split", {}).items())
+    members = calibration.get("ensemble_members") or 1
+    if members != len(models):
+        fitted = f"ensembles of {members}" if members > 1 else "single models"
+        raise ValueError(f"calibration={source} was fitted for {fitted} and this export has {len(models)} model(s): "
+                         f"calibrate what you export (musclevision-calibrate{' --ensemble' if len(models) > 1 else ''} "
+                         "on the folds of the same recipe)")  # fmt: skip
+    splits = [m.run_config.get("data", {}).get("split") or {} for m in models]
+    split = splits[0]
+    calibrated = split_key({**calibration.get("split", {}), "fold": split.get("fold")})  # held out what the folds did
+    same_recipe = all(split_key(s) == calibrated for s in splits)
     fold = str(split.get("fold")) if split.get("protocol") not in (None, "none") else None
-    own = len(models) == 1 and same_recipe and fold in calibration.get("fold_temperatures", {})
+    own = same_recipe and fold in calibration.get("fold_temperatures", {})
     temperature = calibration["fold_temperatures"][fold] if own else calibration["temperature"]
     folds = len(calibration.get("checkpoints", []))
     measured = (f"{calibration['windows']} held-out windows of the {folds} cross-validation folds"
+                + (f" (each fold's ensemble of {members})" if members > 1 else "")
                 + (f", fold {fold}'s temperature fitted on the other folds" if own else ""))  # fmt: skip
     block = Calibration(temperature=float(temperature), ece_before=round(float(calibration["ece_before"]), 4),
                         ece_after=round(float(calibration["ece_after"]), 4), measured_on=measured)  # fmt: skip
