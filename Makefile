@@ -100,28 +100,48 @@ serve: setup
 CROSSVAL = $(BIN)/musclevision-train -m experiment=$(1) data.split.fold=$(FOLDS) logger=csv hydra.sweep.dir=logs/crossval/$(1) \
 	&& $(BIN)/musclevision-compare logs/crossval/$(1)
 
-# Regenerate exports/best.{onnx,json}: the card's metrics are the cross-validation of experiment=best
-# (run here unless `make crossval` already did), then the same recipe on every group, exported.
-# The temperature (calibration) and the "no exercise" threshold come from the same folds' held-out windows.
+# The default model (exports/best.{onnx,json}): experiment=$(DEFAULT_RECIPE) trained with each of $(SEEDS), the models
+# averaged in one graph. Its card's metrics are the cross-validation of that ensemble, fold by fold (each fold's seeds
+# held out the same groups); the temperature and the "no exercise" threshold come from the same held-out windows.
+# The crossvals are run here unless they exist (about 20 minutes each on 2 cores), then the recipe on every group.
+DEFAULT_RECIPE := best_synth
+SEEDS := 42 7 123
+SEED_DIRS := $(foreach s,$(SEEDS),logs/crossval/$(DEFAULT_RECIPE)-seed$(s))
+ENSEMBLE_DIR := logs/crossval/$(DEFAULT_RECIPE)-ensemble
+comma := ,
+empty :=
+space := $(empty) $(empty)
 default-model: setup
-	test -f logs/crossval/best/crossval.json || ($(call CROSSVAL,best))
-	$(BIN)/musclevision-calibrate logs/crossval/best --out logs/crossval/best/calibration.json
-	$(BIN)/musclevision-train experiment=best_deploy logger=csv hydra.run.dir=logs/default-model/final
-	$(BIN)/musclevision-export ckpt_path=logs/default-model/final/checkpoints/last.ckpt name=best \
-	  metrics_file=logs/crossval/best/crossval.json calibration=logs/crossval/best/calibration.json \
-	  hydra.run.dir=logs/default-model/export
+	for s in $(SEEDS); do d=logs/crossval/$(DEFAULT_RECIPE)-seed$$s; test -f $$d/crossval.json || { \
+	  $(BIN)/musclevision-train -m experiment=$(DEFAULT_RECIPE) seed=$$s data.split.fold=$(FOLDS) logger=csv \
+	    hydra.sweep.dir=$$d && $(BIN)/musclevision-compare $$d; }; done
+	$(BIN)/musclevision-eval -m data.split.fold=$(FOLDS) hydra.sweep.dir=$(ENSEMBLE_DIR) \
+	  'ckpt_paths=[$(subst $(space),$(comma),$(foreach d,$(SEED_DIRS),$(d)/$${data.split.fold}/checkpoints/last.ckpt))]'
+	$(BIN)/musclevision-compare $(ENSEMBLE_DIR)
+	$(BIN)/musclevision-calibrate --ensemble $(SEED_DIRS) --out $(ENSEMBLE_DIR)/calibration.json
+	for s in $(SEEDS); do $(BIN)/musclevision-train experiment=best_deploy seed=$$s logger=csv \
+	  hydra.run.dir=logs/default-model/seed$$s; done
+	$(BIN)/musclevision-export name=best hydra.run.dir=logs/default-model/export \
+	  'ckpt_paths=[$(subst $(space),$(comma),$(foreach s,$(SEEDS),logs/default-model/seed$(s)/checkpoints/last.ckpt))]' \
+	  metrics_file=$(ENSEMBLE_DIR)/crossval.json calibration=$(ENSEMBLE_DIR)/calibration.json
 
 # What the page shows, on held-out groups (benchmarks/report_page.py): each fold's model, calibrated without its
-# own fold, replayed by the page's engine on the groups it never trained on. FOLDS_DIR: any crossval of a recipe.
-FOLDS_DIR ?= logs/crossval/best
+# own fold, replayed by the page's engine on the groups it never trained on. FOLDS_DIRS: the crossval of a recipe, or
+# several (seeds of one recipe: each fold's models as one ensemble, as the default model); the report goes to
+# REPORT_DIR. `make page-report` reports the default model's ensemble (run `make default-model` first).
+FOLDS_DIRS ?= $(SEED_DIRS)
+REPORT_DIR ?= $(if $(word 2,$(FOLDS_DIRS)),$(ENSEMBLE_DIR),$(FOLDS_DIRS))
 page-report: setup
-	test -f $(FOLDS_DIR)/crossval.json || ($(call CROSSVAL,best))
-	$(BIN)/musclevision-calibrate $(FOLDS_DIR) --out $(FOLDS_DIR)/calibration.json
-	for run in $(FOLDS_DIR)/*/checkpoints/last.ckpt; do k=$$(basename $$(dirname $$(dirname $$run))); \
-	  $(BIN)/musclevision-export ckpt_path=$$run name=fold$$k out_dir=$(FOLDS_DIR)/exports \
-	    calibration=$(FOLDS_DIR)/calibration.json hydra.run.dir=$(FOLDS_DIR)/exports/logs/$$k || exit 1; done
-	$(PY) benchmarks/report_page.py --folds $(FOLDS_DIR)/exports/fold*.json --cache data/cache/ucf101-full \
-	  --json $(FOLDS_DIR)/page-report.json
+	for d in $(FOLDS_DIRS); do test -f $$d/crossval.json || { echo "$$d/crossval.json is missing: run its \
+	  cross-validation first (make default-model runs the default recipe's)"; exit 2; }; done
+	mkdir -p $(REPORT_DIR)
+	$(BIN)/musclevision-calibrate $(if $(word 2,$(FOLDS_DIRS)),--ensemble) $(FOLDS_DIRS) --out $(REPORT_DIR)/calibration.json
+	for run in $(firstword $(FOLDS_DIRS))/*/checkpoints/last.ckpt; do k=$$(basename $$(dirname $$(dirname $$run))); \
+	  members=$$(for d in $(FOLDS_DIRS); do printf '%s,' $$d/$$k/checkpoints/last.ckpt; done); \
+	  $(BIN)/musclevision-export "ckpt_paths=[$${members%,}]" name=fold$$k out_dir=$(REPORT_DIR)/exports \
+	    calibration=$(REPORT_DIR)/calibration.json hydra.run.dir=$(REPORT_DIR)/exports/logs/$$k || exit 1; done
+	$(PY) benchmarks/report_page.py --folds $(REPORT_DIR)/exports/fold*.json --cache data/cache/ucf101-full \
+	  --json $(REPORT_DIR)/page-report.json
 
 # README accuracy table: paper and best, six held-out group folds each.
 crossval: setup
