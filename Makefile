@@ -104,6 +104,7 @@ CROSSVAL = $(BIN)/musclevision-train -m experiment=$(1) data.split.fold=$(FOLDS)
 # averaged in one graph. Its card's metrics are the cross-validation of that ensemble, fold by fold (each fold's seeds
 # held out the same groups); the temperature and the "no exercise" threshold come from the same held-out windows.
 # The crossvals are run here unless they exist (about 20 minutes each on 2 cores), then the recipe on every group.
+# A crossval's run folders are numbered in sweep order, so FOLDS must list 0..5 in order here (fold k in folder k).
 DEFAULT_RECIPE := best_synth
 SEEDS := 42 7 123
 SEED_DIRS := $(foreach s,$(SEEDS),logs/crossval/$(DEFAULT_RECIPE)-seed$(s))
@@ -114,7 +115,7 @@ space := $(empty) $(empty)
 default-model: setup
 	for s in $(SEEDS); do d=logs/crossval/$(DEFAULT_RECIPE)-seed$$s; test -f $$d/crossval.json || { \
 	  $(BIN)/musclevision-train -m experiment=$(DEFAULT_RECIPE) seed=$$s data.split.fold=$(FOLDS) logger=csv \
-	    hydra.sweep.dir=$$d && $(BIN)/musclevision-compare $$d; }; done
+	    hydra.sweep.dir=$$d && $(BIN)/musclevision-compare $$d; } || exit 1; done
 	$(BIN)/musclevision-eval -m data.split.fold=$(FOLDS) hydra.sweep.dir=$(ENSEMBLE_DIR) \
 	  'ckpt_paths=[$(subst $(space),$(comma),$(foreach d,$(SEED_DIRS),$(d)/$${data.split.fold}/checkpoints/last.ckpt))]'
 	$(BIN)/musclevision-compare $(ENSEMBLE_DIR)
@@ -128,9 +129,11 @@ default-model: setup
 # What the page shows, on held-out groups (benchmarks/report_page.py): each fold's model, calibrated without its
 # own fold, replayed by the page's engine on the groups it never trained on. FOLDS_DIRS: the crossval of a recipe, or
 # several (seeds of one recipe: each fold's models as one ensemble, as the default model); the report goes to
-# REPORT_DIR. `make page-report` reports the default model's ensemble (run `make default-model` first).
+# REPORT_DIR (default: the default model's ensemble folder for its seeds, <first dir>-ensemble for other ensembles, the
+# crossval's own folder for one). `make page-report` reports the default model's ensemble (after `make default-model`).
 FOLDS_DIRS ?= $(SEED_DIRS)
-REPORT_DIR ?= $(if $(word 2,$(FOLDS_DIRS)),$(ENSEMBLE_DIR),$(FOLDS_DIRS))
+REPORT_DIR ?= $(if $(filter-out $(SEED_DIRS),$(FOLDS_DIRS))$(filter-out $(FOLDS_DIRS),$(SEED_DIRS)),$(if \
+  $(word 2,$(FOLDS_DIRS)),$(firstword $(FOLDS_DIRS))-ensemble,$(FOLDS_DIRS)),$(ENSEMBLE_DIR))
 page-report: setup
 	for d in $(FOLDS_DIRS); do test -f $$d/crossval.json || { echo "$$d/crossval.json is missing: run its \
 	  cross-validation first (make default-model runs the default recipe's)"; exit 2; }; done

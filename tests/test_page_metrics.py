@@ -8,7 +8,7 @@ import csv
 import numpy as np
 import pytest
 
-from musclevision.calibrate import choose_threshold, expected_calibration_error, fit_temperature, softmax
+from musclevision.calibrate import choose_threshold, ensemble_folds, expected_calibration_error, fit_temperature, softmax
 from musclevision.data.synthetic import synthesize_clip
 from musclevision.replay.engine import Keypoints
 from musclevision.replay.metrics import Bout, displayed_accuracy, match_bouts, recognition_delays, rep_scores
@@ -60,6 +60,57 @@ def test_temperature_recovers_overconfidence_and_lowers_ece():
     before, after = expected_calibration_error(softmax(sharp), labels), expected_calibration_error(softmax(sharp, t), labels)
     assert before > 0.1 and after < 0.02
     assert fit_temperature(honest, labels) == pytest.approx(1.0, rel=0.1)
+
+
+def _fold(fold: int, seed: int, logits, labels, cache="c"):
+    split = {"protocol": "group_kfold", "folds": 6, "fold": fold, "seed": seed}
+    return {"checkpoint": f"s{seed}/{fold}", "split": split, "logits": logits, "labels": labels,
+            "source": {"cache_dir": cache}}  # fmt: skip
+
+
+def test_an_ensembles_held_out_logits_give_the_mean_of_its_members_probabilities():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 40)
+    a, b, c = (rng.normal(0, 3, (40, 5)) for _ in range(3))
+    merged = ensemble_folds([_fold(0, 42, a, labels), _fold(1, 42, c, labels), _fold(0, 7, b, labels), _fold(1, 7, a, labels)])
+    assert [m["checkpoint"] for m in merged] == [["s42/0", "s7/0"], ["s42/1", "s7/1"]]
+    assert np.allclose(softmax(merged[0]["logits"]), (softmax(a) + softmax(b)) / 2, atol=1e-12)
+    assert np.allclose(softmax(merged[1]["logits"]), (softmax(c) + softmax(a)) / 2, atol=1e-12)
+    with pytest.raises(ValueError, match="same number of members in every fold"):
+        ensemble_folds([_fold(0, 42, a, labels), _fold(0, 7, b, labels), _fold(1, 42, c, labels)])
+    with pytest.raises(ValueError, match=r"no two checkpoints validate the same fold \(group_kfold fold 0, group_kfold fold 1"):
+        ensemble_folds([_fold(0, 42, a, labels), _fold(1, 42, b, labels)])
+    with pytest.raises(ValueError, match="not scored on the same held-out windows"):
+        ensemble_folds([_fold(0, 42, a, labels), _fold(0, 7, b, labels[::-1].copy())])
+    with pytest.raises(ValueError, match="differs in cache_dir"):
+        ensemble_folds([_fold(0, 42, a, labels), _fold(0, 7, b, labels, cache="other")])
+
+
+def test_an_ensemble_export_takes_its_folds_temperature_and_refuses_a_mismatched_calibration():
+    from types import SimpleNamespace
+
+    from musclevision.export.exporter import calibration_for
+
+    def model(fold, seed):
+        split = {"protocol": "group_kfold", "folds": 6, "fold": fold, "seed": seed} if fold is not None else {"protocol": "none"}
+        return SimpleNamespace(run_config={"data": {"split": split}})
+
+    calibration = {"format": "musclevision-calibration/1", "temperature": 1.4, "fold_temperatures": {"0": 1.3, "1": 1.6},
+                   "split": {"protocol": "group_kfold", "folds": 6, "seed": 42}, "windows": 100, "ece_before": 0.02,
+                   "ece_after": 0.01, "threshold": 0.44, "checkpoints": [["a", "b"], ["c", "d"]],
+                   "ensemble_members": 2}  # fmt: skip
+    block, threshold = calibration_for([model(1, 42), model(1, 7)], calibration, "cal.json")  # seeds of fold 1
+    assert block.temperature == 1.6 and "fold 1's temperature" in block.measured_on and threshold == 0.44
+    block, _ = calibration_for([model(None, 42), model(None, 7)], calibration, "cal.json")  # trained on every group
+    assert block.temperature == 1.4 and "ensemble of 2" in block.measured_on
+    with pytest.raises(ValueError, match="fitted for ensembles of 2 and this export has 1"):
+        calibration_for([model(1, 42)], calibration, "cal.json")
+    with pytest.raises(ValueError, match="held out different groups"):
+        calibration_for([model(0, 42), model(1, 42)], calibration, "cal.json")
+    single = {**calibration, "ensemble_members": None, "checkpoints": ["a", "c"]}
+    with pytest.raises(ValueError, match="fitted for single models"):
+        calibration_for([model(None, 42), model(None, 7)], single, "cal.json")
+    assert calibration_for([model(0, 42)], single, "cal.json")[0].temperature == 1.3
 
 
 def test_ece_of_perfectly_calibrated_bins_is_zero():

@@ -99,8 +99,9 @@ def fold_checkpoints(paths: list[str]) -> list[Path]:
     return found
 
 
-def held_out_logits(ckpt: Path, cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Logits [N, K] and labels [N] of every window of the checkpoint's validation groups; its split."""
+def held_out_logits(ckpt: Path, cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+    """Logits [N, K] and labels [N] of every window of the checkpoint's validation groups; its split and the
+    keypoints it scored (data.source)."""
     import torch
     from hydra.utils import instantiate
 
@@ -121,7 +122,8 @@ def held_out_logits(ckpt: Path, cache_dir: str | None = None) -> tuple[np.ndarra
         for batch in datamodule.eval_loaders("val")[0]:
             logits.append(model(batch["landmarks"], batch["world"]).numpy())
             labels.append(batch["label"].numpy())
-    return np.concatenate(logits), np.concatenate(labels), split
+    source = {k: v for k, v in (data.get("source") or {}).items() if k != "workers"}  # what keypoints, not how fast
+    return np.concatenate(logits), np.concatenate(labels), split, source
 
 
 def choose_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -148,13 +150,20 @@ def ensemble_folds(folds: list[dict]) -> list[dict]:
         counts = ", ".join(f"fold {key[2]}: {len(m)}" for key, m in by_fold.items())
         raise ValueError(f"--ensemble needs the same number of members in every fold ({counts})")
     if sizes == {1}:
-        raise ValueError("--ensemble: every fold has one checkpoint, so there is no ensemble; leave --ensemble out")
+        found = ", ".join(f"{key[0]} fold {key[2]}" for key in by_fold)
+        raise ValueError(f"--ensemble: no two checkpoints validate the same fold ({found}), so there is no ensemble; "
+                         "give each fold's members, or leave --ensemble out")  # fmt: skip
     from musclevision.data.splits import split_key
 
     merged = []
     for members in by_fold.values():
         first = members[0]
         for other in members[1:]:
+            differ = sorted(k for k in {*other["source"], *first["source"]} if other["source"].get(k) != first["source"].get(k))
+            if differ:
+                raise ValueError(f"{other['checkpoint']} and {first['checkpoint']} learned from different keypoints "
+                                 f"(their data.source differs in {', '.join(differ)}): an ensemble's members must read "
+                                 "the same keypoints")  # fmt: skip
             if split_key(other["split"]) != split_key(first["split"]) or not np.array_equal(other["labels"], first["labels"]):
                 raise ValueError(f"{other['checkpoint']} and {first['checkpoint']} were not scored on the same held-out "
                                  "windows (another split or data): they cannot form one fold's ensemble")  # fmt: skip
@@ -167,8 +176,8 @@ def ensemble_folds(folds: list[dict]) -> list[dict]:
 def calibrate(checkpoints: list[Path], cache_dir: str | None = None, log=print, ensemble: bool = False) -> dict:
     folds = []
     for ckpt in checkpoints:
-        logits, labels, split = held_out_logits(ckpt, cache_dir)
-        folds.append({"checkpoint": str(ckpt), "split": split, "logits": logits, "labels": labels})
+        logits, labels, split, source = held_out_logits(ckpt, cache_dir)
+        folds.append({"checkpoint": str(ckpt), "split": split, "logits": logits, "labels": labels, "source": source})
         log(f"{ckpt}: {len(labels)} held-out windows (fold {split.get('fold')})")
     if ensemble:
         folds = ensemble_folds(folds)

@@ -161,12 +161,16 @@ def calibration_for(models: list[ExerciseModule], calibration: dict, source: str
     if calibration.get("format") != "musclevision-calibration/1":
         raise ValueError(f"calibration={source} is not a musclevision-calibrate result")
     members = calibration.get("ensemble_members") or 1
+    splits = [m.run_config.get("data", {}).get("split") or {} for m in models]
+    if any(split_key(s) != split_key(splits[0]) for s in splits[1:]):
+        raise ValueError(f"calibration={source}: the ensemble's members held out different groups (e.g. every fold's model "
+                         "of a crossval), so no held-out windows can calibrate it; export it without calibration= "
+                         "(no_exercise_threshold= sets its threshold)")  # fmt: skip
     if members != len(models):
         fitted = f"ensembles of {members}" if members > 1 else "single models"
         raise ValueError(f"calibration={source} was fitted for {fitted} and this export has {len(models)} model(s): "
                          f"calibrate what you export (musclevision-calibrate{' --ensemble' if len(models) > 1 else ''} "
                          "on the folds of the same recipe)")  # fmt: skip
-    splits = [m.run_config.get("data", {}).get("split") or {} for m in models]
     split = splits[0]
     calibrated = split_key({**calibration.get("split", {}), "fold": split.get("fold")})  # held out what the folds did
     same_recipe = all(split_key(s) == calibrated for s in splits)
