@@ -71,6 +71,7 @@ class LiveRun:
     errors: list = field(default_factory=list)
     downloads: dict = field(default_factory=dict)  # "csv"/"json" -> (suggested name, text)
     screenshot: Path | None = None
+    model_info: str = ""  # the page's footer line about the model
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +110,7 @@ def play(exercise, export_card, live_url, ucf_videos, ffmpeg, clip_dir, launch_b
         ready_after = time.monotonic() - start
         wait_for(page, "(s) => s.frames > 0", 30, "the first processed camera frame")
         run = LiveRun(exercise, ready_after, time.monotonic() - start, requests=requests, errors=errors)
+        run.model_info = page.locator("#model-info").inner_text()
 
         first = time.monotonic()
         while time.monotonic() - first < AUTO_SECONDS:
@@ -145,8 +147,13 @@ def test_the_clips_rep_counts_are_the_references_where_they_hold_the_clip():
     assert any(clip.removesuffix(".avi") in references for clip, _, _ in CLIPS.values())
 
 
-def test_page_becomes_ready(live):
+def test_page_becomes_ready(live, export_card):
     assert live.auto["ready"] and live.auto["error"] is None
+    card = json.loads(Path(export_card).read_text())
+    members = card["training"].get("members")
+    window = f"{len(card['classes'])} classes, window {card['window_policy']['window']} frames"
+    assert live.model_info.startswith("Model ") and window in live.model_info, live.model_info
+    assert (f"(ensemble of {len(members)})" in live.model_info) if members else ("ensemble" not in live.model_info)
     assert live.ready_after_s < 30, f"models took {live.ready_after_s:.1f}s to load"
     assert live.auto["source"] == "camera"
     assert live.auto["warnings"] == []

@@ -665,7 +665,9 @@ async function main() {
   }
   el.mode.value = engine.mode;
   el.modelInfo.textContent =
-    `Model ${card.name || card.onnx}: ${S.classes.length} classes, window ${policy.window} frames at ${policy.fps} fps, ` +
+    `Model ${card.name || card.onnx}` +
+    (card.training.members ? ` (ensemble of ${card.training.members.length})` : "") +
+    `: ${S.classes.length} classes, window ${policy.window} frames at ${policy.fps} fps, ` +
     `pose ${card.pose_model.variant || card.pose_model.bundle}, threshold ${Math.round(engine.policy.threshold * 100)}%` +
     (card.calibration ? ` (calibrated, T ${card.calibration.temperature.toFixed(2)})` : "") +
     (config.classifier ? "" : " · classifier off");
