@@ -103,7 +103,9 @@ CROSSVAL = $(BIN)/musclevision-train -m experiment=$(1) data.split.fold=$(FOLDS)
 # The default model (exports/best.{onnx,json}): experiment=$(DEFAULT_RECIPE) trained with each of $(SEEDS), the models
 # averaged in one graph. Its card's metrics are the cross-validation of that ensemble, fold by fold (each fold's seeds
 # held out the same groups); the temperature and the "no exercise" threshold come from the same held-out windows.
-# The crossvals are run here unless they exist (about 20 minutes each on 2 cores), then the recipe on every group.
+# The crossvals are run here unless they exist (about 20 minutes each on 2 cores; delete logs/crossval/$(DEFAULT_RECIPE)-*
+# to redo them, e.g. after re-extracting the keypoints), then the recipe on every group, always from scratch (a run
+# folder with last.ckpt would otherwise resume: a finished one would not train again).
 # A crossval's run folders are numbered in sweep order, so FOLDS must list 0..5 in order here (fold k in folder k).
 DEFAULT_RECIPE := best_synth
 SEEDS := 42 7 123
@@ -120,8 +122,8 @@ default-model: setup
 	  'ckpt_paths=[$(subst $(space),$(comma),$(foreach d,$(SEED_DIRS),$(d)/$${data.split.fold}/checkpoints/last.ckpt))]'
 	$(BIN)/musclevision-compare $(ENSEMBLE_DIR)
 	$(BIN)/musclevision-calibrate --ensemble $(SEED_DIRS) --out $(ENSEMBLE_DIR)/calibration.json
-	for s in $(SEEDS); do $(BIN)/musclevision-train experiment=best_deploy seed=$$s logger=csv \
-	  hydra.run.dir=logs/default-model/seed$$s; done
+	for s in $(SEEDS); do rm -rf logs/default-model/seed$$s; $(BIN)/musclevision-train experiment=best_deploy seed=$$s \
+	  logger=csv hydra.run.dir=logs/default-model/seed$$s; done
 	$(BIN)/musclevision-export name=best hydra.run.dir=logs/default-model/export \
 	  'ckpt_paths=[$(subst $(space),$(comma),$(foreach s,$(SEEDS),logs/default-model/seed$(s)/checkpoints/last.ckpt))]' \
 	  metrics_file=$(ENSEMBLE_DIR)/crossval.json calibration=$(ENSEMBLE_DIR)/calibration.json
