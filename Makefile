@@ -114,18 +114,19 @@ ENSEMBLE_DIR := logs/crossval/$(DEFAULT_RECIPE)-ensemble
 comma := ,
 empty :=
 space := $(empty) $(empty)
+commas = $(subst $(space),$(comma),$(strip $(1)))
 default-model: setup
 	for s in $(SEEDS); do d=logs/crossval/$(DEFAULT_RECIPE)-seed$$s; test -f $$d/crossval.json || { \
 	  $(BIN)/musclevision-train -m experiment=$(DEFAULT_RECIPE) seed=$$s data.split.fold=$(FOLDS) logger=csv \
 	    hydra.sweep.dir=$$d && $(BIN)/musclevision-compare $$d; } || exit 1; done
 	$(BIN)/musclevision-eval -m data.split.fold=$(FOLDS) hydra.sweep.dir=$(ENSEMBLE_DIR) \
-	  'ckpt_paths=[$(subst $(space),$(comma),$(foreach d,$(SEED_DIRS),$(d)/$${data.split.fold}/checkpoints/last.ckpt))]'
+	  'ckpt_paths=[$(call commas,$(foreach d,$(SEED_DIRS),$(d)/$${data.split.fold}/checkpoints/last.ckpt))]'
 	$(BIN)/musclevision-compare $(ENSEMBLE_DIR)
 	$(BIN)/musclevision-calibrate --ensemble $(SEED_DIRS) --out $(ENSEMBLE_DIR)/calibration.json
 	for s in $(SEEDS); do rm -rf logs/default-model/seed$$s; $(BIN)/musclevision-train experiment=best_deploy seed=$$s \
 	  logger=csv hydra.run.dir=logs/default-model/seed$$s; done
 	$(BIN)/musclevision-export name=best hydra.run.dir=logs/default-model/export \
-	  'ckpt_paths=[$(subst $(space),$(comma),$(foreach s,$(SEEDS),logs/default-model/seed$(s)/checkpoints/last.ckpt))]' \
+	  'ckpt_paths=[$(call commas,$(foreach s,$(SEEDS),logs/default-model/seed$(s)/checkpoints/last.ckpt))]' \
 	  metrics_file=$(ENSEMBLE_DIR)/crossval.json calibration=$(ENSEMBLE_DIR)/calibration.json
 
 # What the page shows, on held-out groups (benchmarks/report_page.py): each fold's model, calibrated without its

@@ -136,25 +136,21 @@ def choose_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(grid[int(np.argmax(gain))])
 
 
-def fold_of(split: dict) -> tuple:
-    return split.get("protocol"), split.get("folds"), split.get("fold")
-
-
 def ensemble_folds(folds: list[dict]) -> list[dict]:
     """The members of each fold as one model: logits = log of the mean of their probabilities (Ensemble.forward)."""
-    by_fold: dict[tuple, list[dict]] = {}
-    for f in folds:
-        by_fold.setdefault(fold_of(f["split"]), []).append(f)
-    sizes = {len(members) for members in by_fold.values()}
-    if len(sizes) != 1:
-        counts = ", ".join(f"fold {key[2]}: {len(m)}" for key, m in by_fold.items())
-        raise ValueError(f"--ensemble needs the same number of members in every fold ({counts})")
-    if sizes == {1}:
-        found = ", ".join(f"{key[0]} fold {key[2]}" for key in by_fold)
-        raise ValueError(f"--ensemble: no two checkpoints validate the same fold ({found}), so there is no ensemble; "
-                         "give each fold's members, or leave --ensemble out")  # fmt: skip
     from musclevision.data.splits import split_key
 
+    by_fold: dict[tuple, list[dict]] = {}  # grouped by what decides a split's sides (seeds of one fold together)
+    for f in folds:
+        by_fold.setdefault(tuple(split_key(f["split"]).items()), []).append(f)
+    sizes = {len(members) for members in by_fold.values()}
+    if len(sizes) != 1:
+        counts = ", ".join(f"fold {m[0]['split'].get('fold')}: {len(m)}" for m in by_fold.values())
+        raise ValueError(f"--ensemble needs the same number of members in every fold ({counts})")
+    if sizes == {1}:
+        found = ", ".join(f"{m[0]['split'].get('protocol')} fold {m[0]['split'].get('fold')}" for m in by_fold.values())
+        raise ValueError(f"--ensemble: no two checkpoints validate the same fold ({found}), so there is no ensemble; "
+                         "give each fold's members, or leave --ensemble out")  # fmt: skip
     merged = []
     for members in by_fold.values():
         first = members[0]
@@ -164,9 +160,9 @@ def ensemble_folds(folds: list[dict]) -> list[dict]:
                 raise ValueError(f"{other['checkpoint']} and {first['checkpoint']} learned from different keypoints "
                                  f"(their data.source differs in {', '.join(differ)}): an ensemble's members must read "
                                  "the same keypoints")  # fmt: skip
-            if split_key(other["split"]) != split_key(first["split"]) or not np.array_equal(other["labels"], first["labels"]):
+            if not np.array_equal(other["labels"], first["labels"]):
                 raise ValueError(f"{other['checkpoint']} and {first['checkpoint']} were not scored on the same held-out "
-                                 "windows (another split or data): they cannot form one fold's ensemble")  # fmt: skip
+                                 "windows (other clips or window settings): they cannot form one fold's ensemble")  # fmt: skip
         mean = np.mean([softmax(m["logits"]) for m in members], axis=0)
         merged.append({"checkpoint": [m["checkpoint"] for m in members], "split": first["split"],
                        "logits": np.log(np.maximum(mean, 1e-30)), "labels": first["labels"]})  # fmt: skip
@@ -181,7 +177,7 @@ def calibrate(checkpoints: list[Path], cache_dir: str | None = None, log=print, 
         log(f"{ckpt}: {len(labels)} held-out windows (fold {split.get('fold')})")
     if ensemble:
         folds = ensemble_folds(folds)
-    keys = [fold_of(f["split"]) for f in folds]
+    keys = [(f["split"].get("protocol"), f["split"].get("folds"), f["split"].get("fold")) for f in folds]
     if len(set(keys)) != len(keys):
         raise ValueError("two checkpoints validate the same fold: give one run per fold, or --ensemble to calibrate "
                          "each fold's checkpoints as one ensemble")  # fmt: skip

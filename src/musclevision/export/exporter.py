@@ -172,8 +172,8 @@ def calibration_for(models: list[ExerciseModule], calibration: dict, source: str
                          f"calibrate what you export (musclevision-calibrate{' --ensemble' if len(models) > 1 else ''} "
                          "on the folds of the same recipe)")  # fmt: skip
     split = splits[0]
-    calibrated = split_key({**calibration.get("split", {}), "fold": split.get("fold")})  # held out what the folds did
-    same_recipe = all(split_key(s) == calibrated for s in splits)
+    # the members hold out the same groups (checked above): do they hold out what the calibrated folds did?
+    same_recipe = split_key(split) == split_key({**calibration.get("split", {}), "fold": split.get("fold")})
     fold = str(split.get("fold")) if split.get("protocol") not in (None, "none") else None
     own = same_recipe and fold in calibration.get("fold_temperatures", {})
     temperature = calibration["fold_temperatures"][fold] if own else calibration["temperature"]
