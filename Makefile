@@ -66,7 +66,7 @@ demo: setup
 	@echo "Done: report, plots and checkpoints in logs/quickstart/, model in exports/quickstart.onnx."
 	@echo "(Trained on synthetic keypoints: its accuracies show the pipeline runs, not how well real people are recognised;"
 	@echo " for that, README 'Results: the paper's recipe versus ours, on held-out groups'.)"
-	@echo "Real data: musclevision-train experiment=best   (extracts ../shared clips on first use)"
+	@echo "Real data: musclevision-train experiment=best_synth   (the default model's recipe; extracts ../shared clips on first use)"
 	@echo "Live page with the model trained on the real clips: make serve   (http://127.0.0.1:8000)"
 
 # Lint and format check (ruff), as CI runs them.
