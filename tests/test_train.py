@@ -356,6 +356,27 @@ def test_eval_of_an_ensemble_needs_members_of_one_split(trained_run, graph_run, 
     assert done.returncode == 2 and "trained on different splits" in done.stderr, done
 
 
+def test_calibration_loads_the_windows_an_ensembles_members_share_once(trained_run, graph_run, monkeypatch):
+    """The members of one fold's ensemble score the same held-out windows: they are built once, each checkpoint
+    still gets its own logits, in the order given."""
+    import hydra.utils
+
+    from musclevision import calibrate
+
+    members = [trained_run / "checkpoints" / "last.ckpt", graph_run / "checkpoints" / "last.ckpt"]
+    alone = [calibrate.held_out_logits([m], log=lambda _: None)[0] for m in members]
+    built = []
+    real = hydra.utils.instantiate
+    monkeypatch.setattr(hydra.utils, "instantiate", lambda cfg, *a, **k: built.append(cfg) or real(cfg, *a, **k))
+    together = calibrate.held_out_logits([members[1], members[0], members[1]], log=lambda _: None)
+    assert len(built) == 1
+    assert [r["checkpoint"] for r in together] == [str(members[1]), str(members[0]), str(members[1])]
+    for got, want in zip(together, [alone[1], alone[0], alone[1]]):
+        np.testing.assert_allclose(got["logits"], want["logits"], atol=1e-6)
+        np.testing.assert_array_equal(got["labels"], want["labels"])
+    assert not np.allclose(together[0]["logits"], together[1]["logits"])  # two models, not one answer copied
+
+
 def test_calibration_of_an_ensemble_fits_the_ensembles_probabilities(trained_run, graph_run, tmp_path):
     """musclevision-calibrate --ensemble: the fold's members scored as one (the mean of their probabilities, the
     held-out accuracy musclevision-eval gives the ensemble); the export of that ensemble takes its temperature, and a

@@ -99,12 +99,11 @@ def fold_checkpoints(paths: list[str]) -> list[Path]:
     return found
 
 
-def held_out_logits(ckpt: Path, cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, dict, dict]:
-    """Logits [N, K] and labels [N] of every window of the checkpoint's validation groups; its split and the
-    keypoints it scored (data.source)."""
-    import torch
-    from hydra.utils import instantiate
-
+def held_out_data(ckpt: Path, cache_dir: str | None = None) -> tuple[object, dict, dict, dict, str]:
+    """The checkpoint's model, the data config of its validation groups (the windows evaluation scores: the card's
+    window and min_detected), its split, the keypoints it reads (data.source) and a key of what decides those
+    windows: checkpoints with equal keys (e.g. seeds of one fold) score the same windows."""
+    from musclevision.data.splits import split_key
     from musclevision.models.module import load_checkpoint
 
     model = load_checkpoint(ckpt).eval()
@@ -115,15 +114,40 @@ def held_out_logits(ckpt: Path, cache_dir: str | None = None) -> tuple[np.ndarra
     data.update(classes=model.classes, window=int(model.hparams.window), eval_stride=1, shuffle=False)
     if cache_dir:
         data["source"] = {**data["source"], "cache_dir": cache_dir}
-    datamodule = instantiate(data)
-    datamodule.setup()
-    logits, labels = [], []
-    with torch.no_grad():
-        for batch in datamodule.eval_loaders("val")[0]:
-            logits.append(model(batch["landmarks"], batch["world"]).numpy())
-            labels.append(batch["label"].numpy())
     source = {k: v for k, v in (data.get("source") or {}).items() if k != "workers"}  # what keypoints, not how fast
-    return np.concatenate(logits), np.concatenate(labels), split, source
+    train_side = ("split", "train_extra", "train_extra_ratio", "augment", "balance", "batch_size", "train_stride",
+                  "num_workers")  # fmt: skip
+    key = json.dumps({**{k: v for k, v in data.items() if k not in train_side}, "source": source,
+                      "split": split_key(split)}, sort_keys=True, default=str)  # fmt: skip
+    return model, data, split, source, key
+
+
+def held_out_logits(checkpoints: list[Path], cache_dir: str | None = None, log=print) -> list[dict]:
+    """Per checkpoint: logits [N, K] and labels [N] of every window of its validation groups, its split and
+    source. The checkpoints that score the same windows (an ensemble's members) are run one after another on
+    one load of them, and only one fold's windows are held at a time."""
+    import torch
+    from hydra.utils import instantiate
+
+    prepared = [held_out_data(ckpt, cache_dir) for ckpt in checkpoints]
+    results: list[dict | None] = [None] * len(checkpoints)
+    loaded_key, batches = None, []
+    for i in sorted(range(len(checkpoints)), key=lambda i: prepared[i][4]):
+        model, data, split, source, key = prepared[i]
+        if key != loaded_key:
+            batches = []  # the previous fold's windows go before this fold's are built
+            datamodule = instantiate(data)
+            datamodule.setup()
+            batches = [(b["landmarks"], b["world"], b["label"].numpy()) for b in datamodule.eval_loaders("val")[0]]
+            loaded_key = key
+            del datamodule
+        with torch.no_grad():
+            logits = np.concatenate([model(landmarks, world).numpy() for landmarks, world, _ in batches])
+        labels = np.concatenate([label for _, _, label in batches])
+        results[i] = {"checkpoint": str(checkpoints[i]), "split": split, "logits": logits, "labels": labels,
+                      "source": source}  # fmt: skip
+        log(f"{checkpoints[i]}: {len(labels)} held-out windows (fold {split.get('fold')})")
+    return results
 
 
 def choose_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -170,11 +194,7 @@ def ensemble_folds(folds: list[dict]) -> list[dict]:
 
 
 def calibrate(checkpoints: list[Path], cache_dir: str | None = None, log=print, ensemble: bool = False) -> dict:
-    folds = []
-    for ckpt in checkpoints:
-        logits, labels, split, source = held_out_logits(ckpt, cache_dir)
-        folds.append({"checkpoint": str(ckpt), "split": split, "logits": logits, "labels": labels, "source": source})
-        log(f"{ckpt}: {len(labels)} held-out windows (fold {split.get('fold')})")
+    folds = held_out_logits(checkpoints, cache_dir, log)
     if ensemble:
         folds = ensemble_folds(folds)
     keys = [(f["split"].get("protocol"), f["split"].get("folds"), f["split"].get("fold")) for f in folds]
