@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { RepCounter, SIGNALS, SignalCounter, signalsFor } from "../../src/musclevision/web/static/js/reps.js";
+import { DEFAULTS, RepCounter, SIGNALS, SignalCounter, signalsFor } from "../../src/musclevision/web/static/js/reps.js";
 import { cycles, frame } from "./helpers.mjs";
 
 function sampled(fn, seconds, { fps = 15, noise = 0, seed = 1 } = {}) {
@@ -64,6 +64,18 @@ test("two reps less than 0.7 s apart are one (a jittery fit dipping again on the
   };
   assert.equal(reps(650), 1);
   assert.equal(reps(700), 2);
+});
+
+test("push-ups may be faster than the merge: five 0.45 s push-ups count five, five squats at that pace do not", () => {
+  // Arms bent and straightened every 0.45 s, after a second at rest: within push-ups' shorter merge, not the default.
+  const pace = 0.45, reps = (exercise, joint) => {
+    const c = new RepCounter(exercise, { tauSeconds: 0 });
+    return cycles({ joint, reps: 5, period: pace, fps: 30, lead: 1 }).filter(([t, f]) => c.update(f, t)).length;
+  };
+  assert.ok(pace < DEFAULTS.minRepSeconds);
+  assert.equal(reps("PushUps", "elbow"), 5);
+  assert.ok(reps("BenchPress", "elbow") < 5);
+  assert.ok(reps("BodyWeightSquats", "knee") < 5);
 });
 
 test("a long gap (nobody in view) starts afresh: half a rep before and half after are not a rep", () => {
