@@ -356,25 +356,39 @@ def test_eval_of_an_ensemble_needs_members_of_one_split(trained_run, graph_run, 
     assert done.returncode == 2 and "trained on different splits" in done.stderr, done
 
 
-def test_calibration_loads_the_windows_an_ensembles_members_share_once(trained_run, graph_run, monkeypatch):
-    """The members of one fold's ensemble score the same held-out windows: they are built once, each checkpoint
-    still gets its own logits, in the order given."""
+def test_calibration_loads_the_windows_an_ensembles_members_share_once(trained_run, graph_run, tmp_path, monkeypatch):
+    """The members of one fold's ensemble score the same held-out windows: their keypoints are loaded once (training
+    settings such as the split's seed or the augmentation do not matter), another fold's windows are its own, and
+    each checkpoint gets its own logits in the order given."""
     import hydra.utils
 
     from musclevision import calibrate
 
     members = [trained_run / "checkpoints" / "last.ckpt", graph_run / "checkpoints" / "last.ckpt"]
-    alone = [calibrate.held_out_logits([m], log=lambda _: None)[0] for m in members]
+
+    def train_side(c):
+        data = c["musclevision"]["config"]["data"]
+        data["split"]["seed"] = 12345
+        data["augment"] = {**(data.get("augment") or {}), "yaw_deg": 90}
+
+    reseeded = altered_checkpoint(members[1], tmp_path / "reseeded.ckpt", train_side)
+    other_fold = altered_checkpoint(members[0], tmp_path / "fold1.ckpt",
+                                    lambda c: c["musclevision"]["config"]["data"]["split"].update(fold=1))  # fmt: skip
+    given = [other_fold, members[1], members[0], reseeded]
+    quiet = lambda _: None  # noqa: E731
+    alone = [calibrate.held_out_logits([m], log=quiet)[0] for m in given]
     built = []
     real = hydra.utils.instantiate
     monkeypatch.setattr(hydra.utils, "instantiate", lambda cfg, *a, **k: built.append(cfg) or real(cfg, *a, **k))
-    together = calibrate.held_out_logits([members[1], members[0], members[1]], log=lambda _: None)
-    assert len(built) == 1
-    assert [r["checkpoint"] for r in together] == [str(members[1]), str(members[0]), str(members[1])]
-    for got, want in zip(together, [alone[1], alone[0], alone[1]]):
+    together = calibrate.held_out_logits(given, log=quiet)
+    assert len(built) == 2  # fold 0 once for its three checkpoints, fold 1 once
+    assert [r["checkpoint"] for r in together] == [str(m) for m in given]
+    for got, want in zip(together, alone):
         np.testing.assert_allclose(got["logits"], want["logits"], atol=1e-6)
         np.testing.assert_array_equal(got["labels"], want["labels"])
-    assert not np.allclose(together[0]["logits"], together[1]["logits"])  # two models, not one answer copied
+    assert len(together[0]["labels"]) != len(together[2]["labels"]) or not np.array_equal(
+        together[0]["labels"], together[2]["labels"])  # fmt: skip
+    assert not np.allclose(together[1]["logits"], together[2]["logits"])  # two models, not one answer copied
 
 
 def test_calibration_of_an_ensemble_fits_the_ensembles_probabilities(trained_run, graph_run, tmp_path):

@@ -124,29 +124,29 @@ def held_out_data(ckpt: Path, cache_dir: str | None = None) -> tuple[object, dic
 
 def held_out_logits(checkpoints: list[Path], cache_dir: str | None = None, log=print) -> list[dict]:
     """Per checkpoint: logits [N, K] and labels [N] of every window of its validation groups, its split and
-    source. The checkpoints that score the same windows (an ensemble's members) are run one after another on
-    one load of them, and only one fold's windows are held at a time."""
+    source. The checkpoints that score the same windows (an ensemble's members) are run one after another on one
+    load of their keypoints; one fold's keypoints are held at a time, its windows built batch by batch."""
     import torch
     from hydra.utils import instantiate
 
     prepared = [held_out_data(ckpt, cache_dir) for ckpt in checkpoints]
     results: list[dict | None] = [None] * len(checkpoints)
-    loaded_key, batches = None, []
+    loaded_key, datamodule = None, None
     for i in sorted(range(len(checkpoints)), key=lambda i: prepared[i][4]):
         model, data, split, source, key = prepared[i]
         if key != loaded_key:
-            batches = []  # the previous fold's windows go before this fold's are built
+            datamodule = None  # the previous fold's keypoints go before this fold's are loaded
             datamodule = instantiate(data)
             datamodule.setup()
-            batches = [(b["landmarks"], b["world"], b["label"].numpy()) for b in datamodule.eval_loaders("val")[0]]
             loaded_key = key
-            del datamodule
+        logits, labels = [], []
         with torch.no_grad():
-            logits = np.concatenate([model(landmarks, world).numpy() for landmarks, world, _ in batches])
-        labels = np.concatenate([label for _, _, label in batches])
-        results[i] = {"checkpoint": str(checkpoints[i]), "split": split, "logits": logits, "labels": labels,
-                      "source": source}  # fmt: skip
-        log(f"{checkpoints[i]}: {len(labels)} held-out windows (fold {split.get('fold')})")
+            for batch in datamodule.eval_loaders("val")[0]:
+                logits.append(model(batch["landmarks"], batch["world"]).numpy())
+                labels.append(batch["label"].numpy())
+        results[i] = {"checkpoint": str(checkpoints[i]), "split": split, "logits": np.concatenate(logits),
+                      "labels": np.concatenate(labels), "source": source}  # fmt: skip
+        log(f"{checkpoints[i]}: {len(results[i]['labels'])} held-out windows (fold {split.get('fold')})")
     return results
 
 

@@ -76,6 +76,10 @@ test("push-ups may be faster than the merge: five 0.45 s push-ups count five, fi
   assert.equal(reps("PushUps", "elbow"), 5);
   assert.ok(reps("BenchPress", "elbow") < 5);
   assert.ok(reps("BodyWeightSquats", "knee") < 5);
+  // options given to the counter still win over the exercise's own
+  const merged = new RepCounter("PushUps", { tauSeconds: 0, minRepSeconds: DEFAULTS.minRepSeconds });
+  const counted = cycles({ joint: "elbow", reps: 5, period: pace, fps: 30, lead: 1 }).filter(([t, f]) => merged.update(f, t));
+  assert.ok(counted.length < 5);
 });
 
 test("a long gap (nobody in view) starts afresh: half a rep before and half after are not a rep", () => {
