@@ -96,9 +96,10 @@ test:
 serve: setup
 	$(BIN)/musclevision-serve
 
-# Six held-out group folds of one experiment (E=best|paper|...), compared: logs/crossval/E/crossval.json.
-CROSSVAL = $(BIN)/musclevision-train -m experiment=$(1) data.split.fold=$(FOLDS) logger=csv hydra.sweep.dir=logs/crossval/$(1) \
-	&& $(BIN)/musclevision-compare logs/crossval/$(1)
+# Six held-out group folds of one experiment (E=best|paper|...), compared: logs/crossval/E/crossval.json, or (optional
+# 2nd and 3rd arguments) in another folder with more overrides, e.g. $(call CROSSVAL,E,logs/crossval/E-seed7,seed=7).
+CROSSVAL = $(BIN)/musclevision-train -m experiment=$(1) $(3) data.split.fold=$(FOLDS) logger=csv \
+	hydra.sweep.dir=$(or $(2),logs/crossval/$(1)) && $(BIN)/musclevision-compare $(or $(2),logs/crossval/$(1))
 
 # The default model (exports/best.{onnx,json}): experiment=$(DEFAULT_RECIPE) trained with each of $(SEEDS), the models
 # averaged in one graph. Its card's metrics are the cross-validation of that ensemble, fold by fold (each fold's seeds
@@ -117,8 +118,7 @@ space := $(empty) $(empty)
 commas = $(subst $(space),$(comma),$(strip $(1)))
 default-model: setup
 	for s in $(SEEDS); do d=logs/crossval/$(DEFAULT_RECIPE)-seed$$s; test -f $$d/crossval.json || { \
-	  $(BIN)/musclevision-train -m experiment=$(DEFAULT_RECIPE) seed=$$s data.split.fold=$(FOLDS) logger=csv \
-	    hydra.sweep.dir=$$d && $(BIN)/musclevision-compare $$d; } || exit 1; done
+	  $(call CROSSVAL,$(DEFAULT_RECIPE),$$d,seed=$$s); } || exit 1; done
 	$(BIN)/musclevision-eval -m data.split.fold=$(FOLDS) hydra.sweep.dir=$(ENSEMBLE_DIR) \
 	  'ckpt_paths=[$(call commas,$(foreach d,$(SEED_DIRS),$(d)/$${data.split.fold}/checkpoints/last.ckpt))]'
 	$(BIN)/musclevision-compare $(ENSEMBLE_DIR)
@@ -143,8 +143,8 @@ page-report: setup
 	mkdir -p $(REPORT_DIR)
 	$(BIN)/musclevision-calibrate $(if $(word 2,$(FOLDS_DIRS)),--ensemble) $(FOLDS_DIRS) --out $(REPORT_DIR)/calibration.json
 	for run in $(firstword $(FOLDS_DIRS))/*/checkpoints/last.ckpt; do k=$$(basename $$(dirname $$(dirname $$run))); \
-	  members=$$(for d in $(FOLDS_DIRS); do printf '%s,' $$d/$$k/checkpoints/last.ckpt; done); \
-	  $(BIN)/musclevision-export "ckpt_paths=[$${members%,}]" name=fold$$k out_dir=$(REPORT_DIR)/exports \
+	  $(BIN)/musclevision-export "ckpt_paths=[$(call commas,$(foreach d,$(FOLDS_DIRS),$(d)/$$k/checkpoints/last.ckpt))]" \
+	    name=fold$$k out_dir=$(REPORT_DIR)/exports \
 	    calibration=$(REPORT_DIR)/calibration.json hydra.run.dir=$(REPORT_DIR)/exports/logs/$$k || exit 1; done
 	$(PY) benchmarks/report_page.py --folds $(REPORT_DIR)/exports/fold*.json --cache data/cache/ucf101-full \
 	  --json $(REPORT_DIR)/page-report.json
