@@ -77,6 +77,18 @@ test("close() ends the session: the last bout is closed, an exercise shown with 
   assert.deepEqual(brief(log), [["WallPushups", 2.9, 2, false]]);
 });
 
+test("a set shorter than a bout that counted a rep is kept when the person leaves; a replaced flicker is not", () => {
+  const opts = { minBoutSeconds: 1.5, graceSeconds: 2 };
+  const short = feed([[null, 1, 0], ["PushUps", 1.0, 2], [null, 3, 0]], { log: new SessionLog(opts) });
+  assert.deepEqual(brief(short), [["PushUps", 0.9, 2, false]]);
+  assert.equal(short.totals().PushUps, 2); // the reps once on the card stay there
+  const none = feed([[null, 1, 0], ["PushUps", 1.0, 0], [null, 3, 0]], { log: new SessionLog(opts) });
+  assert.deepEqual(brief(none), []); // no rep: too short to be a bout
+  const flicker = feed([["BodyWeightSquats", 3, 2], ["Lunges", 1.0, 1], ["PushUps", 3, 2]], { log: new SessionLog(opts) });
+  assert.deepEqual(brief(flicker).map((r) => r[0]), ["BodyWeightSquats", "PushUps"]);
+  assert.equal(flicker.totals().Lunges, undefined);
+});
+
 test("exports: CSV columns (the ongoing bout marked), quoting, no spreadsheet formulas; JSON", () => {
   const log = feed([["BodyWeightSquats", 3.0, 2], ['Push, "wide"', 2.0, 1], ["=cmd", 2.0, 0]]);
   const lines = log.toCSV().trim().split("\r\n");

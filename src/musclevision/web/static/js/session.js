@@ -8,7 +8,9 @@
 // could say so. Without `evidenceMs` the start is when the exercise was first shown. A bout ends when its
 // exercise has not been shown for `graceSeconds` (its end is the last time it was shown), so a short dropout
 // does not split it; as soon as another exercise is shown the bout is no longer "ongoing" (it resumes if that
-// other exercise was a flicker).
+// other exercise was a flicker). An exercise shown for less than `minBoutSeconds` is still a bout when it counted a
+// rep and then nothing was shown (a short set, the person left) or the session ended; one that another exercise
+// replaced is a flicker, its reps dropped.
 //
 // `addRep(exercise, tMs)` offers a completed rep: it counts in the bout of that exercise when that
 // exercise is shown at tMs (or nothing is shown during a dropout of that bout), never in a bout of another
@@ -79,7 +81,7 @@ export class SessionLog {
       }
     }
     // Nothing (or nobody) shown: a bout, and an exercise still being recognised, survive a short dropout.
-    if (this.candidate && tMs - this.candidate.endMs > o.graceSeconds * 1000) this.candidate = null;
+    if (this.candidate && tMs - this.candidate.endMs > o.graceSeconds * 1000) this._settleCandidate();
     if (this.current && tMs - this.current.endMs > o.graceSeconds * 1000) this._close();
     this.recent = this.recent.filter((r) => tMs - r.t <= o.lookbackSeconds * 1000);
     if (changed) this.version++;
@@ -104,12 +106,7 @@ export class SessionLog {
 
   /** End the session (a replayed video ended): the ongoing bout, if any, is closed. */
   close() {
-    const cand = this.candidate;
-    if (cand && (cand.endMs - cand.shownMs >= this.opt.minBoutSeconds * 1000 || cand.reps > 0)) {
-      this._close();
-      this.current = cand;
-    }
-    this.candidate = null;
+    this._settleCandidate();
     this._close();
     this.shown = null;
     this.version++;
@@ -120,6 +117,17 @@ export class SessionLog {
     if (this.candidate && this.candidate.exercise === this.shown) return this.candidate;
     if (this.current && (this.shown === null || this.shown === this.current.exercise)) return this.current;
     return null;
+  }
+
+  /** The exercise being recognised is gone (the session ended, or nothing was shown for the grace period): it is a
+   * bout when it was shown long enough or counted a rep, so reps once on the card stay there. */
+  _settleCandidate() {
+    const cand = this.candidate;
+    if (cand && (cand.endMs - cand.shownMs >= this.opt.minBoutSeconds * 1000 || cand.reps > 0)) {
+      this._close();
+      this.current = cand;
+    }
+    this.candidate = null;
   }
 
   _lastEndMs() {
