@@ -114,6 +114,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ucfrep", help="UCFRep counts (default: the shared data's rep-counts/ucfrep.csv)")
     parser.add_argument("--annotations", help="our counts (default: benchmarks/references/rep_counts.csv)")
     parser.add_argument("--workouts", type=int, default=16, help="workouts per fold (default: %(default)s)")
+    parser.add_argument("--gaps", nargs=2, type=float, default=(1.5, 4.0), metavar=("MIN", "MAX"),
+                        help="seconds without a person between a workout's clips (default: 1.5 4; 0 0: one exercise "
+                             "right after another, as a person who switches without leaving the view)")  # fmt: skip
     parser.add_argument("--synthetic", type=int, default=4, help="synthetic groups (x 5 classes x 2 clips) for reps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engine", help="folder of another version of the page's modules (web/static/js) to measure")
@@ -188,7 +191,8 @@ def main(argv=None) -> int:
             if "workouts" not in args.skip and args.workouts:
                 clips = [clip_keypoints(cache, r) for r in mine if r.frames_detected > 0]
                 ref_counts = {v: ref.reps for v, ref in refs.items()}
-                for workout, segments in random_workouts(clips, args.workouts, rng, prefix=f"fold{i}", reps=ref_counts):
+                for workout, segments in random_workouts(clips, args.workouts, rng, gap_s=args.gaps, prefix=f"fold{i}",
+                                                         reps=ref_counts):  # fmt: skip
                     res = engine.replay(workout, "auto")
                     workout_rows.append(score_workout(workout, segments, res))
                 del clips
@@ -274,7 +278,7 @@ def main(argv=None) -> int:
         result["calibration"] = {"windows": int(len(labels)), "accuracy": right, "ece": ece, "share_above_0.9": over}
 
     if workout_rows:
-        print("\n== Workouts (held-out clips + gaps without a person) ==")
+        print(f"\n== Workouts (held-out clips + gaps without a person of {args.gaps[0]:g}-{args.gaps[1]:g} s) ==")
         frames = sum(w["frames"] for w in workout_rows)
         acc = sum(w["accuracy"] * w["frames"] for w in workout_rows) / max(1, frames)
         acc_person = sum(w["accuracy_person"] * w["frames_person"] for w in workout_rows) / max(

@@ -145,7 +145,7 @@ test("defaults: a misrecognition of up to 1.5 s inside a set neither logs a bout
   assert.deepEqual(brief(log), [["BodyWeightSquats", 8.1, 3, false], ["PushUps", 1.9, 1, true]]);
 });
 
-test("a bout starts where its evidence began, never before the previous bout ended; shown time still decides", () => {
+test("a bout starts where its evidence began; right after another bout the two meet halfway; shown time still decides", () => {
   const log = new SessionLog({ minBoutSeconds: 1.5, graceSeconds: 2 });
   for (let t = 0; t <= 3000; t += 100) log.update("BodyWeightSquats", t, t - 1280);
   // squats shown from 0 with evidence from -1.28 s (the window began before the log did)
@@ -154,7 +154,11 @@ test("a bout starts where its evidence began, never before the previous bout end
   assert.deepEqual(rows.map((r) => r.exercise), ["BodyWeightSquats", "Lunges"]);
   assert.equal(rows[0].start_s, 0); // not before the log started (a Clear mid-set starts a new log)
   assert.equal(rows[0].start, new Date(0).toISOString());
-  assert.equal(rows[1].start_s, rows[0].end_s); // back-dated to the squats' end (3.0 s), not to 1.82 s
+  // Lunges first shown at 3.1 s with evidence from 1.82 s, inside the squats (shown until 3.0 s): the window turned
+  // halfway through the change, so both bouts meet at (1.82 + 3.1) / 2 = 2.46 s
+  assert.equal(rows[1].start_s, 2.46);
+  assert.equal(rows[0].end_s, 2.46);
+  assert.equal(rows[0].duration_s, 2.46);
   // a flicker shown 1 s is not a bout, whatever its evidence reaches back to
   for (let t = 6100; t <= 7100; t += 100) log.update("PushUps", t, t - 1280);
   for (let t = 7200; t <= 9000; t += 100) log.update("Lunges", t, t - 1280);

@@ -4,8 +4,9 @@
 // and, optionally, when the frames that recognised it begin (the engine: the classifier window's start, not
 // before the person came into view). A new exercise must be shown for `minBoutSeconds` before it becomes a
 // bout; its start is then back-dated to where the evidence for it began when it was first shown (never before
-// the previous bout ended, nor before the log started): the person started exercising before the classifier
-// could say so. Without `evidenceMs` the start is when the exercise was first shown. A bout ends when its
+// the log started): the person started exercising before the classifier could say so. When that evidence reaches
+// into the previous bout (one exercise right after another), the two meet halfway between it and when the new one
+// was first shown. Without `evidenceMs` the start is when the exercise was first shown. A bout ends when its
 // exercise has not been shown for `graceSeconds` (its end is the last time it was shown), so a short dropout
 // does not split it; as soon as another exercise is shown the bout is no longer "ongoing" (it resumes if that
 // other exercise was a flicker). An exercise shown for less than `minBoutSeconds` is still a bout when it counted a
@@ -64,12 +65,20 @@ export class SessionLog {
         cand.endMs = tMs;
         if (cand.endMs - cand.shownMs >= o.minBoutSeconds * 1000) {
           this._close();
+          const prev = this.bouts[this.bouts.length - 1];
+          if (prev && prev.endMs > cand.startMs) prev.endMs = cand.startMs;
           this.current = cand;
           this.candidate = null;
           this.version++;
         }
       } else {
-        const startMs = Math.min(tMs, Math.max(evidenceMs, this._lastEndMs(), this.startedMs));
+        // Back-dated to where its evidence began. Evidence reaching into the previous bout means one exercise right
+        // after another, the person in view: the classifier's window straddled the change and turned when about half of
+        // it showed the new exercise, so the two bouts meet in the middle of it (the previous one's end is moved back
+        // there once this one is a bout).
+        const evidence = Math.max(evidenceMs, this.startedMs), last = this._last();
+        const met = last && evidence < last.endMs ? Math.max((evidence + tMs) / 2, last.startMs) : evidence;
+        const startMs = Math.min(tMs, met);
         this.candidate = { exercise, startMs, shownMs: tMs, endMs: tMs, reps: 0 };
         // Reps of this exercise just before it was recognised, but never from before the previous bout ended.
         const floor = Math.max(tMs - o.lookbackSeconds * 1000, this._lastEndMs());
@@ -130,9 +139,13 @@ export class SessionLog {
     this.candidate = null;
   }
 
+  /** The ongoing bout, else the last closed one (undefined when there is none). */
+  _last() {
+    return this.current || this.bouts[this.bouts.length - 1];
+  }
+
   _lastEndMs() {
-    const last = this.current || this.bouts[this.bouts.length - 1];
-    return last ? last.endMs : -Infinity;
+    return this._last()?.endMs ?? -Infinity;
   }
 
   _close() {
