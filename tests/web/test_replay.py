@@ -64,11 +64,12 @@ def test_engine_process_refuses_bad_input(tiny_export, tmp_path):
             engine.replay(synthetic("PushUps", 1, 2.0)[0], "Yoga")
 
 
-def write_cache(root, clips: list[Keypoints], failed: list[str]) -> KeypointCache:
+def write_cache(root, clips: list[Keypoints], failed: list[str], partial: dict[str, str] | None = None) -> KeypointCache:
     cache = KeypointCache.open_for_writing(root, {"test": True})
     for clip in clips:
         n = clip.frames
-        record = ClipRecord(clip.video_id, clip.label, "g01", "x", "ok", None, n, n, n, 1.0, 25.0, 320, 240, "", 1, 1, 0.0, "now")
+        status, error = ("partial", partial[clip.video_id]) if clip.video_id in (partial or {}) else ("ok", None)
+        record = ClipRecord(clip.video_id, clip.label, "g01", "x", status, error, n, n, n, 1.0, 25.0, 320, 240, "", 1, 1, 0.0, "now")
         cache.write(record, clip.image, clip.world, clip.timestamps_ms.astype(np.int64))
     for video_id in failed:
         error = "no person detected in any of its 90 frames"
@@ -83,7 +84,11 @@ def test_cli_replays_a_cache_batch_and_records_failures(tiny_export, tmp_path):
     card = tiny_export(world=True, favour="PushUps")
     clips = [synthetic("PushUps", seed=s, seconds=4.0)[0] for s in (1, 2)]
     clips[0].video_id, clips[1].video_id = "PushUps/v_PushUps_g01_c00", "PushUps/v_PushUps_g01_c02"
-    write_cache(tmp_path / "cache", clips, failed=["BenchPress/v_BenchPress_g01_c01"])
+    short = synthetic("PushUps", seed=3, seconds=0.2)[0]  # 5 frames: shorter than the model's window (8)
+    short.video_id = "PushUps/v_PushUps_g01_c03"
+    truncated = "truncated: the container declares 72 frames but only 10 decode; re-copy the file for the rest"
+    write_cache(tmp_path / "cache", [*clips, short], failed=["BenchPress/v_BenchPress_g01_c01"],
+                partial={short.video_id: truncated})  # fmt: skip
     out = tmp_path / "out"
     done = run_cli("replay", "--cache", str(tmp_path / "cache"), "--export", str(card), "--out", str(out), "--mode", "label")
     assert done.returncode == 1, done.stderr  # one video could not be replayed: recorded, the batch went on
@@ -91,7 +96,13 @@ def test_cli_replays_a_cache_batch_and_records_failures(tiny_export, tmp_path):
     summary = list(csv.DictReader(open(out / "summary.csv")))
     assert [(r["video"], r["status"]) for r in summary] == [
         ("BenchPress/v_BenchPress_g01_c01", "failed"), ("PushUps/v_PushUps_g01_c00", "ok"), ("PushUps/v_PushUps_g01_c02", "ok"),
+        ("PushUps/v_PushUps_g01_c03", "partial"),
     ]  # fmt: skip
+    # the damaged clip's frames were replayed, and the summary says why it is partial and why nothing was logged
+    note = summary[3]["note"]
+    assert note.startswith(truncated) and "never classified: the model needs" in note, note
+    assert summary[1]["note"] == summary[2]["note"] == ""
+    assert "PushUps/v_PushUps_g01_c03" in done.stdout and "never classified" in done.stdout
     for clip in clips:
         base = out / clip.video_id
         rows = list(csv.DictReader(io.StringIO((base.parent / f"{base.name}.csv").read_text())))

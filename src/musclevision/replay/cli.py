@@ -9,7 +9,8 @@ page's decisions frame by frame. Per video: ``<id>.csv`` and ``<id>.json`` (the 
 downloads it; times in the video are ``start_s``/``end_s``), ``<id>.trace.json`` (every frame: state, shown
 exercise, probabilities, rep events) and ``<id>.png`` (the timeline). ``summary.csv`` lists every video,
 failures included; MediaPipe's own messages (videos in) go to ``logs/workers.log`` there. A video that cannot be used
-is recorded and the batch goes on (exit 1 at the end).
+is recorded and the batch goes on; a damaged one whose readable frames were replayed is "partial" (either: exit 1 at
+the end). Its ``note`` says why, and when the model never classified anything (no person, or too short for its window).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from musclevision.paths import default_export
 from musclevision.replay.engine import EngineProcess, Keypoints, ReplayError
 
 console = Console(stderr=True)
-SUMMARY_COLUMNS = ["video", "status", "frames", "seconds", "person_share", "bouts", "reps", "exercises", "error"]
+SUMMARY_COLUMNS = ["video", "status", "frames", "seconds", "person_share", "bouts", "reps", "exercises", "error", "note"]
 
 
 @dataclass
@@ -142,14 +143,15 @@ def cache_keypoints(cache_dir: str, patterns: list[str] | None, classes: list[st
             clip = cache.load(record.video_id)
         except (KeyError, OSError, ValueError) as exc:
             return Failure(record.video_id, f"cannot read its keypoints: {exc}")
+        meta = {"group": record.group, **({"partial": record.error} if record.status == "partial" else {})}
         return Keypoints(record.video_id, clip.image, clip.world, clip.timestamps_ms, record.width, record.height, record.label,
-                         {"group": record.group})  # fmt: skip
+                         meta)  # fmt: skip
 
     return [(lambda r=r: load(r)) for r in wanted], len(wanted)
 
 
 # -- outputs -----------------------------------------------------------------------------------------
-def write_outputs(out: Path, clip: Keypoints, result: dict, threshold: float, plot: bool) -> dict:
+def write_outputs(out: Path, clip: Keypoints, result: dict, card, threshold: float, plot: bool) -> dict:
     """The page's session log (CSV, JSON), the trace and the timeline of one clip; returns its summary row."""
     base = out / clip.video_id
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -172,16 +174,30 @@ def write_outputs(out: Path, clip: Keypoints, result: dict, threshold: float, pl
         plot_timeline(result, Path(f"{base}.png"), clip.video_id, threshold, truth)
     rows = result["rows"]
     totals = result["json"]["reps_total"]
-    person = sum(s != "no_person" for s in result["trace"]["state"]) / max(1, clip.frames)
-    return {"video": clip.video_id, "status": "ok", "frames": clip.frames,
+    states = result["trace"]["state"]
+    person = sum(s != "no_person" for s in states) / max(1, clip.frames)
+    partial = clip.meta.get("partial")
+    return {"video": clip.video_id, "status": "partial" if partial else "ok", "frames": clip.frames,
             "seconds": round(float(clip.timestamps_ms[-1] - clip.timestamps_ms[0]) / 1000.0, 2) if clip.frames else 0,
             "person_share": round(person, 3), "bouts": len(rows), "reps": sum(totals.values()),
-            "exercises": " ".join(f"{k}:{v}" for k, v in totals.items()), "error": ""}  # fmt: skip
+            "exercises": " ".join(f"{k}:{v}" for k, v in totals.items()), "error": "",
+            "note": "; ".join(n for n in (partial, never_classified(states, card)) if n)}  # fmt: skip
+
+
+def never_classified(states: list[str], card) -> str:
+    """Why the model never ran on a replayed clip ("" when it did)."""
+    if any(s in ("exercise", "unknown") for s in states):
+        return ""
+    if all(s == "no_person" for s in states):
+        return "no person found: nothing to classify"
+    policy = card.window_policy
+    return (f"never classified: the model needs {policy.window / policy.fps:.2f} s of video ({policy.window} frames at "
+            f"{policy.fps:g} fps, a person in {policy.min_detected} of them)")  # fmt: skip
 
 
 def print_summary(rows: list[dict], out: Path, seconds: float) -> None:
-    ok = [r for r in rows if r["status"] == "ok"]
-    failed = [r for r in rows if r["status"] != "ok"]
+    ok = [r for r in rows if r["status"] != "failed"]
+    failed = [r for r in rows if r["status"] == "failed"]
     if not ok:
         Console().print(f"replayed none of {len(rows)} videos in {seconds:.1f} s")
     else:
@@ -193,13 +209,18 @@ def print_summary(rows: list[dict], out: Path, seconds: float) -> None:
         Console().print(table)
     if len(ok) > 40:
         Console().print(f"... and {len(ok) - 40} more in {out / 'summary.csv'}")
-    if failed:
-        problems = Table(title="videos that could not be replayed", title_justify="left")
+    for title, chosen, column in (("replayed, with a note", [r for r in ok if r["note"]], "note"),
+                                  ("videos that could not be replayed", failed, "error")):
+        if not chosen:
+            continue
+        problems = Table(title=title, title_justify="left")
         problems.add_column("video")
-        problems.add_column("reason", overflow="fold")
-        for r in failed:
-            problems.add_row(r["video"], r["error"])
+        problems.add_column(column, overflow="fold")
+        for r in chosen[:40]:
+            problems.add_row(r["video"], r[column])
         Console().print(problems)
+        if len(chosen) > 40:
+            Console().print(f"... and {len(chosen) - 40} more in {out / 'summary.csv'}")
 
 
 # -- main ----------------------------------------------------------------------------------------------
@@ -294,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def replay_one(engine: EngineProcess, clip: Keypoints | Failure, args, out: Path, threshold: float) -> dict:
-    failed = {"status": "failed", "frames": 0, "seconds": 0, "person_share": 0, "bouts": 0, "reps": 0, "exercises": ""}
+    failed = {"status": "failed", "frames": 0, "seconds": 0, "person_share": 0, "bouts": 0, "reps": 0, "exercises": "",
+              "note": ""}  # fmt: skip
     if isinstance(clip, Failure):
         return {"video": clip.video_id, **failed, "error": clip.error}
     mode = args.mode
@@ -309,7 +331,7 @@ def replay_one(engine: EngineProcess, clip: Keypoints | Failure, args, out: Path
     result = engine.replay(clip, mode)
     if "error" in result:
         return {"video": clip.video_id, **failed, "error": f"engine: {result['error']}"}
-    return write_outputs(out, clip, result, threshold, plot=not args.no_plot)
+    return write_outputs(out, clip, result, engine.card, threshold, plot=not args.no_plot)
 
 
 if __name__ == "__main__":
