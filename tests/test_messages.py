@@ -4,6 +4,7 @@ they are, never read as rich markup."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 import yaml
@@ -47,6 +48,22 @@ def test_compare_prints_overrides_and_paths_literally(tmp_path, capsys, monkeypa
     assert compare.main([str(sweep)]) == 1  # no run has a report yet: listed, exit 1, no crash
     out = flat(capsys.readouterr().out)
     assert "[lunges]" in out and "[/squats]" in out and f"{sweep.resolve()}" in out, out
+
+
+def test_compare_reads_one_run_folder_as_that_run_and_names_a_missing_folder(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "quickstart"  # musclevision-train without -m (make demo's run), with its export run inside
+    for folder, overrides in ((run, ["experiment=quickstart"]), (run / "export", ["name=quickstart"])):
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (run / "val_metrics.json").write_text(json.dumps({"window": {"acc": 0.671, "bacc": 0.697}, "epoch": 6}))
+    monkeypatch.setenv("COLUMNS", "300")
+    assert compare.main([str(run)]) == 0
+    out = flat(capsys.readouterr().out)
+    assert "quickstart" in out and "67.1%" in out and "export" not in out, out
+    assert sorted(p.name for p in run.iterdir()) == [".hydra", "export", "val_metrics.json"]  # nothing written there
+    assert compare.main([str(tmp_path / "nope")]) == 2
+    out = capsys.readouterr().out
+    assert "nope is not a folder" in out and len(out.strip().splitlines()) == 1, out
 
 
 def test_the_sweeps_queue_poll_interval_comes_from_the_environment_or_is_refused_in_one_line(monkeypatch):

@@ -69,7 +69,8 @@ def write_cache(root, clips: list[Keypoints], failed: list[str], partial: dict[s
     for clip in clips:
         n = clip.frames
         status, error = ("partial", partial[clip.video_id]) if clip.video_id in (partial or {}) else ("ok", None)
-        record = ClipRecord(clip.video_id, clip.label, "g01", "x", status, error, n, n, n, 1.0, 25.0, 320, 240, "", 1, 1, 0.0, "now")
+        record = ClipRecord(clip.video_id, clip.label, "g01", "x", status, error, n, n, n, 1.0, 25.0, 320, 240, "", 1, 1, 0.0,
+                            "now")  # fmt: skip
         cache.write(record, clip.image, clip.world, clip.timestamps_ms.astype(np.int64))
     for video_id in failed:
         error = "no person detected in any of its 90 frames"

@@ -209,8 +209,10 @@ def print_summary(rows: list[dict], out: Path, seconds: float) -> None:
         Console().print(table)
     if len(ok) > 40:
         Console().print(f"... and {len(ok) - 40} more in {out / 'summary.csv'}")
-    for title, chosen, column in (("replayed, with a note", [r for r in ok if r["note"]], "note"),
-                                  ("videos that could not be replayed", failed, "error")):
+    for title, chosen, column in (
+        ("replayed, with a note", [r for r in ok if r["note"]], "note"),
+        ("videos that could not be replayed", failed, "error"),
+    ):
         if not chosen:
             continue
         problems = Table(title=title, title_justify="left")

@@ -44,9 +44,16 @@ class Run:
         return report_value(self.metrics, metric)
 
 
+def is_run(folder: Path) -> bool:
+    """A single run's folder (musclevision-train without -m), not a multirun's."""
+    return (folder / ".hydra" / "overrides.yaml").is_file()
+
+
 def read_runs(sweep_dir: Path) -> list[Run]:
+    """The jobs of a multirun folder (<sweep>/<n>/.hydra/), or the one run of a run folder."""
     runs = []
-    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"), key=lambda p: _job_number(p.parent.parent)):
+    files = [sweep_dir / ".hydra" / "overrides.yaml"] if is_run(sweep_dir) else sweep_dir.glob("*/.hydra/overrides.yaml")
+    for overrides_file in sorted(files, key=lambda p: _job_number(p.parent.parent)):
         folder = overrides_file.parent.parent
         pairs = [o.lstrip("+~").split("=", 1) for o in yaml.safe_load(overrides_file.read_text()) or []]
         overrides = {k: v for k, v in (p for p in pairs if len(p) == 2) if not k.startswith("hydra")}
@@ -223,7 +230,8 @@ def _as_float(value: str) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="musclevision-compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", type=Path, nargs="+",
-                        help="a multirun folder, e.g. logs/train/multiruns/<time>; several: side by side")  # fmt: skip
+                        help="a multirun folder, e.g. logs/train/multiruns/<time>, or a run's folder; several: side "
+                             "by side")  # fmt: skip
     parser.add_argument("--metric", default="val/window_bacc", help="ranking metric (default: val/window_bacc)")
     args = parser.parse_args(argv)
     console = Console()
@@ -231,10 +239,15 @@ def main(argv: list[str] | None = None) -> int:
         console = Console(width=160)  # logs and pipes: wide rows rather than wrapped cells
     runs = []
     for sweep_dir in args.sweep_dir:
-        found = read_runs(sweep_dir.resolve()) if sweep_dir.is_dir() else []
+        if not sweep_dir.is_dir():
+            console.print(f"[red]musclevision-compare: {escape(str(sweep_dir))} is not a folder: give a multirun's or a "
+                          f"run's folder (e.g. logs/train/multiruns/<time>)[/red]", soft_wrap=True)  # fmt: skip
+            return 2
+        found = read_runs(sweep_dir.resolve())
         if not found:
             console.print(
-                f"[red]musclevision-compare: no runs under {escape(str(sweep_dir))} (expected <sweep>/<n>/.hydra/)[/red]"
+                f"[red]musclevision-compare: no runs under {escape(str(sweep_dir))} (expected <sweep>/<n>/.hydra/)[/red]",
+                soft_wrap=True,
             )
             return 2
         runs += found
@@ -257,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         summaries = [crossval_summary(*group) for group in (groups if several else groups[:1])]
         if any(s.get("stress") for s in summaries):
             console.print(stress_table([s for s in summaries if s.get("stress")]))
-    if several:
-        return 0  # side by side only: crossval.json, best.json and the plot belong to one sweep
+    if several or is_run(args.sweep_dir):
+        return 0  # side by side, or one run: crossval.json, best.json and the plot belong to one sweep
     if groups:
         (args.sweep_dir / "crossval.json").write_text(json.dumps(summaries[0], indent=2) + "\n")
         console.print(f"wrote {where}/crossval.json (best configuration's mean over folds)")
