@@ -107,3 +107,13 @@ def test_stderr_held_while_hydra_composes_is_passed_on_or_dropped(capsys):
     print("Hydra's block", file=sys.stderr)
     hydra_app.release_stderr(keep=False)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("script, example", [("train", "experiment=best_synth"), ("eval", "ckpt_path="), ("export", "name=")])
+def test_help_starts_with_what_the_command_does_and_an_example(script, example):
+    done = run_cli(script, "--help")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"musclevision-{script}: "), lines[:3]
+    assert any(line.strip().startswith(f"musclevision-{script} ") and example in line for line in lines[1:6]), lines[:6]
+    assert "== Options, as composed now ==" in lines and "seed: 42" in lines  # then the options themselves
