@@ -77,6 +77,7 @@ def parity_windows(cfg: DictConfig, model: ExerciseModule, count: int):
 
 
 def run(cfg: DictConfig) -> int:
+    name = cfg.name  # name=??? is refused here, before the checkpoints and the parity data are loaded
     ckpts = resolve_checkpoints(cfg)
     models = [load_checkpoint(ckpt) for ckpt in ckpts]
     landmarks, world, fps = parity_windows(cfg, models[0], cfg.parity_windows)
@@ -87,7 +88,7 @@ def run(cfg: DictConfig) -> int:
             raise FileNotFoundError(f"calibration={cfg.calibration} does not exist: make it with musclevision-calibrate")
         calibration = json.loads(path.read_text())
     onnx_path, card_path = export_checkpoint(
-        models, ckpts, cfg.name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
+        models, ckpts, name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
         tolerance=cfg.tolerance, metrics_file=cfg.metrics_file, smoothing_s=cfg.smoothing_s, calibration=calibration,
         calibration_source=str(cfg.calibration),
     )  # fmt: skip

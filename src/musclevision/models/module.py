@@ -136,7 +136,10 @@ def read_checkpoint(ckpt_path, option: str, load):
     try:
         return load(path)
     except Exception as exc:  # a truncated download, another program's .ckpt, a text file
-        raise ValueError(f"{option}={ckpt_path} is not a MuscleVision checkpoint ({type(exc).__name__}: {exc})") from exc
+        # The exception's own text (a pickle opcode, torch's weights_only advice) means nothing here; its type stays.
+        raised = type(exc).__name__
+        raise ValueError(f"{option}={ckpt_path} is not a MuscleVision checkpoint (loading it raised {raised}): give "
+                         f"a training run's checkpoints/last.ckpt, or train again if the file was damaged") from exc  # fmt: skip
 
 
 def load_checkpoint(ckpt_path) -> ExerciseModule:
