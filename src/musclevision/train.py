@@ -146,7 +146,7 @@ def train(cfg: DictConfig) -> dict:
     """Fit and evaluate one configuration; returns the final evaluation (metrics by level)."""
     check_config(cfg)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
-    pl.seed_everything(cfg.seed, workers=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the run's .hydra/config.yaml
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg.torch_threads))
     with open_dict(cfg):
