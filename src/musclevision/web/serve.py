@@ -347,7 +347,9 @@ def make_server(
         try:
             config.create_ssl_context()
         except (OSError, ssl.SSLError) as exc:
-            raise ServeError(f"cannot load TLS certificate {certfile} / key {keyfile or certfile}: {exc}") from exc
+            key = f"key {keyfile}" if keyfile else "its private key (no --keyfile: looked for in the same file)"
+            raise ServeError(f"cannot load the TLS certificate {certfile} with {key}: {exc}; give PEM files, e.g. from "
+                             "`openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem`") from exc  # fmt: skip
     # Our own socket, not Hypercorn's bind: port=0 gives the port to print, a taken port one clear line.
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
