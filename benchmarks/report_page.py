@@ -123,6 +123,8 @@ def main(argv=None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], choices=["clips", "reps", "workouts", "synthetic"])
     parser.add_argument("--json", help="write every number here")
     args = parser.parse_args(argv)
+    if not 0 <= args.gaps[0] <= args.gaps[1]:
+        parser.error(f"--gaps {args.gaps[0]:g} {args.gaps[1]:g}: give 0 <= MIN <= MAX seconds")
     started = time.perf_counter()
 
     cache = KeypointCache(args.cache)

@@ -117,3 +117,15 @@ def test_help_starts_with_what_the_command_does_and_an_example(script, example):
     assert lines[0].startswith(f"musclevision-{script}: "), lines[:3]
     assert any(line.strip().startswith(f"musclevision-{script} ") and example in line for line in lines[1:6]), lines[:6]
     assert "== Options, as composed now ==" in lines and "seed: 42" in lines  # then the options themselves
+
+
+def test_export_refuses_a_single_runs_folder_as_a_sweep_and_names_its_checkpoint(tmp_path):
+    run = tmp_path / "quickstart"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["experiment=quickstart"]))
+    done = run_cli("export", f"sweep_dir={run}", "name=x", f"hydra.run.dir={tmp_path / 'export'}")
+    assert done.returncode == 2, done.stderr
+    assert (
+        f"sweep_dir={run} is one run's folder, not a multirun's: export it with ckpt_path={run}/checkpoints/last.ckpt"
+        in done.stderr
+    )

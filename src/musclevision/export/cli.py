@@ -16,7 +16,7 @@ from musclevision.export.exporter import export_checkpoint
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.module import ExerciseModule, load_checkpoint
 from musclevision.paths import default_export
-from musclevision.sweep.compare import fold_groups, read_runs, swept_keys
+from musclevision.sweep.compare import fold_groups, is_run, read_runs, swept_keys
 
 log = logging.getLogger("musclevision.export")
 METRIC = "val/window_bacc"  # how the best configuration of a sweep is chosen (musclevision-compare's default)
@@ -25,6 +25,9 @@ METRIC = "val/window_bacc"  # how the best configuration of a sweep is chosen (m
 def sweep_checkpoints(sweep_dir: Path, ensemble: bool) -> list[Path]:
     """The best run musclevision-compare recorded (best.json), or with ``ensemble`` every fold's checkpoint of the
     sweep's best configuration (a cross-validation: the six fold models, say)."""
+    if is_run(sweep_dir):
+        raise ValueError(f"sweep_dir={sweep_dir} is one run's folder, not a multirun's: export it with "
+                         f"ckpt_path={sweep_dir / 'checkpoints' / 'last.ckpt'}")  # fmt: skip
     if not ensemble:
         best = sweep_dir / "best.json"
         if not best.is_file():

@@ -7,6 +7,7 @@ is rebuilt from the plain ``net`` dict stored in the checkpoint's hyperparameter
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -135,11 +136,15 @@ def read_checkpoint(ckpt_path, option: str, load):
         raise FileNotFoundError(f"{option}={ckpt_path} does not exist")
     try:
         return load(path)
-    except Exception as exc:  # a truncated download, another program's .ckpt, a text file
-        # The exception's own text (a pickle opcode, torch's weights_only advice) means nothing here; its type stays.
-        raised = type(exc).__name__
-        raise ValueError(f"{option}={ckpt_path} is not a MuscleVision checkpoint (loading it raised {raised}): give "
-                         f"a training run's checkpoints/last.ckpt, or train again if the file was damaged") from exc  # fmt: skip
+    except (pickle.UnpicklingError, EOFError, KeyError) as exc:  # a text file, a truncated download, not a torch file
+        # The unpickler's own text (an opcode, torch's weights_only advice) means nothing here; its type stays.
+        raise ValueError(
+            f"{option}={ckpt_path} is not a MuscleVision checkpoint (loading it raised {type(exc).__name__}): "
+            "give a training run's checkpoints/last.ckpt, or train again if the file was damaged"
+        ) from exc
+    except Exception as exc:  # another program's .ckpt, another version's, an unreadable file: its own words help
+        raised = f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"{option}={ckpt_path} could not be loaded as a MuscleVision checkpoint ({raised})") from exc
 
 
 def load_checkpoint(ckpt_path) -> ExerciseModule:

@@ -4,11 +4,11 @@
 // and, optionally, when the frames that recognised it begin (the engine: the classifier window's start, not
 // before the person came into view). A new exercise must be shown for `minBoutSeconds` before it becomes a
 // bout; its start is then back-dated to where the evidence for it began when it was first shown (never before
-// the log started): the person started exercising before the classifier could say so. When that evidence reaches
-// into the previous bout (one exercise right after another), the two meet halfway between it and when the new one
-// was first shown. Without `evidenceMs` the start is when the exercise was first shown. A bout ends when its
-// exercise has not been shown for `graceSeconds` (its end is the last time it was shown), so a short dropout
-// does not split it; as soon as another exercise is shown the bout is no longer "ongoing" (it resumes if that
+// the log started, nor before the previous bout ended): the person started exercising before the classifier could
+// say so. When that evidence reaches into the ongoing bout of another exercise (one right after the other, the person
+// in view), the two meet halfway between it and when the new one was first shown. Without `evidenceMs` the start
+// is when the exercise was first shown. A bout ends when its exercise has not been shown for `graceSeconds` (its end
+// is the last time it was shown), so a short dropout does not split it; as soon as another exercise is shown the bout is no longer "ongoing" (it resumes if that
 // other exercise was a flicker). An exercise shown for less than `minBoutSeconds` is still a bout when it counted a
 // rep and then nothing was shown (a short set, the person left) or the session ended; one that another exercise
 // replaced is a flicker, its reps dropped.
@@ -63,25 +63,19 @@ export class SessionLog {
       const cand = this.candidate;
       if (cand && cand.exercise === exercise) {
         cand.endMs = tMs;
-        if (cand.endMs - cand.shownMs >= o.minBoutSeconds * 1000) {
-          this._close();
-          const prev = this.bouts[this.bouts.length - 1];
-          if (prev && prev.endMs > cand.startMs) prev.endMs = cand.startMs;
-          this.current = cand;
-          this.candidate = null;
-          this.version++;
-        }
+        if (cand.endMs - cand.shownMs >= o.minBoutSeconds * 1000) this._promote(cand);
       } else {
-        // Back-dated to where its evidence began. Evidence reaching into the previous bout means one exercise right
-        // after another, the person in view: the classifier's window straddled the change and turned when about half of
-        // it showed the new exercise, so the two bouts meet in the middle of it (the previous one's end is moved back
-        // there once this one is a bout).
-        const evidence = Math.max(evidenceMs, this.startedMs), last = this._last();
-        const met = last && evidence < last.endMs ? Math.max((evidence + tMs) / 2, last.startMs) : evidence;
-        const startMs = Math.min(tMs, met);
+        // Back-dated to where its evidence began, never before the previous bout ended. But evidence reaching into the
+        // ongoing bout of another exercise means one exercise right after the other, the person in view: the
+        // classifier's window straddled the change and turned when about half of it showed the new exercise, so the
+        // two bouts meet in the middle of it (not before the other was first shown; its end is moved back there once
+        // this one is a bout, see _promote).
+        const evidence = Math.max(evidenceMs, this.startedMs);
+        const straddled = cur && evidence < cur.endMs;
+        const startMs = Math.min(tMs, straddled ? Math.max((evidence + tMs) / 2, cur.shownMs) : Math.max(evidence, this._lastEndMs()));
         this.candidate = { exercise, startMs, shownMs: tMs, endMs: tMs, reps: 0 };
-        // Reps of this exercise just before it was recognised, but never from before the previous bout ended.
-        const floor = Math.max(tMs - o.lookbackSeconds * 1000, this._lastEndMs());
+        // Reps of this exercise just before it was recognised, but never from before its bout began.
+        const floor = Math.max(tMs - o.lookbackSeconds * 1000, Math.min(this._lastEndMs(), startMs));
         for (const r of this.recent) {
           if (r.exercise !== exercise || r.t <= floor) continue;
           this.candidate.reps += 1;
@@ -132,20 +126,24 @@ export class SessionLog {
    * bout when it was shown long enough or counted a rep, so reps once on the card stay there. */
   _settleCandidate() {
     const cand = this.candidate;
-    if (cand && (cand.endMs - cand.shownMs >= this.opt.minBoutSeconds * 1000 || cand.reps > 0)) {
-      this._close();
-      this.current = cand;
-    }
+    if (cand && (cand.endMs - cand.shownMs >= this.opt.minBoutSeconds * 1000 || cand.reps > 0)) this._promote(cand);
     this.candidate = null;
   }
 
-  /** The ongoing bout, else the last closed one (undefined when there is none). */
-  _last() {
-    return this.current || this.bouts[this.bouts.length - 1];
+  /** `cand` becomes the ongoing bout, the one before is closed; where they overlap (one exercise right after another,
+   * see update) the one before now ends where `cand` starts. Reps stay in the bout that counted them. */
+  _promote(cand) {
+    this._close();
+    const prev = this.bouts[this.bouts.length - 1];
+    if (prev && prev.endMs > cand.startMs) prev.endMs = cand.startMs;
+    this.current = cand;
+    this.candidate = null;
+    this.version++;
   }
 
   _lastEndMs() {
-    return this._last()?.endMs ?? -Infinity;
+    const last = this.current || this.bouts[this.bouts.length - 1];
+    return last ? last.endMs : -Infinity;
   }
 
   _close() {
