@@ -74,8 +74,9 @@ export class SessionLog {
         const straddled = cur && evidence < cur.endMs;
         const startMs = Math.min(tMs, straddled ? Math.max((evidence + tMs) / 2, cur.shownMs) : Math.max(evidence, this._lastEndMs()));
         this.candidate = { exercise, startMs, shownMs: tMs, endMs: tMs, reps: 0 };
-        // Reps of this exercise just before it was recognised, but never from before its bout began.
-        const floor = Math.max(tMs - o.lookbackSeconds * 1000, Math.min(this._lastEndMs(), startMs));
+        // Reps of this exercise just before it was recognised, but never from before the previous bout was last shown
+        // (from its halfway start instead: the other exercise's counter fires on its own moves too, more wrong reps).
+        const floor = Math.max(tMs - o.lookbackSeconds * 1000, this._lastEndMs());
         for (const r of this.recent) {
           if (r.exercise !== exercise || r.t <= floor) continue;
           this.candidate.reps += 1;
