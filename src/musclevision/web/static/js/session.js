@@ -8,10 +8,10 @@
 // say so. When that evidence reaches into the ongoing bout of another exercise (one right after the other, the person
 // in view), the two meet halfway between it and when the new one was first shown. Without `evidenceMs` the start
 // is when the exercise was first shown. A bout ends when its exercise has not been shown for `graceSeconds` (its end
-// is the last time it was shown), so a short dropout does not split it; as soon as another exercise is shown the bout is no longer "ongoing" (it resumes if that
-// other exercise was a flicker). An exercise shown for less than `minBoutSeconds` is still a bout when it counted a
-// rep and then nothing was shown (a short set, the person left) or the session ended; one that another exercise
-// replaced is a flicker, its reps dropped.
+// is the last time it was shown), so a short dropout does not split it; as soon as another exercise is shown the
+// bout is no longer "ongoing" (it resumes if that other exercise was a flicker). An exercise shown for less than
+// `minBoutSeconds` is still a bout when it counted a rep and then nothing was shown (a short set, the person left)
+// or the session ended; one that another exercise replaced is a flicker, its reps dropped.
 //
 // `addRep(exercise, tMs)` offers a completed rep: it counts in the bout of that exercise when that
 // exercise is shown at tMs (or nothing is shown during a dropout of that bout), never in a bout of another
@@ -72,7 +72,8 @@ export class SessionLog {
         // this one is a bout, see _promote).
         const evidence = Math.max(evidenceMs, this.startedMs);
         const straddled = cur && evidence < cur.endMs;
-        const startMs = Math.min(tMs, straddled ? Math.max((evidence + tMs) / 2, cur.shownMs) : Math.max(evidence, this._lastEndMs()));
+        const from = straddled ? Math.max((evidence + tMs) / 2, cur.shownMs) : Math.max(evidence, this._lastEndMs());
+        const startMs = Math.min(tMs, from);
         this.candidate = { exercise, startMs, shownMs: tMs, endMs: tMs, reps: 0 };
         // Reps of this exercise just before it was recognised, but never from before the previous bout was last shown
         // (from its halfway start instead: the other exercise's counter fires on its own moves too, more wrong reps).
