@@ -10,8 +10,8 @@ downloads it; times in the video are ``start_s``/``end_s``), ``<id>.trace.json``
 exercise, probabilities, rep events) and ``<id>.png`` (the timeline). ``summary.csv`` lists every video,
 failures included; MediaPipe's own messages (videos in) go to ``logs/workers.log`` there. A video that cannot be used
 is recorded and the batch goes on; a damaged one whose readable frames were replayed is "partial" (either: exit 1 at
-the end). Its ``note`` says why, and when the model never classified anything (no person, or too few frames with a person for
-its window).
+the end). Its ``note`` says why, and when the model never classified anything (no person, or too few frames with a
+person for its window).
 """
 
 from __future__ import annotations
