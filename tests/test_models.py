@@ -167,3 +167,57 @@ def test_clip_metrics_average_window_probabilities_and_count_clips_without_a_win
     assert clip["confusion"] == [[1, 0, 0], [0, 1, 0], [0, 0, 0]]  # the undecided clip is in no cell
     per_clip = result["per_clip"]
     assert dict(zip(per_clip["clip"], per_clip["predicted"])) == {0: 0, 1: None, 2: 1}
+
+
+def test_a_leg_hardly_seen_over_the_window_counts_as_not_seen():
+    """hide_unseen: a leg whose mean visibility over the window's frames with a person is below the threshold moves to
+    the hip midpoint (visibility 0, world at the origin); the other leg and every other landmark stay as they were."""
+    from musclevision.pose.geometry import hide_unseen, hip_centre
+    from musclevision.pose.skeleton import BODY_PARTS
+
+    x, world = landmarks(2, 6, seed=3), torch.randn(2, 6, 33, 3)
+    x[..., 3] = 0.9
+    left = list(BODY_PARTS["left leg"])
+    x[0, :, left, 3] = 0.2  # window 0: the left leg guessed all along
+    x[1, :3, left, 3] = 0.2  # window 1: guessed half the time, mean 0.55: still seen
+    valid = torch.ones(2, 6, dtype=torch.bool)
+    valid[0, 5] = False  # a frame without a person does not count (its visibility would be 0)
+    x[0, 5], world[0, 5] = 0.0, 0.0
+    got, got_world = hide_unseen(x, world, valid, 0.5)
+    hips = hip_centre(x[0, :, :, :3])
+    assert torch.allclose(got[0][:, left, :3], hips[:, None, :].expand(6, len(left), 3))
+    assert torch.all(got[0][:, left, 3] == 0) and torch.all(got_world[0][:, left] == 0)
+    others = [i for i in range(33) if i not in left]
+    assert torch.equal(got[0][:, others], x[0][:, others]) and torch.equal(got_world[0][:, others], world[0][:, others])
+    assert torch.equal(got[1], x[1]) and torch.equal(got_world[1], world[1])
+
+
+def test_hiding_unseen_legs_changes_nothing_where_both_legs_are_seen_and_keeps_the_view_invariance():
+    base = dict(coords="canonical", velocity=True, visibility=False, angles="world")
+    x, world = landmarks(2, 6, seed=4), torch.randn(2, 6, 33, 3)
+    x[..., 3] = 0.8
+    a, _ = LandmarkFeatures(**base)(x, world)
+    b, _ = LandmarkFeatures(**base, hide_unseen=0.5)(x, world)
+    assert torch.equal(a, b)
+    x[:, :, [26, 28, 30, 32], 3] = 0.1  # the right leg not seen: hidden, and features differ
+    feats = LandmarkFeatures(**base, hide_unseen=0.5)
+    c, _ = feats(x, world)
+    assert not torch.allclose(a, c)
+    turn = torch.tensor(np.deg2rad(75.0), dtype=torch.float32)
+    rot = torch.tensor([[torch.cos(turn), 0, torch.sin(turn)], [0, 1, 0], [-torch.sin(turn), 0, torch.cos(turn)]])
+    d, _ = feats(x, world @ rot.T)
+    assert torch.allclose(c, d, atol=1e-5)
+    with pytest.raises(ValueError, match="hide_unseen"):
+        LandmarkFeatures(**base, hide_unseen=1.5)
+
+
+def test_hiding_unseen_legs_exports_to_onnx_with_parity(tmp_path):
+    from musclevision.export.onnx_model import ProbabilityGraph, check_parity, export_onnx
+
+    net = build_classifier(5, "lstm", {"coords": "canonical", "angles": "world", "velocity": True, "visibility": False,
+                                       "hide_unseen": 0.5}, hidden_size=8).eval()  # fmt: skip
+    image, world = landmarks(8, 8, seed=5), torch.randn(8, 8, 33, 3)
+    image[:4, :, [25, 27, 29, 31], 3] = 0.1  # half the windows with the left leg unseen
+    image[2, 1:3] = float("nan")
+    export_onnx(ProbabilityGraph(net), tmp_path / "hide.onnx", 8)
+    check_parity(ProbabilityGraph(net), tmp_path / "hide.onnx", image.numpy(), world.numpy(), tolerance=1e-5)

@@ -13,7 +13,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from musclevision.pose.geometry import SIDE_PAIRS, asymmetry, canonical_world, centre_and_scale, joint_cosines
+from musclevision.pose.geometry import (
+    SIDE_PAIRS,
+    asymmetry,
+    canonical_world,
+    centre_and_scale,
+    hide_unseen,
+    joint_cosines,
+)
 from musclevision.pose.skeleton import JOINTS, NUM_LANDMARKS
 
 COORDS = ("raw", "normalized", "world", "canonical")
@@ -36,12 +43,15 @@ class LandmarkFeatures(nn.Module):
     asymmetry: append how far apart the feet, knees and wrists are front-to-back and across, and how differently
       each left/right joint is bent (``pose.geometry.asymmetry``, body-centred world landmarks): a stance
       (side by side or one foot ahead) named directly, the same from any side and mirrored.
+    hide_unseen: > 0: a leg whose mean visibility over the window is below this is treated as not seen (collapsed
+      to the hip midpoint, ``pose.geometry.hide_unseen``) before any coordinates are computed: MediaPipe's guess of a
+      leg out of the frame or behind a bench is not evidence. 0: off.
     """
 
     ASYMMETRY = 2 * len(SIDE_PAIRS) + len(JOINTS) // 2  # features of pose.geometry.asymmetry
 
     def __init__(self, coords: str | list[str] = "raw", velocity: bool = False, visibility: bool = True,
-                 angles: str | None = None, asymmetry: bool = False):  # fmt: skip
+                 angles: str | None = None, asymmetry: bool = False, hide_unseen: float = 0.0):  # fmt: skip
         super().__init__()
         self.coords = coords.split("+") if isinstance(coords, str) else list(coords)  # "normalized+world" == [normalized, world]
         if not self.coords or any(c not in COORDS for c in self.coords):
@@ -50,6 +60,9 @@ class LandmarkFeatures(nn.Module):
             raise ValueError(f"features.angles={angles!r}: use null, image or world")
         self.velocity, self.visibility, self.angles = velocity, visibility, angles
         self.asymmetry = bool(asymmetry)
+        if isinstance(hide_unseen, bool) or not isinstance(hide_unseen, (int, float)) or not 0 <= hide_unseen <= 1:
+            raise ValueError(f"features.hide_unseen={hide_unseen!r}: a visibility from 0 (off) to 1")
+        self.hide_unseen = float(hide_unseen)
 
     @property
     def uses_world(self) -> bool:
@@ -71,6 +84,8 @@ class LandmarkFeatures(nn.Module):
             valid = valid & ~torch.isnan(world).flatten(2).any(-1)
             world = torch.where(valid[..., None, None], world, torch.zeros_like(world))
         landmarks = torch.where(valid[..., None, None], landmarks, torch.zeros_like(landmarks))
+        if self.hide_unseen > 0:
+            landmarks, world = hide_unseen(landmarks, world, valid, self.hide_unseen)
         image = landmarks[..., :3]
         table = {
             "raw": lambda: image,

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from musclevision.pose.skeleton import (
+    BODY_PARTS,
     JOINTS,
     LEFT_HIP,
     LEFT_SHOULDER,
@@ -14,6 +15,7 @@ from musclevision.pose.skeleton import (
     RIGHT_HIP,
     RIGHT_SHOULDER,
     SEGMENTS,
+    NUM_LANDMARKS,
     landmark,
 )
 
@@ -42,6 +44,31 @@ def centre_and_scale(points: torch.Tensor) -> torch.Tensor:
     # In the image plane: z of image landmarks is too noisy to set the scale.
     torso = torch.linalg.vector_norm((shoulder_centre(points) - hips)[..., :2], dim=-1).clamp(min=1e-3)
     return (points - hips[..., None, :]) / torso[..., None, None]
+
+
+LEGS = (BODY_PARTS["left leg"], BODY_PARTS["right leg"])
+
+
+def hide_unseen(landmarks: torch.Tensor, world: torch.Tensor | None, valid: torch.Tensor, threshold: float,
+                parts=LEGS):  # fmt: skip
+    """A part (default: each leg) whose mean visibility over the window's valid frames is below ``threshold`` is
+    treated as not seen: its image landmarks move to the hip midpoint with visibility 0, its world landmarks to the
+    origin (the hip midpoint), as training's ``part_dropout`` loses a part. MediaPipe still places a leg that is out of
+    the frame or behind a bench (a guess, often bent), and a guessed leg is no evidence of the exercise.
+    ``landmarks [B,T,33,4]``, ``world [B,T,33,3] | None`` (zero on invalid frames), ``valid [B,T]`` -> the same."""
+    weight = valid.to(landmarks.dtype)[..., None]  # [B, T, 1]
+    seen = (landmarks[..., 3] * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # [B, 33] mean visibility
+    masks = torch.tensor([[i in part for i in range(NUM_LANDMARKS)] for part in parts], device=landmarks.device)  # [P, 33]
+    part_seen = torch.stack([seen[:, list(part)].mean(-1) for part in parts], dim=-1)  # [B, P]
+    hidden = ((part_seen < threshold)[:, :, None] & masks[None]).any(1)  # [B, 33]
+    hidden = hidden[:, None, :, None]  # [B, 1, 33, 1]
+    hips = hip_centre(landmarks[..., :3])[..., None, :]  # [B, T, 1, 3]
+    image = torch.where(hidden, hips.expand_as(landmarks[..., :3]), landmarks[..., :3])
+    visibility = torch.where(hidden[..., 0], torch.zeros_like(landmarks[..., 3]), landmarks[..., 3])
+    landmarks = torch.cat([image, visibility[..., None]], dim=-1)
+    if world is not None:
+        world = torch.where(hidden, torch.zeros_like(world), world)
+    return landmarks, world
 
 
 def joint_cosines(points: torch.Tensor) -> torch.Tensor:
