@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
 from dataclasses import asdict
 from datetime import UTC
 
 import numpy as np
 import pytest
 
-from helpers import run_cli
+from helpers import fill, mounted, run_cli
 from musclevision.data.synthetic import synthesize_clip
 from musclevision.extract.cache import ClipRecord, KeypointCache
 from musclevision.replay.engine import EngineProcess, Keypoints, ReplayError
@@ -138,6 +139,24 @@ def test_cli_mistakes_are_one_line_errors(tiny_export, tmp_path, args, message):
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert message in done.stderr and len(errors) <= 3, done.stderr  # argparse adds its usage line
     assert "Traceback" not in done.stderr
+
+
+def test_a_read_only_or_full_output_folder_is_one_line(tiny_export, tmp_path):
+    """Checked before any work (the extractor's workers log there); a disk that fills up mid-batch stops the batch
+    with one line, not a traceback."""
+    card = tiny_export(world=True, favour="PushUps")
+    write_cache(tmp_path / "cache", [synthetic("PushUps", seed=s, seconds=2.0)[0] for s in (1, 2)], failed=[])
+    (tmp_path / "folder").mkdir()
+    with mounted(tmp_path / "read-only", "--bind", str(tmp_path / "folder")) as read_only:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(read_only)], check=True)
+        done = run_cli("replay", "--cache", str(tmp_path / "cache"), "--export", str(card), "--out", str(read_only / "out"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"cannot write {read_only / 'out'} (Read-only file system); that folder is read-only" in done.stderr
+    with mounted(tmp_path / "small", "-t", "tmpfs", "-o", "size=256k", "tmpfs") as small:
+        fill(small)  # room for an empty file (the check), not for a replay's outputs
+        done = run_cli("replay", "--cache", str(tmp_path / "cache"), "--export", str(card), "--out", str(small / "out"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "(No space left on device); that disk is full" in done.stderr and "(0 videos were done before)" in done.stderr
 
 
 def test_keypoints_file_layout(tiny_export):

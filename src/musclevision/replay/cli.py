@@ -33,6 +33,7 @@ from rich.table import Table
 
 from musclevision.extract.discover import VIDEO_EXTENSIONS, VideoSource, group_of
 from musclevision.extract.progress import LogLines
+from musclevision.oserrors import describe_write_error, is_full_or_read_only
 from musclevision.paths import default_export
 from musclevision.replay.engine import EngineProcess, Keypoints, ReplayError
 
@@ -274,6 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if out.exists() and not out.is_dir():
             raise ReplayError(f"--out {out} is a file; choose a folder")
+        try:  # before any work: the extractor's workers log there, and every result goes there
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".write-check"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise ReplayError(f"--out: {describe_write_error(exc, out)}") from None
         with EngineProcess(args.export, options) as engine:
             card = engine.card
             if args.mode not in ("auto", "label") and args.mode not in card.classes:
@@ -305,14 +313,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted: {len(rows)} videos are done in {escape(str(out))}[/yellow]", soft_wrap=True)
         return 130
+    except OSError as exc:
+        if not is_full_or_read_only(exc):
+            raise
+        # the disk filled up (or went read-only) mid-batch: the videos done so far keep their files
+        console.print(f"[red]musclevision-replay: error: {escape(describe_write_error(exc))} ({len(rows)} videos were "
+                      "done before)[/red]", soft_wrap=True)  # fmt: skip
+        return 2
     finally:
         rows.sort(key=lambda r: r["video"])  # videos finish in the extractor pool's order (largest first): list by id
         if rows:
-            out.mkdir(parents=True, exist_ok=True)
-            with open(out / "summary.csv", "w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
+            try:
+                with open(out / "summary.csv", "w", newline="", encoding="utf-8") as f:
+                    writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
+                    writer.writeheader()
+                    writer.writerows(rows)
+            except OSError as exc:
+                if not is_full_or_read_only(exc):
+                    raise
+                console.print(f"[red]{escape(describe_write_error(exc, out / 'summary.csv'))}[/red]", soft_wrap=True)
     print_summary(rows, out, time.perf_counter() - started)
     return 1 if any(r["status"] != "ok" for r in rows) else 0
 
