@@ -143,12 +143,18 @@ def test_bad_config_values_name_the_option(tmp_path):
     assert "Error in call to target" not in done.stderr
     done = run_cli("train", *SMALL_SYNTHETIC, "model=gru", "model.hiden_size=8", f"hydra.run.dir={tmp_path}")  # a group's keys
     assert done.returncode == 2 and "did you mean model.hidden_size?" in done.stderr, done.stderr
-    # Split settings wrong whatever the data are refused before the real clips are extracted (that takes minutes)
+    # Split and model settings wrong whatever the data are refused before the real clips are extracted (minutes)
     cache = tmp_path / "cache"
     for override, message in [("data.split.fold=9", "data.split.fold=9 must be in 0..5"),
                               ("data.split.protocol=random", "data.split.protocol='random': use one of"),
                               ("data.split.folds=1", "data.split.folds=1 must be a whole number of at least 2"),
-                              ("data.source.pose.zoom_out=9", "data.source.pose.zoom_out=9 must be a number")]:  # fmt: skip
+                              ("data.source.pose.zoom_out=9", "data.source.pose.zoom_out=9 must be a number"),
+                              # the network is built before the data, the optimizer only when training starts
+                              ("model.optimizer.lr=abc", "model.optimizer.lr='abc' must be a number"),
+                              ("model.optimizer.lr=-1", "model.optimizer: Invalid learning rate: -1"),
+                              ("model.hidden_size=abc", "model.hidden_size='abc' must be a whole number"),
+                              ("model.net.features.velocity=3", "model.net.features.velocity=3 must be true or false"),
+                              ("seed=abc", "seed='abc' must be a whole number")]:  # fmt: skip
         done = run_cli("train", override, f"data.source.cache_dir={cache}", f"hydra.run.dir={tmp_path / 'real'}", "logger=csv")
         assert done.returncode == 2 and f"musclevision-train: error: {message}" in done.stderr, (override, done.stderr)
         assert not cache.exists(), override  # nothing was extracted

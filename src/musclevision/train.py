@@ -10,6 +10,7 @@ wandb/. The return value (the optimized metric) is what Hydra sweepers such as O
 
 from __future__ import annotations
 
+import inspect
 import logging
 import types
 import typing
@@ -21,7 +22,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
@@ -72,6 +73,11 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError("data.split.protocol=none trains on every group, so there is no validation to report or monitor: "
                          "add eval_ckpt=none callbacks.model_checkpoint=null (as experiment=best_deploy does)")  # fmt: skip
     check_trainer_options(cfg.get("trainer") or {})
+    seed = cfg.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"seed={seed!r} must be a whole number")
+    if cfg.get("model") is not None:
+        check_model_options(OmegaConf.to_container(cfg.model, resolve=True))
 
 
 _KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
@@ -93,6 +99,50 @@ def check_trainer_options(trainer_cfg) -> None:
             allowed = [_KINDS[k] for k in kinds if not (k is int and float in kinds)]
             allowed += [f"one of {', '.join(dict.fromkeys(map(str, literals)))}"] if literals else []
             raise ValueError(f"trainer.{key}={value!r} must be {' or '.join(allowed)}")
+
+
+def check_model_options(model: dict) -> None:
+    """A model value of the wrong kind (model.hidden_size=abc, model.optimizer.lr=abc) or one the optimizer refuses
+    (model.optimizer.lr=-1) named now: the network is built before the data is loaded, but the optimizer only when
+    training starts, after the keypoints are extracted. Kinds come from the defaults of the classes the values go to."""
+    from musclevision.models.classifier import LandmarkFeatures, MaskedRNN, SkeletonGCN, SkeletonStreams, TemporalConvNet
+    from musclevision.models.module import ExerciseModule
+
+    net = model.get("net") or {}
+    arch = net.get("arch", "lstm")
+    backbone = {"lstm": MaskedRNN, "gru": MaskedRNN, "tcn": TemporalConvNet, "gcn": SkeletonGCN}.get(arch)
+    _check_kinds("model", ExerciseModule, model)
+    if backbone is not None:
+        _check_kinds("model.net", backbone, net)
+        features = SkeletonStreams if arch == "gcn" else LandmarkFeatures
+        _check_kinds("model.net.features", features, net.get("features") or {})
+    weights = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer = None
+    for key in ("optimizer", "scheduler"):
+        part = model.get(key)
+        if not isinstance(part, dict) or "_target_" not in part:
+            continue
+        _check_kinds(f"model.{key}", get_class(part["_target_"]), part)
+        try:
+            built = instantiate(part)
+            built = built(params=weights) if key == "optimizer" else built(optimizer=optimizer) if optimizer else None
+        except InstantiationException as exc:
+            raise ValueError(f"model.{key}: {exc.__cause__ or exc} ({part['_target_']} refused it)") from None
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"model.{key}: {exc} ({part['_target_']} refused it)") from None
+        if key == "optimizer":
+            optimizer = built
+
+
+def _check_kinds(prefix: str, target, values: dict) -> None:
+    """Each of ``values`` whose parameter of ``target`` defaults to a number or true/false must be of that kind."""
+    params = inspect.signature(target.__init__).parameters
+    for key, value in values.items():
+        param = params.get(key)
+        default = param.default if param is not None else inspect.Parameter.empty
+        kind = bool if isinstance(default, bool) else float if isinstance(default, float) else int if isinstance(default, int) else None
+        if kind is not None and not _fits(value, kind):
+            raise ValueError(f"{prefix}.{key}={value!r} must be {_KINDS[kind]}")
 
 
 def _fits(value, kind) -> bool:
