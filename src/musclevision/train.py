@@ -140,7 +140,8 @@ def _check_kinds(prefix: str, target, values: dict) -> None:
     for key, value in values.items():
         param = params.get(key)
         default = param.default if param is not None else inspect.Parameter.empty
-        kind = bool if isinstance(default, bool) else float if isinstance(default, float) else int if isinstance(default, int) else None
+        kinds = [k for k in (bool, float, int) if isinstance(default, k)]  # bool first: True is an int too
+        kind = kinds[0] if kinds else None
         if kind is not None and not _fits(value, kind):
             raise ValueError(f"{prefix}.{key}={value!r} must be {_KINDS[kind]}")
 

@@ -11,11 +11,11 @@ from musclevision.pose.skeleton import (
     JOINTS,
     LEFT_HIP,
     LEFT_SHOULDER,
+    NUM_LANDMARKS,
     PARENT,
     RIGHT_HIP,
     RIGHT_SHOULDER,
     SEGMENTS,
-    NUM_LANDMARKS,
     landmark,
 )
 
