@@ -315,7 +315,7 @@ def page_session(url: str, video: Path, launch_browser, seconds: float) -> tuple
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors = watch_errors(page)
-        page.goto(url + "?camera=off&loop=0")
+        page.goto(url + "?camera=off")  # a file plays once by default
         wait_ready(page)
         page.evaluate(f"() => {{ document.getElementById('video').defaultPlaybackRate = {PLAYBACK_RATE}; }}")
         page.set_input_files("#file", str(video))

@@ -105,7 +105,7 @@ def test_model_load_failures_are_shown(browser, tiny_export, assets_ready, route
 
 def test_video_file_recognised_exercise_counts_reps(open_page, tiny_export, squats_webm, artifacts_dir):
     """A model that always says BodyWeightSquats: recognised state, reps counted, one logged bout."""
-    page, requests, errors = open_page(tiny_export(favour="BodyWeightSquats"), "?camera=off")
+    page, requests, errors = open_page(tiny_export(favour="BodyWeightSquats"), "?camera=off&loop=1")
     wait_ready(page)
     page.set_input_files("#file", str(squats_webm))
     # the bout enters the log once squats have been shown for 1.5 s (session.js), which may come after the 2nd rep
@@ -124,7 +124,7 @@ def test_video_file_recognised_exercise_counts_reps(open_page, tiny_export, squa
 
 def test_unrecognised_exercise_counts_nothing(open_page, tiny_export, squats_webm):
     """A model never above the threshold: "unknown" state, no reps (they only count while recognised), no bouts."""
-    page, requests, errors = open_page(tiny_export(), "?camera=off")
+    page, requests, errors = open_page(tiny_export(), "?camera=off&loop=1")
     wait_ready(page)
     page.set_input_files("#file", str(squats_webm))
     wait_for(page, "(s) => s.frames >= 50", 40, "50 processed frames (a few squats)")
@@ -141,7 +141,7 @@ def test_unrecognised_exercise_counts_nothing(open_page, tiny_export, squats_web
 
 
 def test_pose_only_mode(open_page, tiny_export, squats_webm):
-    page, requests, errors = open_page(tiny_export(), "?camera=off&classifier=off")
+    page, requests, errors = open_page(tiny_export(), "?camera=off&classifier=off&loop=1")
     wait_ready(page)
     page.set_input_files("#file", str(squats_webm))
     snap = wait_for(page, "(s) => s.frames >= 20", 30, "20 processed frames")
@@ -152,7 +152,7 @@ def test_pose_only_mode(open_page, tiny_export, squats_webm):
 
 
 def test_phone_sized_layout(open_page, tiny_export, squats_webm, artifacts_dir):
-    page, requests, errors = open_page(tiny_export(favour="BodyWeightSquats"), "?camera=off", viewport=(390, 844))
+    page, requests, errors = open_page(tiny_export(favour="BodyWeightSquats"), "?camera=off&loop=1", viewport=(390, 844))
     wait_ready(page)
     page.set_input_files("#file", str(squats_webm))
     wait_for(page, "(s) => s.frames >= 15", 30, "15 processed frames")
@@ -197,7 +197,7 @@ def test_bad_url_parameters_fall_back(open_page, tiny_export):
 def test_model_card_shapes_other_than_the_default(open_page, tiny_export, squats_webm):
     """Any card following the contract: other classes, a longer window, the lite bundle, a world input."""
     card = tiny_export(classes=["Squat", "Plank", "Jump"], window=16, variant="lite", world=True, favour="Squat")
-    page, requests, errors = open_page(card, "?camera=off")
+    page, requests, errors = open_page(card, "?camera=off&loop=1")
     wait_ready(page)
     page.set_input_files("#file", str(squats_webm))
     snap = wait_for(page, "(s) => s.classifierRuns >= 5", 40, "five classifier runs")
@@ -245,7 +245,7 @@ def test_no_person(open_page, tiny_export, ffmpeg, clip_dir):
              "-c:v", "libvpx", "-b:v", "500k", "-deadline", "realtime", "-cpu-used", "8", str(empty)],
             check=True, timeout=120,
         )  # fmt: skip
-    page, requests, errors = open_page(tiny_export(favour="BodyWeightSquats"), "?camera=off")
+    page, requests, errors = open_page(tiny_export(favour="BodyWeightSquats"), "?camera=off&loop=1")
     wait_ready(page)
     page.set_input_files("#file", str(empty))
     snap = wait_for(page, "(s) => s.frames >= 20", 30, "20 processed frames")
@@ -269,3 +269,19 @@ def test_page_over_https(browser, tiny_export, assets_ready, certificate):
         assert page.evaluate("() => performance.getEntriesByType('navigation')[0].nextHopProtocol") == "h2"
         assert any(url.endswith("/model/tiny.onnx") for url in requests) and not foreign_requests(requests)
         context.close()
+
+
+def test_a_file_plays_once_and_the_panel_stops_at_its_end(open_page, tiny_export, squats_webm):
+    """A recorded workout is analysed once (looping it would count its reps again and again): at its end nothing is
+    processed any more, the log's last bout is closed, and the stats show no rate (not the last frame's)."""
+    page, _, errors = open_page(tiny_export(favour="BodyWeightSquats"), "?camera=off")
+    wait_ready(page)
+    page.set_input_files("#file", str(squats_webm))
+    wait_for(page, "(s) => s.frames > 0", 30, "the first processed frame")
+    snap = wait_for(page, "(s) => s.state === 'idle' && s.source === 'file'", 60, "the end of the 6.4 s video")
+    assert snap["log"] and not any(row["ongoing"] for row in snap["log"]), snap["log"]
+    assert snap["fps"] == 0 and snap["poseMs"] is None and page.locator("#fps").inner_text() == "–"
+    page.wait_for_timeout(1500)
+    again = stats(page)
+    assert again["frames"] == snap["frames"] and again["state"] == "idle", "the file went on playing"
+    assert not errors

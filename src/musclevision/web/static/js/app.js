@@ -11,7 +11,7 @@
 //   smooth=<seconds>    time constant of the probability smoothing (default: window_policy.smoothing_s, 0 = raw)
 //   mirror=0|1          mirror the view (display only; default: on for cameras, off for files)
 //   camera=off          do not start the camera on load
-//   loop=0|1            loop video files (default 1)
+//   loop=0|1            loop video files (default 0: a file plays once, as a recorded workout is analysed)
 //   delegate=GPU        MediaPipe GPU delegate (default CPU)
 // Read-only stats for tests/benchmarks: window.musclevision (see `api` below).
 
@@ -42,7 +42,7 @@ const config = {
   smoothSeconds: number("smooth", null),
   exercise: params.get("exercise") || "auto",
   autostartCamera: flag("camera", true),
-  loop: flag("loop", true),
+  loop: flag("loop", false),
 };
 
 const $ = (id) => document.getElementById(id);
@@ -188,7 +188,16 @@ function stopSource() {
   S.source = null;
   S.sourceLabel = "";
   stopLoop();
+  clearRates();
   overlayCtx.clearRect(0, 0, el.overlay.width, el.overlay.height);
+}
+
+/** Nothing is being processed: the stats panel shows no rate or latency (not the last source's). */
+function clearRates() {
+  frameTimes = [];
+  S.fps = 0;
+  S.poseMs = S.classifierMs = null;
+  shownPoseMs = shownClfMs = null;
 }
 
 function cameraErrorMessage(err) {
@@ -612,6 +621,8 @@ function bindUi() {
     if (S.source === "file") {
       engine && engine.log.close(); // the recording is over: so is its last bout
       renderLog();
+      stopLoop();
+      clearRates();
       S.state = "idle";
       stageMessage("End of video. Choose another file or the camera.");
       render();
