@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 import yaml
@@ -86,6 +87,27 @@ def test_a_bad_poll_interval_stops_a_sweep_before_it_submits_anything(tmp_path):
     assert done.returncode == 2 and "Traceback" not in output, output[-2000:]
     assert "MUSCLEVISION_SLURM_POLL_S='fast' must be a number of seconds > 0 (unset it for 5)" in output
     assert not (tmp_path / ".submitit").exists()  # nothing was submitted
+
+
+def test_a_sweep_with_no_slurm_controller_says_so_and_how_to_start_one(tmp_path):
+    """sinfo cannot reach a controller (no slurm.conf, no DNS record): one message that says so and what to do, not
+    sbatch's configuration errors followed by advice about partitions."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name in ("sinfo", "sbatch"):
+        (fake / name).write_text(
+            "#!/bin/sh\necho 'sinfo: error: resolve_ctls_from_dns_srv: res_nsearch error: Unknown host' >&2\n"
+            "echo 'sinfo: fatal: Could not establish a configuration source' >&2\nexit 1\n"
+        )
+        (fake / name).chmod(0o755)
+    path = {"PATH": f"{fake}:{os.environ['PATH']}"}
+    done = run_cli("train", "-m", "hydra/launcher=slurm_cpu", "data=synthetic", "model.hidden_size=8,16",
+                   f"hydra.sweep.dir={tmp_path / 'sweep'}", env=path, timeout=120)  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "Traceback" not in output, output[-2000:]
+    assert "cannot submit the sweep (2 jobs) to SLURM: no SLURM controller answers (sinfo: fatal: Could not establish" in output
+    assert "make cluster-up" in output and "drop hydra/launcher=slurm_cpu" in output and "partition" not in output
+    assert not (tmp_path / "sweep" / ".submitit").exists()  # nothing was submitted
 
 
 def test_stderr_held_while_hydra_composes_is_passed_on_or_dropped(capsys):

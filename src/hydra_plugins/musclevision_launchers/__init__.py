@@ -97,6 +97,23 @@ def partition_nodes(partition: str | None) -> tuple[str, str]:
     return f"no partition {partition!r} in sinfo", "unknown"
 
 
+def controller_problem() -> str | None:
+    """Why no job could be submitted at all (SLURM's commands missing, or no controller answering), else None."""
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return "SLURM's commands (sbatch, sinfo) are not installed on this machine"
+    try:
+        done = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "sinfo got no answer from the SLURM controller in 60 s"
+    except OSError as exc:
+        return f"sinfo could not run ({exc})"
+    said = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    fatal = [line for line in said if "fatal" in line or "Unable to contact" in line]
+    if done.returncode != 0 or fatal:
+        return f"no SLURM controller answers ({(fatal or said or ['sinfo exit ' + str(done.returncode)])[-1][:200]})"
+    return None
+
+
 def last_error_line(exc: Exception) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not set(line.strip()) <= {"-"}]
     errors = [line for line in lines if "Error" in line or "error" in line or "CANCELLED" in line or "state:" in line]
@@ -122,6 +139,13 @@ class _ReportingLauncher:
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         numbers = [initial_job_idx + i for i in range(len(job_overrides))]
         args = [(list(o), "hydra.sweep.dir", n, f"job_id_for_{n}", Singleton.get_state()) for n, o in zip(numbers, job_overrides)]
+        problem = controller_problem()
+        if problem:  # sbatch would print its configuration errors, then fail: say what is wrong instead
+            log.error("cannot submit the sweep (%d jobs) to SLURM: %s. Run it on a machine of the cluster, or start "
+                      "this project's single-node development cluster here: make cluster-up (slurm/dev-cluster/README.md); "
+                      "without SLURM, drop hydra/launcher=%s to run the jobs one after another here", len(job_overrides),
+                      problem, self.config.hydra.runtime.choices.get("hydra/launcher", "..."))  # fmt: skip
+            raise SystemExit(1)
         mark_task_started()  # from here on, an exit 1 is a failed job, not a bad command line
         try:
             jobs = executor.map_array(self, *zip(*args))
