@@ -67,6 +67,28 @@ def test_compare_reads_one_run_folder_as_that_run_and_names_a_missing_folder(tmp
     assert "nope is not a folder" in out and len(out.strip().splitlines()) == 1, out
 
 
+def test_compare_names_only_the_files_it_wrote(tmp_path, capsys, monkeypatch):
+    """Runs with nothing swept (a folder of separate runs): best.json is written, no plot, and none is claimed."""
+    monkeypatch.setenv("COLUMNS", "300")
+    for sweep, overrides in ((tmp_path / "same", ["seed=1", "seed=1"]), (tmp_path / "swept", ["seed=1", "seed=2"])):
+        for number, override in enumerate(overrides):
+            run = sweep / str(number)
+            (run / ".hydra").mkdir(parents=True)
+            (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([override]))
+            (run / "checkpoints").mkdir()
+            (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+            report = {
+                "window": {"acc": 0.6 + number / 10, "bacc": 0.6 + number / 10},
+                "checkpoint": str(run / "checkpoints" / "last.ckpt"),
+            }
+            (run / "val_metrics.json").write_text(json.dumps(report))
+        assert compare.main([str(sweep)]) == 0
+        out = flat(capsys.readouterr().out)
+        plotted = (sweep / "compare.png").is_file()
+        assert plotted == (sweep.name == "swept") and (sweep / "best.json").is_file()
+        assert ("compare.png" in out) == plotted, out
+
+
 def test_the_sweeps_queue_poll_interval_comes_from_the_environment_or_is_refused_in_one_line(monkeypatch):
     from hydra_plugins.musclevision_launchers import POLL_S, poll_s
 

@@ -196,7 +196,8 @@ def stress_table(summaries: list[dict]) -> Table:
     return table
 
 
-def plot(runs: list[Run], keys: list[str], metric: str, path: Path) -> None:
+def plot(runs: list[Run], keys: list[str], metric: str, path: Path) -> bool:
+    """The metric against each swept key (up to six panels) as ``path``; False (nothing written) with no key swept."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,7 +206,7 @@ def plot(runs: list[Run], keys: list[str], metric: str, path: Path) -> None:
     done = [r for r in runs if r.value(metric) is not None]
     panels = [k for k in keys if k != FOLD_KEY][:6] or keys[:1]
     if not done or not panels:
-        return
+        return False
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
     for ax, key in zip(axes[0], panels):
         labels = sorted({r.overrides.get(key, "") for r in done}, key=lambda v: (_as_float(v) is None, _as_float(v) or 0, v))
@@ -218,6 +219,7 @@ def plot(runs: list[Run], keys: list[str], metric: str, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def _as_float(value: str) -> float | None:
@@ -285,9 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     record = {"checkpoint": str(best.checkpoint), "metric": args.metric, "value": best.value(args.metric),
               "run": str(best.folder), "overrides": best.overrides}  # fmt: skip
     (args.sweep_dir / "best.json").write_text(json.dumps(record, indent=2) + "\n")
-    plot(runs, keys, args.metric, args.sweep_dir / "compare.png")
+    plotted = plot(runs, keys, args.metric, args.sweep_dir / "compare.png")
     console.print(f"best: {escape(str(best.folder))} ({escape(args.metric)} {best.value(args.metric):.1%})")
-    console.print(f"wrote {where}/best.json and {where}/compare.png; export it with")
+    console.print(f"wrote {where}/best.json{f' and {where}/compare.png' if plotted else ''}; export it with")
     console.print(f"  musclevision-export sweep_dir={where} name=<name>")
     if len(finished) < len(runs):
         console.print(f"[yellow]{len(runs) - len(finished)} runs have no report yet (failed or still running)[/yellow]")
