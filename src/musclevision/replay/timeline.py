@@ -47,10 +47,10 @@ def plot_timeline(
         ax_p.plot(t, probabilities[:, k], color=colours[c], lw=1.6, label=c)
         ax_p.plot(t, raw[:, k], ".", color=colours[c], ms=1.5, alpha=0.5)
     ax_p.axhline(threshold, color="k", ls=":", lw=1)
-    ax_p.text(t[0] if len(t) else 0, threshold, f" threshold {threshold:.2f}", va="bottom", fontsize=7)
+    ax_p.text(t[0] if len(t) else 0, threshold, f" threshold {threshold:.2f}", va="bottom", fontsize=8)
     ax_p.set_ylim(-0.02, 1.02)
     ax_p.set_ylabel("probability\n(line: smoothed)")
-    ax_p.legend(fontsize=7, ncol=len(classes), loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False)
+    ax_p.legend(fontsize=8, ncol=len(classes), loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False)
     ax_p.grid(alpha=0.3)
 
     # Lanes: the truth (when known), what the page shows, the session log's bouts; rep events as ticks.
@@ -67,7 +67,7 @@ def plot_timeline(
         ax_s.barh(y["log"], row["end_s"] - row["start_s"], left=row["start_s"], height=0.7, color=colours.get(row["exercise"]),
                   edgecolor="k", lw=0.6)  # fmt: skip
         ax_s.text((row["start_s"] + row["end_s"]) / 2, y["log"], f"{row['reps']} rep{'s' if row['reps'] != 1 else ''}",
-                  ha="center", va="center", fontsize=7, color="white", weight="bold")  # fmt: skip
+                  ha="center", va="center", fontsize=8, color="white", weight="bold")  # fmt: skip
     for event in result["events"]:
         ax_s.plot([event["t"] / 1000.0] * 2, [y["log"] + 0.45, y["log"] + 0.75], color=colours.get(event["exercise"]), lw=2)
     ax_s.set_yticks([y[n] for n in lanes], [{"truth": "truth", "shown": "shown", "log": "log + reps"}[n] for n in lanes])
@@ -75,10 +75,11 @@ def plot_timeline(
     ax_s.set_xlabel("seconds")
     grey = [matplotlib.patches.Patch(color=STATE_COLOURS["buffering"], label="filling the window"),
             matplotlib.patches.Patch(color=STATE_COLOURS["unknown"], label="unknown"),
-            matplotlib.patches.Patch(facecolor="white", edgecolor="#999999", label="no person")]  # fmt: skip
-    ax_s.legend(handles=grey, fontsize=7, loc="lower right", ncol=3, frameon=False, bbox_to_anchor=(1.0, -0.55))
-    fig.suptitle(title, fontsize=9, y=0.995)
+            matplotlib.patches.Patch(facecolor="white", edgecolor="#999999", label="no person"),
+            matplotlib.lines.Line2D([], [], color="#555555", marker="|", ls="none", ms=9, mew=2, label="a rep counted")]  # fmt: skip
+    ax_s.legend(handles=grey, fontsize=8, loc="lower right", ncol=4, frameon=False, bbox_to_anchor=(1.0, -0.6))
+    fig.suptitle(title, fontsize=10, y=0.995)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
