@@ -135,7 +135,7 @@ def run_table(runs: list[Run], keys: list[str], metric: str, sweep_dir: Path) ->
     columns = [("window", "acc"), ("window", "bacc"), ("clip", "acc"), ("clip", "bacc")]
     if any("wholeclip" in r.metrics for r in runs):
         columns.append(("wholeclip", "acc"))
-    for column in ("#", "job", *short_names(keys), *(f"{lv} {k}" for lv, k in columns), "epoch", "checkpoint"):
+    for column in ("#", "job", *short_names(keys), *(f"{lv} {k}" for lv, k in columns), "epochs", "checkpoint"):
         table.add_column(escape(column), overflow="fold")
     ranked = sorted(runs, key=lambda r: -(r.value(metric) if r.value(metric) is not None else -1))
     for rank, run in enumerate(ranked, 1):
