@@ -100,6 +100,14 @@ class KeypointDataModule(pl.LightningDataModule):
         self.train_real = 0  # real clips at the front of the training store; train_extra clips follow
 
     def prepare_data(self) -> None:
+        longest = self.source.longest_seconds(self.classes) if hasattr(self.source, "longest_seconds") else None
+        span = (self.window - 1) / self.fps  # seconds a window covers
+        if longest is not None and span > longest:
+            raise ValueError(
+                f"data.window={self.window} covers {span:,.1f} s (slots 1/data.fps={1 / self.fps:.3g} s apart), longer than "
+                f"every video to extract (the longest lasts {longest:.1f} s): each window would be mostly padding. Use a "
+                "shorter data.window (nothing was extracted)"
+            )
         self.source.prepare(self.classes)
 
     def setup(self, stage: str | None = None) -> None:

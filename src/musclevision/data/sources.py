@@ -14,6 +14,7 @@ from musclevision.extract import KeypointCache, extract_with_progress
 from musclevision.extract.cache import matching_options, settings_diff
 from musclevision.extract.discover import find_videos
 from musclevision.extract.landmarker import ConfigError, PoseSettings
+from musclevision.extract.video import declared_seconds
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,14 @@ class VideoCacheSource:
             return len(sources)
         cache = KeypointCache(self.cache_dir)
         return sum(not cache.is_finished(s.video_id, s.size, s.mtime_ns, path=s.path) for s in sources)
+
+    def longest_seconds(self, classes: list[str]) -> float | None:
+        """The longest video's duration from the file headers when videos are left to extract (so a window no clip
+        can fill is refused before minutes of extraction); None when there is nothing to extract (the cache says)."""
+        if not self.missing(classes):
+            return None
+        durations = [declared_seconds(s.path) for s in find_videos(self.video_root, classes=classes)]
+        return max((d for d in durations if d is not None), default=None)
 
     def check_settings(self) -> None:
         """Refuse a cache made with other pose settings, in training's own terms, before anything is extracted."""

@@ -46,6 +46,21 @@ def declared_frame_count(path: Path) -> int:
         cap.release()
 
 
+def declared_seconds(path: Path) -> float | None:
+    """How long the container says the video lasts (frame count / frame rate from its header, nothing decoded), or
+    None when it does not say or cannot be opened."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return None
+        frames, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+        return frames / fps if frames > 0 and fps > 0 else None
+    finally:
+        cap.release()
+
+
 def open_video(path: Path):
     """Return ``(decord.VideoReader, VideoInfo)`` or raise a VideoError naming the file."""
     import decord
