@@ -156,8 +156,9 @@ def test_bad_config_values_name_the_option(tmp_path):
                               ("model.net.features.velocity=3", "model.net.features.velocity=3 must be true or false"),
                               ("seed=abc", "seed='abc' must be a whole number"),
                               # no clip could fill it: the videos' headers say so before they are extracted
-                              ("data.window=100000", "data.window=100000 covers 4,000.0 s (slots 1/data.fps=0.04 s apart), "
-                                                     "longer than every video to extract (the longest lasts 12.5 s)")]:  # fmt: skip
+                              ("data.window=100000", "data.window=100000 covers 4,000.0 s (slots 1/data.fps=0.04 s "
+                                                     "apart), longer than every video to extract (the longest lasts "
+                                                     "12.5 s)")]:  # fmt: skip
         done = run_cli("train", override, f"data.source.cache_dir={cache}", f"hydra.run.dir={tmp_path / 'real'}", "logger=csv")
         assert done.returncode == 2 and f"musclevision-train: error: {message}" in done.stderr, (override, done.stderr)
         assert not cache.exists(), override  # nothing was extracted

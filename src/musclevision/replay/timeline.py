@@ -76,7 +76,8 @@ def plot_timeline(
     grey = [matplotlib.patches.Patch(color=STATE_COLOURS["buffering"], label="filling the window"),
             matplotlib.patches.Patch(color=STATE_COLOURS["unknown"], label="unknown"),
             matplotlib.patches.Patch(facecolor="white", edgecolor="#999999", label="no person"),
-            matplotlib.lines.Line2D([], [], color="#555555", marker="|", ls="none", ms=9, mew=2, label="a rep counted")]  # fmt: skip
+            matplotlib.lines.Line2D([], [], color="#555555", marker="|", ls="none", ms=9, mew=2,
+                                    label="a rep counted")]  # fmt: skip
     ax_s.legend(handles=grey, fontsize=8, loc="lower right", ncol=4, frameon=False, bbox_to_anchor=(1.0, -0.6))
     fig.suptitle(title, fontsize=10, y=0.995)
     fig.tight_layout()
