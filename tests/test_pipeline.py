@@ -112,3 +112,17 @@ def test_export_writes_a_valid_card_and_a_matching_graph(trained, tmp_path):
     assert onnx_path.stat().st_size > 10_000
     with torch.no_grad():
         assert model(torch.from_numpy(landmarks[:2]), torch.from_numpy(world[:2])).shape == (2, 5)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model/optimizer=rmsprop", "+model.optimizer.momentum=0.9", "+model.optimizer.weight_decay=1e-4"],  # torch: =0
+        ["+model.optimizer.betas=[0.8,0.99]", "model.optimizer.weight_decay=0"],  # a pair; a whole number where a float
+        ["+model.scheduler.eta_min=0"],  # cosine: a float annotated, a whole number given
+    ],
+)
+def test_valid_optimizer_and_scheduler_values_are_not_refused(overrides, tmp_path):
+    """The early check of model values reads the kinds torch annotates (weight_decay: float = 0), not the defaults."""
+    cfg = compose_run("train", [*SMALL_SYNTHETIC, *overrides, "debug=fast_dev_run", "logger=none"], tmp_path)
+    assert train(cfg) == {}

@@ -155,6 +155,9 @@ def test_bad_config_values_name_the_option(tmp_path):
                               ("model.hidden_size=abc", "model.hidden_size='abc' must be a whole number"),
                               ("model.net.features.velocity=3", "model.net.features.velocity=3 must be true or false"),
                               ("seed=abc", "seed='abc' must be a whole number"),
+                              ("model.optimizer._target_=torch.optim.Adamm",
+                               "model.optimizer._target_='torch.optim.Adamm' is not a class that can be imported"),
+                              ("model.optimizer._partial_=false", "model.optimizer needs _partial_: true"),
                               # no clip could fill it: the videos' headers say so before they are extracted
                               ("data.window=100000", "data.window=100000 covers 4,000.0 s (slots 1/data.fps=0.04 s "
                                                      "apart), longer than every video to extract (the longest lasts "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import types
 import typing
 import warnings
@@ -122,7 +123,17 @@ def check_model_options(model: dict) -> None:
         part = model.get(key)
         if not isinstance(part, dict) or "_target_" not in part:
             continue
-        _check_kinds(f"model.{key}", get_class(part["_target_"]), part)
+        target = part["_target_"]
+        if part.get("_partial_") is not True:
+            raise ValueError(f"model.{key} needs _partial_: true ({target} is built when training starts, with the "
+                             f"{'model parameters' if key == 'optimizer' else 'optimizer'})")  # fmt: skip
+        try:
+            cls = get_class(target)
+        except Exception as exc:  # a misspelt _target_, or one that is not a class
+            cause = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), type(exc).__name__)
+            raise ValueError(f"model.{key}._target_={target!r} is not a class that can be imported ({cause}); check "
+                             "its module and class name") from None  # fmt: skip
+        _check_kinds(f"model.{key}", cls, part)
         try:
             built = instantiate(part)
             built = built(params=weights) if key == "optimizer" else built(optimizer=optimizer) if optimizer else None
@@ -135,15 +146,37 @@ def check_model_options(model: dict) -> None:
 
 
 def _check_kinds(prefix: str, target, values: dict) -> None:
-    """Each of ``values`` whose parameter of ``target`` defaults to a number or true/false must be of that kind."""
+    """Each of ``values`` whose parameter of ``target`` takes a number or true/false must be of that kind."""
     params = inspect.signature(target.__init__).parameters
     for key, value in values.items():
         param = params.get(key)
-        default = param.default if param is not None else inspect.Parameter.empty
-        kinds = [k for k in (bool, float, int) if isinstance(default, k)]  # bool first: True is an int too
-        kind = kinds[0] if kinds else None
-        if kind is not None and not _fits(value, kind):
-            raise ValueError(f"{prefix}.{key}={value!r} must be {_KINDS[kind]}")
+        kind = _kind(param) if param is not None else None
+        if kind is None or _fits(value, kind):
+            continue
+        annotation = str(param.annotation)
+        if value is None and (param.default is None or "None" in annotation or "Optional" in annotation):
+            continue
+        raise ValueError(f"{prefix}.{key}={value!r} must be {_KINDS[kind]}")
+
+
+def _kind(param: inspect.Parameter) -> type | None:
+    """bool, int or float from the parameter's annotation (``hidden_size: int``, ``lr: float | Tensor``), else from its
+    default: true/false, or a number (``weight_decay=0`` of an unannotated optimizer may well be 1e-4)."""
+    if param.annotation is not inspect.Parameter.empty:
+        annotation = param.annotation if isinstance(param.annotation, str) else str(param.annotation)
+        if re.search(r"\b(tuple|list|Tuple|List|Sequence|Iterable)\b", annotation):
+            return None  # betas=(0.9, 0.999), min_lr=[...]: the class checks those itself
+        names = set(re.findall(r"\b(bool|int|float)\b", annotation.replace("<class '", "").replace("'>", "")))
+        if names == {"bool"}:
+            return bool
+        if names == {"int"}:
+            return int
+        if "float" in names:
+            return float
+    default = param.default
+    if isinstance(default, bool):
+        return bool
+    return float if isinstance(default, (int, float)) else None
 
 
 def _fits(value, kind) -> bool:
