@@ -40,10 +40,16 @@ def open_page(browser, assets_ready):
     """open_page(card, query) -> (page, requests, errors) on a fresh server for `card`."""
     opened = []
 
-    def open_(card, query="", viewport=(1200, 800)):
+    def open_(card, query="", viewport=(1200, 800), delay_models_s=None):
         server_cm = serve_in_thread(card)
         server = server_cm.__enter__()
         context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        if delay_models_s:  # a slow network: the classifier's fetch answers that much later
+            context.add_init_script(
+                "const realFetch = window.fetch; window.fetch = async (...args) => { "
+                "if (/\\.onnx$/.test(String((args[0] && args[0].url) || args[0]))) "
+                f"await new Promise((r) => setTimeout(r, {delay_models_s * 1000:.0f})); return realFetch(...args); }};"
+            )
         page = context.new_page()
         requests, errors = record_requests(page), watch_errors(page)
         opened.append((server_cm, context))
@@ -276,12 +282,26 @@ def test_a_file_plays_once_and_the_panel_stops_at_its_end(open_page, tiny_export
     processed any more, the log's last bout is closed, and the stats show no rate (not the last frame's)."""
     page, _, errors = open_page(tiny_export(favour="BodyWeightSquats"), "?camera=off")
     wait_ready(page)
+    page.evaluate("() => { document.getElementById('video').defaultPlaybackRate = 0.5; }")  # frames for a bout, loaded or not
     page.set_input_files("#file", str(squats_webm))
     wait_for(page, "(s) => s.frames > 0", 30, "the first processed frame")
     snap = wait_for(page, "(s) => s.state === 'idle' && s.source === 'file'", 60, "the end of the 6.4 s video")
     assert snap["log"] and not any(row["ongoing"] for row in snap["log"]), snap["log"]
     assert snap["fps"] == 0 and snap["poseMs"] is None and page.locator("#fps").inner_text() == "–"
+    assert page.locator("#pause").is_disabled()  # Resume would play it again and count its reps twice
     page.wait_for_timeout(1500)
     again = stats(page)
     assert again["frames"] == snap["frames"] and again["state"] == "idle", "the file went on playing"
+    assert not errors
+
+
+def test_a_file_that_ends_while_the_models_load_is_analysed_once_they_are_ready(open_page, tiny_export, squats_webm):
+    page, _, errors = open_page(tiny_export(favour="BodyWeightSquats"), "?camera=off", delay_models_s=4)
+    page.wait_for_selector("#file", state="attached")
+    page.evaluate("() => { document.getElementById('video').defaultPlaybackRate = 4; }")  # 1.6 s: over before ready
+    page.set_input_files("#file", str(squats_webm))
+    page.wait_for_function("() => document.getElementById('video').ended", timeout=30_000)
+    assert not stats(page)["ready"]
+    snap = wait_for(page, "(s) => s.ready && s.frames > 0 && s.state === 'idle'", 60, "the file analysed, then ended")
+    assert snap["source"] == "file" and snap["frames"] > 0
     assert not errors

@@ -173,6 +173,7 @@ let sourceToken = 0;
 let loopId = 0; // the running processing loop; bumping it stops the current one
 let loopActive = false;
 let busy = false;
+let endPending = false; // a file ended while a frame was being processed (finishFile runs after it)
 let stream = null;
 let fileUrl = null;
 let mirrorTouched = config.mirror !== null;
@@ -189,7 +190,24 @@ function stopSource() {
   S.sourceLabel = "";
   stopLoop();
   clearRates();
+  endPending = false;
   overlayCtx.clearRect(0, 0, el.overlay.width, el.overlay.height);
+}
+
+/** A video file played to its end: its last bout is closed, nothing more is processed (Pause cannot play it again:
+ * its reps would count twice), and the panel says so. */
+function finishFile() {
+  endPending = false;
+  engine && engine.log.close();
+  renderLog();
+  stopLoop();
+  clearRates();
+  S.paused = false;
+  el.pause.textContent = "Pause";
+  el.pause.disabled = true;
+  S.state = "idle";
+  stageMessage("End of video. Choose another file or the camera.");
+  render();
 }
 
 /** Nothing is being processed: the stats panel shows no rate or latency (not the last source's). */
@@ -370,6 +388,7 @@ async function step(id) {
     fatal(`Processing failed: ${err.message || err}`);
   } finally {
     busy = false;
+    if (endPending && S.source === "file") finishFile();
   }
 }
 
@@ -462,6 +481,7 @@ function renderStatus() {
   else if (st === "buffering" && engine) sub = `collecting frames: the model needs ${engine.policy.min_detected} with a person`;
   else if (st === "idle") sub = "Choose a camera or a video file";
   else if (st === "loading") sub = "Pose model and classifier are loading";
+  if (S.paused && S.source) sub = `Paused${sub ? ` (${sub})` : ""}: press Resume to go on`;
   el.labelSub.textContent = sub;
   // The video overlay: the exercise of the bout being shown and the reps of that bout (not of the session).
   const bout = engine && !["idle", "loading", "error", "no_person"].includes(st) ? engine.bout : null;
@@ -618,15 +638,10 @@ function bindUi() {
   el.video.addEventListener("resize", fitStage);
   el.video.addEventListener("loadedmetadata", fitStage);
   el.video.addEventListener("ended", () => {
-    if (S.source === "file") {
-      engine && engine.log.close(); // the recording is over: so is its last bout
-      renderLog();
-      stopLoop();
-      clearRates();
-      S.state = "idle";
-      stageMessage("End of video. Choose another file or the camera.");
-      render();
-    }
+    // Before the models are ready nothing was analysed: main() plays the file again from its start.
+    if (S.source !== "file" || !S.ready) return;
+    if (busy) endPending = true; // the frame being processed finishes first, then the file does (step)
+    else finishFile();
   });
   el.video.addEventListener("error", () => {
     if (S.source === "file") sourceFailed(`${S.sourceLabel} cannot be played by this browser; try an MP4 (H.264) or WebM file.`);
@@ -706,6 +721,10 @@ async function main() {
   if (S.source) {
     stageMessage("");
     S.state = "running";
+    if (S.source === "file" && el.video.ended) {
+      el.video.currentTime = 0; // a short file ended while the models loaded: analyse it from its start
+      el.video.play().catch(() => {});
+    }
     startLoop();
   } else {
     S.state = "idle";
