@@ -415,7 +415,7 @@ def test_calibration_of_an_ensemble_fits_the_ensembles_probabilities(trained_run
     assert done.returncode == 2 and "leave --ensemble out" in done.stderr, done
     done = run_cli("calibrate", "--ensemble", *map(str, members), "--out", str(tmp_path / "cal-pair.json"))
     assert_ok(done)
-    assert "ensembles of 2" in done.stdout
+    assert "ensembles of 2" in done.stdout and "in-sample: one fold" in done.stdout and "cross-fitted" not in done.stdout
     result = json.loads((tmp_path / "cal-pair.json").read_text())
     assert result["ensemble_members"] == 2 and result["checkpoints"] == [[str(m) for m in members]]
     done = run_cli("eval", f"ckpt_paths=[{members[0]},{members[1]}]", *SMALL_SYNTHETIC[:5], "stress_suite=false",
@@ -433,7 +433,8 @@ def test_calibration_of_an_ensemble_fits_the_ensembles_probabilities(trained_run
     done = run_cli("export", f"ckpt_paths=[{members[0]},{members[1]}]", f"calibration={tmp_path / 'cal-pair.json'}", *export)
     assert_ok(done)
     card = validate_card(json.loads((tmp_path / "pair.json").read_text()))
-    [(fold, temperature)] = result["fold_temperatures"].items()  # one fold: fitted on all of it
-    assert card.calibration.temperature == pytest.approx(temperature, abs=1e-4)
-    assert f"fold {fold}'s" in card.calibration.measured_on
+    # one fold: no other folds to fit its temperature on; fitted and measured on its own windows, and said so
+    assert result["fold_temperatures"] == {} and result["cross_fitted"] is False
+    assert card.calibration.temperature == pytest.approx(result["temperature"], abs=1e-4)
+    assert "in-sample" in card.calibration.measured_on and "other folds" not in card.calibration.measured_on
     assert "ensemble of 2" in card.calibration.measured_on and card.window_policy.threshold == result["threshold"]

@@ -210,7 +210,8 @@ def calibrate(checkpoints: list[Path], cache_dir: str | None = None, log=print, 
         others = [g for j, g in enumerate(folds) if j != k]
         t = (fit_temperature(np.concatenate([g["logits"] for g in others]), np.concatenate([g["labels"] for g in others]))
              if others else pooled)  # fmt: skip
-        per_fold[str(f["split"].get("fold"))] = round(t, 4)
+        if others:  # one fold alone has no other folds to fit its temperature on
+            per_fold[str(f["split"].get("fold"))] = round(t, 4)
         calibrated.append(softmax(f["logits"], t))
     calibrated = np.concatenate(calibrated)
     raw = softmax(all_logits)
@@ -221,6 +222,8 @@ def calibrate(checkpoints: list[Path], cache_dir: str | None = None, log=print, 
         "format": FORMAT,
         "temperature": round(pooled, 4),
         "fold_temperatures": per_fold,  # fold k: fitted on the other folds (for exporting fold k's model)
+        # False with one fold: the temperature and the threshold were fitted on the windows they are measured on
+        "cross_fitted": len(folds) > 1,
         "split": {k: v for k, v in folds[0]["split"].items() if k != "fold"},
         "windows": int(len(all_labels)),
         "accuracy": float(right.mean()),
@@ -229,7 +232,8 @@ def calibrate(checkpoints: list[Path], cache_dir: str | None = None, log=print, 
         "share_above_0.9_before": float((raw.max(1) >= 0.9).mean()),
         "share_above_0.9_after": float((top >= 0.9).mean()),
         "threshold": threshold,
-        "threshold_rule": "most right minus wrong labels shown (calibrated, held out)",
+        "threshold_rule": "most right minus wrong labels shown (calibrated, held out)"
+        + ("" if len(folds) > 1 else "; one fold: in-sample"),
         "shown_share": float((top >= threshold).mean()),
         "shown_accuracy": float(right[top >= threshold].mean()),
         "errors_caught": float(((top < threshold) & ~right).sum() / max(1, (~right).sum())),
@@ -257,8 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     what = f"ensembles of {result['ensemble_members']}, " if args.ensemble else ""
+    how = ("held out, cross-fitted" if result["cross_fitted"] else "in-sample: one fold, the temperature and threshold "
+           "fitted on these windows; give every fold of a cross-validation for a held-out measure")  # fmt: skip
     print(f"{what}temperature {result['temperature']:.3f}: ECE {result['ece_before']:.3f} -> {result['ece_after']:.3f} "
-          f"(held out, cross-fitted) on {result['windows']} windows; threshold {result['threshold']:.2f} shows "
+          f"({how}) on {result['windows']} windows; threshold {result['threshold']:.2f} shows "
           f"{result['shown_share']:.1%} of windows, {result['shown_accuracy']:.1%} of them right, catches "
           f"{result['errors_caught']:.1%} of the errors\n-> {args.out}")  # fmt: skip
     return 0

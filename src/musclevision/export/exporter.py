@@ -178,9 +178,14 @@ def calibration_for(models: list[ExerciseModule], calibration: dict, source: str
     own = same_recipe and fold in calibration.get("fold_temperatures", {})
     temperature = calibration["fold_temperatures"][fold] if own else calibration["temperature"]
     folds = len(calibration.get("checkpoints", []))
-    measured = (f"{calibration['windows']} held-out windows of the {folds} cross-validation folds"
-                + (f" (each fold's ensemble of {members})" if members > 1 else "")
-                + (f", fold {fold}'s temperature fitted on the other folds" if own else ""))  # fmt: skip
+    if calibration.get("cross_fitted", folds > 1):
+        measured = (f"{calibration['windows']} held-out windows of the {folds} cross-validation folds"
+                    + (f" (each fold's ensemble of {members})" if members > 1 else "")
+                    + (f", fold {fold}'s temperature fitted on the other folds" if own else ""))  # fmt: skip
+    else:
+        measured = (f"{calibration['windows']} held-out windows of one fold"
+                    + (f" (its ensemble of {members})" if members > 1 else "")
+                    + ", the temperature and threshold fitted on them (in-sample)")  # fmt: skip
     block = Calibration(temperature=float(temperature), ece_before=round(float(calibration["ece_before"]), 4),
                         ece_after=round(float(calibration["ece_after"]), 4), measured_on=measured)  # fmt: skip
     return block, float(calibration["threshold"])
