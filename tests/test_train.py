@@ -230,6 +230,34 @@ def test_eval_on_val_uses_the_checkpoints_own_split(trained_run, tmp_path):
     assert done.returncode == 2 and "split='tset'" in done.stderr, done
 
 
+def test_eval_scores_a_synthetic_checkpoint_on_its_own_data_and_a_cache_of_some_of_its_classes(trained_run, tmp_path):
+    """Without data=synthetic, a checkpoint trained on synthetic keypoints is scored on its own held-out synthetic
+    groups (not on the video cache of the data config); split=all scores a cache holding only some of its classes."""
+    from musclevision.data.synthetic import synthesize_clip
+    from musclevision.extract.cache import ClipRecord, KeypointCache
+    from musclevision.extract.landmarker import PoseSettings
+
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    trained = json.loads((trained_run / "val_metrics.json").read_text())
+    done = run_cli("eval", f"ckpt_path={ckpt}", "stress_suite=false", "data.eval_stride=4", f"hydra.run.dir={tmp_path / 'own'}")
+    assert_ok(done)
+    assert "trained on synthetic keypoints (data=synthetic): its val groups are scored there" in done.stderr + done.stdout
+    metrics = json.loads((tmp_path / "own" / "val_metrics.json").read_text())
+    assert metrics["split"] == trained["split"] and metrics["window"]["acc"] == pytest.approx(trained["window"]["acc"])
+    cache = KeypointCache.open_for_writing(tmp_path / "cache", PoseSettings.resolve().cache_key())
+    rng = np.random.default_rng(0)
+    for k, label in enumerate(["Lunges", "Lunges", "PushUps"]):  # two of the model's five classes
+        clip = synthesize_clip(label, rng, seconds=3.0, missing_rate=0.0)
+        n, video_id = clip.frames, f"{label}/v_{label}_g01_c0{k}"
+        record = ClipRecord(video_id, label, "g01", "x", "ok", None, n, n, n, 1.0, 25.0, 320, 240, "", 1, 1, 0.0, "now")
+        cache.write(record, clip.image, clip.world, (np.arange(n) * 40).astype(np.int64))
+    done = run_cli("eval", f"ckpt_path={ckpt}", "split=all", f"data.source.cache_dir={tmp_path / 'cache'}",
+                   "data.source.video_root=null", "stress_suite=false", f"hydra.run.dir={tmp_path / 'other'}")  # fmt: skip
+    assert_ok(done)
+    assert "has no clips of ['BenchPress', 'BodyWeightSquats', 'WallPushups']: scoring the clips of" in done.stderr + done.stdout
+    assert json.loads((tmp_path / "other" / "all_metrics.json").read_text())["clip"]["count"] == 3
+
+
 def test_export_writes_a_checked_onnx_and_model_card(trained_run, tmp_path):
     done = run_cli("export", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "name=unit", f"out_dir={tmp_path}",
                    f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip

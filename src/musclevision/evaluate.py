@@ -62,8 +62,17 @@ def evaluate(cfg: DictConfig) -> dict:
                                  f"held-out {cfg.split} groups; evaluate it with split=all on other data")  # fmt: skip
             cfg.data.split = trained_split
             log.info("split=%s: the checkpoint's own split %s", cfg.split, dict(trained_split))
+            trained_source = modules[0].run_config.get("data", {}).get("source") or {}
+            if str(trained_source.get("_target_", "")).endswith("SyntheticSource") and not str(
+                cfg.data.source.get("_target_", "")
+            ).endswith("SyntheticSource"):
+                # its held-out groups are synthetic people: scored where they are, not in a video cache
+                cfg.data.source = trained_source
+                log.info("the checkpoint was trained on synthetic keypoints (data=synthetic): its %s groups are "
+                         "scored there", cfg.split)  # fmt: skip
         if cfg.split == "all":
             cfg.data.split.protocol = "none"  # every clip, whatever its groups: no folds to form
+            cfg.data.require_all_classes = False  # other data may hold some of the model's classes only
     datamodule = instantiate(cfg.data)
     if cfg.extract_missing:
         datamodule.prepare_data()

@@ -61,7 +61,8 @@ class KeypointDataModule(pl.LightningDataModule):
                  window: int = 8, fps: float = 25.0, train_stride: int = 1, eval_stride: int = 1, min_detected: int = 4,
                  batch_size: int = 32, eval_batch_size: int = 512, eval_batch_frames: int = 8192, num_workers: int = 0,
                  augment: dict | None = None, shuffle: bool = True, bucket_by_length: bool = True,
-                 train_extra=None, train_extra_ratio: float | None = 1.0, balance: str | None = None):  # fmt: skip
+                 train_extra=None, train_extra_ratio: float | None = 1.0, balance: str | None = None,
+                 require_all_classes: bool = True):  # fmt: skip
         super().__init__()
         if sampling not in SAMPLING:
             raise ValueError(f"data.sampling={sampling!r}: use one of {', '.join(SAMPLING)}")
@@ -77,6 +78,7 @@ class KeypointDataModule(pl.LightningDataModule):
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 240:
             raise ValueError(f"data.fps={fps!r} must be a frame rate in (0, 240]")
         self.sampling, self.window, self.fps = sampling, window, float(fps)
+        self.require_all_classes = bool(require_all_classes)  # False: score the classes the data has (eval split=all)
         self.train_stride, self.eval_stride, self.min_detected = train_stride, eval_stride, min_detected
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.eval_batch_frames = eval_batch_frames
@@ -113,7 +115,8 @@ class KeypointDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.split is not None:
             return
-        self.clips = self.source.load(self.classes)
+        self.clips = (self.source.load(self.classes) if self.require_all_classes
+                      else self.source.load(self.classes, require_all=False))  # fmt: skip
         self.check_window()
         self.split = split_clips([c.label for c in self.clips], [c.group for c in self.clips], **self.split_cfg)
         log.info("split %s: %d train / %d val / %d test clips", self.split.description, len(self.split.train),

@@ -80,12 +80,17 @@ class VideoCacheSource:
         elif self.video_root is not None and not self.video_root.is_dir():
             log.warning("video_root %s not found: using the cache %s as it is", self.video_root, self.cache_dir)
 
-    def load(self, classes: list[str]) -> list[ClipData]:
+    def load(self, classes: list[str], require_all: bool = True) -> list[ClipData]:
+        """The cached clips of ``classes``; every class must have some unless ``require_all`` is False (scoring a
+        model on a cache of some of its classes: the missing ones are named in a warning)."""
         self.check_settings()
         cache = KeypointCache(self.cache_dir)
         records = cache.videos(labels=classes)
         found = {r.label for r in records}
-        if set(classes) - found:
+        if set(classes) - found and not require_all and found:
+            log.warning("%s has no clips of %s: scoring the clips of %s", self.cache_dir, sorted(set(classes) - found),
+                        sorted(found))  # fmt: skip
+        elif set(classes) - found:
             raise ValueError(
                 f"no clips of {sorted(set(classes) - found)} in {self.cache_dir} (it has {sorted(found) or 'none'}); "
                 "check data.classes or extract those videos"
@@ -109,7 +114,7 @@ class SyntheticSource:
     def prepare(self, classes: list[str]) -> None:
         pass
 
-    def load(self, classes: list[str]) -> list[ClipData]:
+    def load(self, classes: list[str], require_all: bool = True) -> list[ClipData]:
         from musclevision.data.synthetic import synthesize_dataset
 
         return synthesize_dataset(classes, groups=self.groups, clips_per_group=self.clips_per_group, seed=self.seed,
