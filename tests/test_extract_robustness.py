@@ -112,6 +112,7 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
 
     # Summary: counts, frames, detection, wall time; the failures listed; no native log lines.
     assert "7 selected: 1 ok, 1 partial, 5 failed, 0 already done" in out, result.stdout
+    assert "1 video is only partly usable" in flat(result.stderr), result.stderr
     assert f"[{bad / 'image.avi'}]" in out, "the decoder's own words, brackets and all"
     assert "Traceback" not in result.stderr, result.stderr
     frames = 29 + truncated.frames_decoded + 40
@@ -127,6 +128,9 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
     again = run_extract(tmp_path, f"video_root={videos}", f"cache_dir={cache_dir}", "workers=2")
     assert again.returncode == 1, (again.returncode, again.stdout, again.stderr)
     assert "7 already done" in flat(again.stdout) and "5 failures are from earlier runs" in flat(again.stdout)
+    # and the partly usable one: listed again, not hidden behind "already done"
+    assert "7 already done (1 of them only partly usable)" in flat(again.stdout), again.stdout
+    assert "Bad/truncated" in again.stdout and "1 video is only partly usable" in flat(again.stderr), again.stderr
     assert len(manifest_lines(cache_dir)) == lines
 
 
@@ -213,6 +217,29 @@ def kill_group(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait(timeout=30)
+
+
+def test_ctrl_c_says_how_many_videos_this_run_saved(tmp_path, ucf_videos):
+    ids = SHORT_CLIPS[:8]
+    videos = link_clips(ucf_videos, ids, tmp_path / "videos")
+    cache_dir = tmp_path / "cache"
+    proc = start_cli(tmp_path, "run.log", f"video_root={videos}", f"cache_dir={cache_dir}", "workers=2", "progress=false")
+    try:
+        got_one = wait_until(lambda: valid_manifest_ids(cache_dir) or proc.poll() is not None, timeout=240)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C at a terminal sends: the whole foreground group
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+    log = flat((tmp_path / "run.log").read_text())
+    assert got_one and proc.returncode == 130, (proc.returncode, log[-2000:])
+    saved = len(valid_manifest_ids(cache_dir))
+    assert 1 <= saved < len(ids), f"interrupted with {saved} of {len(ids)} videos recorded"
+    said = re.search(r"interrupted: (\d+) videos? (is|are) finished and saved by this run; run the same command again to "
+                     r"resume", log)  # fmt: skip
+    assert said, log[-2000:]
+    # the count the progress saw: the interrupt may fall between a video's manifest line and its progress step
+    assert saved - 1 <= int(said.group(1)) <= saved and (said.group(2) == "is") == (int(said.group(1)) == 1), said.group(0)
 
 
 def test_kill_mid_run_then_resume_redoes_only_the_missing_videos(tmp_path, ucf_videos):

@@ -36,15 +36,19 @@ def run(cfg: DictConfig) -> int:
         exc = PoseSettings.named(exc, "pose.") if isinstance(exc, ConfigError) else exc
         console.print(f"[red]musclevision-extract: {escape(str(exc))}[/red]", soft_wrap=True)  # one line, also in a log
         return 2
-    except KeyboardInterrupt:
-        console.print(
-            "[yellow]interrupted: finished videos are saved; run the same command again to resume[/yellow]", soft_wrap=True
-        )
+    except KeyboardInterrupt as exc:
+        finished = getattr(exc, "finished", None)
+        if finished is None:
+            saved = "finished videos are saved"
+        else:
+            saved = f"{finished} video{' is' if finished == 1 else 's are'} finished and saved by this run"
+        console.print(f"[yellow]interrupted: {saved}; run the same command again to resume[/yellow]", soft_wrap=True)
         return 130
-    # Exit 1 when any selected video is unusable (now or in an earlier run) or was only partly decoded.
-    partial = summary.count("partial")
+    # Exit 1 when any selected video is unusable or only partly decoded (now or in an earlier run).
+    partial = summary.count("partial") + len(summary.earlier_partial)
     if partial:
-        console.print(f"[red]{partial} videos are only partly usable (listed above: truncated or damaged)[/red]")
+        are = "video is" if partial == 1 else "videos are"
+        console.print(f"[red]{partial} {are} only partly usable (listed above: truncated or damaged)[/red]")
     return 1 if summary.failures or partial else 0
 
 

@@ -60,6 +60,11 @@ class ExtractProgress:
         if self.lines.enabled:
             console.print(f"extract: {len(todo)} videos to landmark", highlight=False, soft_wrap=True)
 
+    @property
+    def finished(self) -> int:
+        """Videos this run finished (saved in the cache)."""
+        return int(self.bar.tasks[0].completed) if self.task is not None else 0
+
     def advance(self, record) -> None:
         self.frames += record.frames_decoded
         done = self.bar.tasks[0].completed + 1
@@ -102,6 +107,7 @@ def print_summary(summary: ExtractSummary, out: Console) -> None:
         "videos",
         f"{summary.selected} selected: [green]{summary.count('ok')} ok[/green], {summary.count('partial')} partial, "
         f"[{'red' if failed else 'green'}]{failed} failed[/], {summary.skipped} already done"
+        + (f" ({len(summary.earlier_partial)} of them only partly usable)" if summary.earlier_partial else "")
         + (f", {summary.by_others} done by another extractor on this cache" if summary.by_others else ""),
     )
     if summary.frames:
@@ -109,7 +115,7 @@ def print_summary(summary: ExtractSummary, out: Console) -> None:
         workers = f"{summary.workers} worker{'s' if summary.workers != 1 else ''}"
         grid.add_row("time", f"{summary.seconds:.1f} s, {summary.frames / summary.seconds:.0f} frames/s with {workers}")
     out.print(grid)
-    problems = [r for r in summary.done if r.status == "partial"] + summary.failures
+    problems = [r for r in summary.done if r.status == "partial"] + summary.earlier_partial + summary.failures
     if problems:
         issues = Table(title="videos with problems (full list in manifest.jsonl)", title_justify="left")
         issues.add_column("video")
@@ -125,6 +131,9 @@ def print_summary(summary: ExtractSummary, out: Console) -> None:
         out.print(f"{len(summary.damaged)} damaged cache entries were redone: {names}")
     if summary.earlier_failures:
         out.print(f"{len(summary.earlier_failures)} failures are from earlier runs; retry them with retry_failed=true")
+    if summary.earlier_partial:
+        out.print(f"{len(summary.earlier_partial)} partly usable videos are from earlier runs (their readable frames are "
+                  "cached; replace the file to extract it again)")  # fmt: skip
 
 
 def extract_with_progress(video_root, cache_dir, show_progress: bool = True, **options) -> ExtractSummary:
@@ -133,6 +142,9 @@ def extract_with_progress(video_root, cache_dir, show_progress: bool = True, **o
     try:
         summary = extract_videos(video_root, cache_dir, on_start=progress.start, on_result=progress.advance,
                                  on_other=progress.other, **options)  # fmt: skip
+    except KeyboardInterrupt as exc:
+        exc.finished = progress.finished  # what the interrupted run saved, for its message
+        raise
     finally:
         progress.stop()
     print_summary(summary, Console())

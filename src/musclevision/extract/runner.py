@@ -19,6 +19,7 @@ class ExtractSummary:
     skipped: int = 0  # already finished in the cache
     done: list[ClipRecord] = field(default_factory=list)  # finished by this run
     earlier_failures: list[ClipRecord] = field(default_factory=list)  # failed before, not retried
+    earlier_partial: list[ClipRecord] = field(default_factory=list)  # only partly usable before (finished: not redone)
     by_others: int = 0  # finished meanwhile by another extractor working on the same cache
     damaged: list[str] = field(default_factory=list)  # ids whose cached clip was damaged: redone by this run
     seconds: float = 0.0
@@ -121,6 +122,8 @@ def extract_videos(
             record = cache.records()[source.video_id]
             if record.status == "failed":
                 summary.earlier_failures.append(record)
+            elif record.status == "partial":
+                summary.earlier_partial.append(record)
         else:
             todo.append(source)
             record = cache.records().get(source.video_id)
