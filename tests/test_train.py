@@ -293,6 +293,10 @@ def test_export_and_eval_refuse_a_bad_name_and_a_missing_checkpoint(trained_run,
     done = run_cli("export", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "name=../evil", f"out_dir={tmp_path}",
                    f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
     assert done.returncode == 2 and "plain file name" in done.stderr
+    done = run_cli("export", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "name=a b", f"out_dir={tmp_path}",
+                   f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
+    assert done.returncode == 2 and "name='a b' must be a plain file name" in done.stderr, done.stderr
+    assert "pydantic" not in done.stderr and "string_pattern_mismatch" not in done.stderr
     assert not list(tmp_path.glob("*.onnx"))
 
 

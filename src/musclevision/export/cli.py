@@ -12,7 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from musclevision.export.exporter import export_checkpoint
+from musclevision.export.exporter import check_name, export_checkpoint
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.module import ExerciseModule, load_checkpoint
 from musclevision.paths import default_export
@@ -81,6 +81,7 @@ def parity_windows(cfg: DictConfig, model: ExerciseModule, count: int):
 
 def run(cfg: DictConfig) -> int:
     name = cfg.name  # name=??? is refused here, before the checkpoints and the parity data are loaded
+    check_name(name)  # and so is a name no file (or card) can have
     ckpts = resolve_checkpoints(cfg)
     models = [load_checkpoint(ckpt) for ckpt in ckpts]
     landmarks, world, fps = parity_windows(cfg, models[0], cfg.parity_windows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from hydra.utils import get_class
 from musclevision.card import (
     CARD_FORMAT,
     DEFAULT_THRESHOLD,
+    FILE_NAME,
     SYNTHETIC_WARNING,
     Calibration,
     Member,
@@ -200,6 +202,13 @@ def check_pose_models(models: list[ExerciseModule], ckpt_paths: list[Path]) -> N
                              "the page runs one pose model")  # fmt: skip
 
 
+def check_name(name) -> None:
+    """The export's name becomes <name>.onnx and <name>.json next to each other: a plain file name the card accepts."""
+    if not isinstance(name, str) or not re.fullmatch(FILE_NAME, name) or len(name) > 200:
+        raise ValueError(f"name={name!r} must be a plain file name of letters, digits and _ . + - (not starting with . "
+                         "or -), e.g. name=best")  # fmt: skip
+
+
 def export_checkpoint(model: ExerciseModule | list[ExerciseModule], ckpt_path: str | Path | list, name: str,
                       out_dir: str | Path, landmarks: np.ndarray, world: np.ndarray, fps: float, threshold: float | None = None,
                       tolerance: float = 1e-5, metrics_file: str | None = None, smoothing_s: float = 0.3,
@@ -213,8 +222,7 @@ def export_checkpoint(model: ExerciseModule | list[ExerciseModule], ckpt_path: s
     out_dir = Path(out_dir)
     if not models or len(models) != len(ckpt_paths):
         raise ValueError(f"{len(models)} models for {len(ckpt_paths)} checkpoints")
-    if not name or any(c in name for c in "/\\") or name.startswith("."):
-        raise ValueError(f"name={name!r} must be a plain file name, e.g. name=best")
+    check_name(name)
     block, calibrated_threshold = (
         calibration_for(models, calibration, calibration_source) if calibration else (None, DEFAULT_THRESHOLD)
     )
