@@ -18,6 +18,7 @@ error, not a silent zero.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -33,6 +34,8 @@ from musclevision.models.report import summary_line, worst_clips, write_report
 from musclevision.models.stress import group_metrics, stress_suite
 
 log = logging.getLogger("musclevision.eval")
+# Evaluation restores a checkpoint for its weights and epoch only: the callbacks that wrote it do not matter here.
+warnings.filterwarnings("ignore", ".*Be aware that when using `ckpt_path`, callbacks used to create the checkpoint.*")
 
 
 def evaluate(cfg: DictConfig) -> dict:
