@@ -179,10 +179,10 @@ def test_a_leg_hardly_seen_over_the_window_counts_as_not_seen():
     x[..., 3] = 0.9
     left = list(BODY_PARTS["left leg"])
     x[0, :, left, 3] = 0.2  # window 0: the left leg guessed all along
-    x[1, :3, left, 3] = 0.2  # window 1: guessed half the time, mean 0.55: still seen
+    x[1, :, left, 3] = 0.55  # window 1: seen, barely, in its frames with a person ...
     valid = torch.ones(2, 6, dtype=torch.bool)
-    valid[0, 5] = False  # a frame without a person does not count (its visibility would be 0)
-    x[0, 5], world[0, 5] = 0.0, 0.0
+    valid[1, 5] = False  # ... and a frame without one (zeroed: visibility 0) does not count, or the mean would be 0.46
+    x[1, 5], world[1, 5] = 0.0, 0.0
     got, got_world = hide_unseen(x, world, valid, 0.5)
     hips = hip_centre(x[0, :, :, :3])
     assert torch.allclose(got[0][:, left, :3], hips[:, None, :].expand(6, len(left), 3))

@@ -136,6 +136,7 @@ def test_cli_mistakes_are_one_line_errors(tiny_export, tmp_path, args, message):
         args += ["--export", str(card)]
     done = run_cli("replay", *args, "--out", str(tmp_path / "out"))
     assert done.returncode == 2, (done.stdout, done.stderr)
+    assert not (tmp_path / "out").exists()  # a wrong command leaves nothing behind
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert message in done.stderr and len(errors) <= 3, done.stderr  # argparse adds its usage line
     assert "Traceback" not in done.stderr

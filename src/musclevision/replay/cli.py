@@ -275,13 +275,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if out.exists() and not out.is_dir():
             raise ReplayError(f"--out {out} is a file; choose a folder")
-        try:  # before any work: the extractor's workers log there, and every result goes there
-            out.mkdir(parents=True, exist_ok=True)
-            probe = out / ".write-check"
-            probe.touch()
-            probe.unlink()
-        except OSError as exc:
-            raise ReplayError(f"--out: {describe_write_error(exc, out)}") from None
         with EngineProcess(args.export, options) as engine:
             card = engine.card
             if args.mode not in ("auto", "label") and args.mode not in card.classes:
@@ -293,7 +286,14 @@ def main(argv: list[str] | None = None) -> int:
                 clips = (load() for load in loaders)
             else:
                 files = find_video_files(args.videos)
-                total, clips = len(files), videos_keypoints(files, card, args.workers, out / "logs")
+                total, clips = len(files), videos_keypoints(files, card, args.workers, out / "logs")  # lazy: not yet
+            try:  # the command is right: before any work (the extractor's workers log there, every result goes there)
+                out.mkdir(parents=True, exist_ok=True)
+                probe = out / ".write-check"
+                probe.touch()
+                probe.unlink()
+            except OSError as exc:
+                raise ReplayError(f"--out: {describe_write_error(exc, out)}") from None
             threshold = engine.options.get("threshold", card.window_policy.threshold)
             lines = LogLines()  # a log or a pipe: plain lines (as the extractor), no bar drawn at the end
             progress = Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[now]}"),
