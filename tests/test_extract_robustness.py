@@ -186,9 +186,11 @@ def valid_manifest_ids(cache_dir: Path) -> list[str]:
 
 def start_cli(tmp: Path, log_name: str, *overrides: str) -> subprocess.Popen:
     log = open(tmp / log_name, "w")
-    # Its own session = its own process group, so the whole tree can be killed like SLURM/Ctrl-C do.
+    # Its own session = its own process group, so the whole tree can be killed like SLURM/Ctrl-C do. Ctrl-C as at a
+    # terminal: pytest-xdist's workers ignore SIGINT, and a child would inherit that (Python then never raises
+    # KeyboardInterrupt).
     return subprocess.Popen(cli_command(tmp, *overrides), stdout=log, stderr=subprocess.STDOUT, env=cli_env(),
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
 
 
 def short_clip_run(tmp: Path, ucf_videos: Path, count: int, workers: int = 1) -> tuple[list[str], Path, tuple]:

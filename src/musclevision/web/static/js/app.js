@@ -12,6 +12,9 @@
 //   mirror=0|1          mirror the view (display only; default: on for cameras, off for files)
 //   camera=off          do not start the camera on load
 //   loop=0|1            loop video files (default 0: a file plays once, as a recorded workout is analysed)
+//   realtime=0|1        video files: 1 plays them at their own speed, skipping the frames this device cannot keep up
+//                       with (as a camera does); default 0: the video waits while each frame is processed, so every
+//                       frame is seen whatever the device (the same frames musclevision-replay reads)
 //   delegate=GPU        MediaPipe GPU delegate (default CPU)
 // Read-only stats for tests/benchmarks: window.musclevision (see `api` below).
 
@@ -43,6 +46,7 @@ const config = {
   exercise: params.get("exercise") || "auto",
   autostartCamera: flag("camera", true),
   loop: flag("loop", false),
+  realtime: flag("realtime", false),
 };
 
 const $ = (id) => document.getElementById(id);
@@ -381,6 +385,9 @@ async function step(id) {
   if (v.readyState < 2 || !v.videoWidth || !fresh) return;
   lastMediaTime = v.currentTime;
   busy = true;
+  // A video file waits while its frame is processed (every frame seen, however slow the device), unless realtime=1.
+  const held = S.source === "file" && !config.realtime && Boolean(v.requestVideoFrameCallback) && !v.paused && !v.ended;
+  if (held) v.pause();
   try {
     await processFrame();
   } catch (err) {
@@ -389,6 +396,7 @@ async function step(id) {
   } finally {
     busy = false;
     if (endPending && S.source === "file") finishFile();
+    else if (held && S.source === "file" && !S.paused && id === loopId) v.play().catch(() => {});
   }
 }
 
