@@ -277,7 +277,7 @@ def test_page_over_https(browser, tiny_export, assets_ready, certificate):
         context.close()
 
 
-def test_a_file_plays_once_and_the_panel_stops_at_its_end(open_page, tiny_export, squats_webm):
+def test_a_file_plays_once_and_the_panel_stops_at_its_end(open_page, tiny_export, squats_webm, artifacts_dir):
     """A recorded workout is analysed once (looping it would count its reps again and again): at its end nothing is
     processed any more, the log's last bout is closed, and the stats show no rate (not the last frame's)."""
     page, _, errors = open_page(tiny_export(favour="BodyWeightSquats"), "?camera=off")
@@ -289,6 +289,8 @@ def test_a_file_plays_once_and_the_panel_stops_at_its_end(open_page, tiny_export
     assert snap["log"] and not any(row["ongoing"] for row in snap["log"]), snap["log"]
     assert snap["fps"] == 0 and snap["poseMs"] is None and page.locator("#fps").inner_text() == "–"
     assert page.locator("#pause").is_disabled()  # Resume would play it again and count its reps twice
+    assert page.locator("#label").inner_text() == "Video ended" and "session log" in page.locator("#label-sub").inner_text()
+    page.screenshot(path=str(artifacts_dir / "file-ended.png"))
     page.wait_for_timeout(1500)
     again = stats(page)
     assert again["frames"] == snap["frames"] and again["state"] == "idle", "the file went on playing"

@@ -66,6 +66,7 @@ const signalCtx = el.signal.getContext("2d");
 // What the engine decides (state, label, probabilities, reps, log) is read from `engine`; S holds the page's own.
 const S = {
   ready: false,
+  fileEnded: false, // a video file played to its end (the panel says so until another source starts)
   state: "loading", // loading | error | idle | running (then the engine's: no_person | buffering | pose_only | unknown | exercise)
   error: null,
   sourceError: null,
@@ -192,6 +193,7 @@ function stopSource() {
   el.video.removeAttribute("src");
   S.source = null;
   S.sourceLabel = "";
+  S.fileEnded = false;
   stopLoop();
   clearRates();
   endPending = false;
@@ -210,6 +212,8 @@ function finishFile() {
   el.pause.textContent = "Pause";
   el.pause.disabled = true;
   S.state = "idle";
+  S.fileEnded = true;
+  overlayCtx.clearRect(0, 0, el.overlay.width, el.overlay.height); // the last frame's skeleton, not a live one
   stageMessage("End of video. Choose another file or the camera.");
   render();
 }
@@ -476,7 +480,8 @@ let shownPoseMs = null, shownClfMs = null;
 
 function renderStatus() {
   const st = state(), shown = label();
-  const text = st === "exercise" ? shown : STATE_TEXT[st] || st;
+  const ended = st === "idle" && S.fileEnded;
+  const text = st === "exercise" ? shown : ended ? "Video ended" : STATE_TEXT[st] || st;
   el.status.textContent = text;
   el.status.dataset.state = st;
   el.label.dataset.state = st;
@@ -487,6 +492,7 @@ function renderStatus() {
   else if (st === "unknown" && top) sub = `best guess ${top} ${Math.round(probs[top] * 100)}% < ${Math.round(threshold * 100)}% threshold`;
   else if (st === "no_person") sub = "Step into view: the whole body should be visible";
   else if (st === "buffering" && engine) sub = `collecting frames: the model needs ${engine.policy.min_detected} with a person`;
+  else if (ended) sub = "Its session log is below (CSV, JSON); choose another file or the camera";
   else if (st === "idle") sub = "Choose a camera or a video file";
   else if (st === "loading") sub = "Pose model and classifier are loading";
   if (S.paused && S.source) sub = `Paused${sub ? ` (${sub})` : ""}: press Resume to go on`;
@@ -515,7 +521,8 @@ function render() {
   if (classifier && S.classifierMs !== null) shownClfMs = ema(shownClfMs, S.classifierMs);
   el.poseMs.textContent = fmtMs(shownPoseMs);
   el.clfMs.textContent = classifier ? fmtMs(shownClfMs) : "off";
-  const reps = engine ? engine.reps : {}, counting = engine && engine.counting;
+  const live = engine && !["idle", "loading", "error"].includes(state()); // a source is being processed
+  const reps = engine ? engine.reps : {}, counting = live && engine.counting;
   for (const c of S.classes) {
     repEls[c].n.textContent = String(reps[c] || 0);
     repEls[c].row.classList.toggle("active", c === counting);
