@@ -309,8 +309,8 @@ def workout_video(ucf_videos, ffmpeg, clip_dir) -> Path:
 
 
 def page_session(url: str, video: Path, launch_browser, seconds: float) -> tuple[list, list, str, int]:
-    """The page playing ``video`` once (a file, as a user picks one): its session log at the end, errors, and how
-    fast it kept up (a loaded machine processes fewer frames and may miss a rep: said in a failure's message)."""
+    """The page playing ``video`` once (a file, as a user picks one): its session log at the end, errors, its pace
+    (frames processed, pose ms a frame: said in a failure's message) and how many frames it processed."""
     browser = launch_browser()
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
