@@ -221,3 +221,19 @@ def test_hiding_unseen_legs_exports_to_onnx_with_parity(tmp_path):
     image[2, 1:3] = float("nan")
     export_onnx(ProbabilityGraph(net), tmp_path / "hide.onnx", 8)
     check_parity(ProbabilityGraph(net), tmp_path / "hide.onnx", image.numpy(), world.numpy(), tolerance=1e-5)
+
+
+def test_the_training_summary_lists_parameters_without_empty_columns(monkeypatch):
+    """Lightning's summary printed 'Mode: train' and 'FLOPs: 0' for every module, 'Total FLOPs: 0' at the end."""
+    from rich.console import Console
+
+    from musclevision.models.summary import ParamsSummary
+
+    data = [(" ", ["0", "1"]), ("Name", ["net", "net.head"]), ("Type", ["SequenceClassifier", "Linear"]),
+            ("Params", ["109 K", "325"]), ("Mode", ["train", "train"]), ("FLOPs", ["0", "0"])]  # fmt: skip
+    console = Console(record=True, width=120)
+    monkeypatch.setattr("rich.get_console", lambda: console)
+    ParamsSummary.summarize(data, 109_125, 109_125, 0.436, {"train": 10, "eval": 0}, 0)
+    text = console.export_text()
+    assert "SequenceClassifier" in text and "109 K" in text and "parameters: 109 K = 0.436 MB" in text, text
+    assert "FLOPs" not in text and "Mode" not in text and "train" not in text, text
