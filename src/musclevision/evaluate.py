@@ -38,6 +38,11 @@ log = logging.getLogger("musclevision.eval")
 warnings.filterwarnings("ignore", ".*Be aware that when using `ckpt_path`, callbacks used to create the checkpoint.*")
 
 
+def is_synthetic(source) -> bool:
+    """A data source config that generates synthetic keypoints (data=synthetic), not one that reads a video cache."""
+    return str((source or {}).get("_target_", "")).endswith("SyntheticSource")
+
+
 def evaluate(cfg: DictConfig) -> dict:
     if cfg.split not in ("val", "test", "all"):
         raise ValueError(f"split={cfg.split!r}: use val, test or all")
@@ -66,9 +71,7 @@ def evaluate(cfg: DictConfig) -> dict:
             cfg.data.split = trained_split
             log.info("split=%s: the checkpoint's own split %s", cfg.split, dict(trained_split))
             trained_source = modules[0].run_config.get("data", {}).get("source") or {}
-            if str(trained_source.get("_target_", "")).endswith("SyntheticSource") and not str(
-                cfg.data.source.get("_target_", "")
-            ).endswith("SyntheticSource"):
+            if is_synthetic(trained_source) and not is_synthetic(cfg.data.source):
                 # its held-out groups are synthetic people: scored where they are, not in a video cache
                 cfg.data.source = trained_source
                 log.info("the checkpoint was trained on synthetic keypoints (data=synthetic): its %s groups are "

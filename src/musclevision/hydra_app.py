@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from musclevision.oserrors import describe_write_error, is_full_or_read_only
+from musclevision.oserrors import check_writable, describe_write_error, is_full_or_read_only
 from musclevision.paths import config_dir, project_root
 
 # Output is for people: drop library chatter nobody can act on, keep real warnings and errors.
@@ -128,10 +128,7 @@ class WritableOutput(Callback):
 def _check_output_folder(config: DictConfig, key: str) -> None:
     folder = Path(str(OmegaConf.select(config, key)))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        check_writable(folder)
     except OSError as exc:
         if not (is_full_or_read_only(exc) or isinstance(exc, PermissionError)):
             raise

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import errno
+import os
+import tempfile
+from pathlib import Path
 
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
@@ -24,3 +27,13 @@ def describe_write_error(exc: OSError, path=None) -> str:
     else:
         advice = "the disk reported an error: check it and run the same command again"
     return f"cannot write {where} ({cause}); {advice}"
+
+
+def check_writable(folder) -> None:
+    """Make ``folder`` (and its parents) and create and remove a file in it: raises the OSError a write there would
+    (read-only, no permission), before any work that would write there."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+    os.close(fd)
+    os.unlink(probe)

@@ -105,7 +105,7 @@ def check_trainer_options(trainer_cfg) -> None:
 def check_model_options(model: dict) -> None:
     """A model value of the wrong kind (model.hidden_size=abc, model.optimizer.lr=abc) or one the optimizer refuses
     (model.optimizer.lr=-1) named now: the network is built before the data is loaded, but the optimizer only when
-    training starts, after the keypoints are extracted. Kinds come from the defaults of the classes the values go to."""
+    training starts, after the keypoints are extracted. Kinds come from the classes the values go to (``_kind``)."""
     from musclevision.models.classifier import LandmarkFeatures, MaskedRNN, SkeletonGCN, SkeletonStreams, TemporalConvNet
     from musclevision.models.module import ExerciseModule
 
@@ -138,9 +138,9 @@ def check_model_options(model: dict) -> None:
             built = instantiate(part)
             built = built(params=weights) if key == "optimizer" else built(optimizer=optimizer) if optimizer else None
         except InstantiationException as exc:
-            raise ValueError(f"model.{key}: {exc.__cause__ or exc} ({part['_target_']} refused it)") from None
+            raise ValueError(f"model.{key}: {exc.__cause__ or exc} ({target} refused it)") from None
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"model.{key}: {exc} ({part['_target_']} refused it)") from None
+            raise ValueError(f"model.{key}: {exc} ({target} refused it)") from None
         if key == "optimizer":
             optimizer = built
 

@@ -33,7 +33,7 @@ from rich.table import Table
 
 from musclevision.extract.discover import VIDEO_EXTENSIONS, VideoSource, group_of
 from musclevision.extract.progress import LogLines
-from musclevision.oserrors import describe_write_error, is_full_or_read_only
+from musclevision.oserrors import check_writable, describe_write_error, is_full_or_read_only
 from musclevision.paths import default_export
 from musclevision.replay.engine import EngineProcess, Keypoints, ReplayError
 
@@ -288,10 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                 files = find_video_files(args.videos)
                 total, clips = len(files), videos_keypoints(files, card, args.workers, out / "logs")  # lazy: not yet
             try:  # the command is right: before any work (the extractor's workers log there, every result goes there)
-                out.mkdir(parents=True, exist_ok=True)
-                probe = out / ".write-check"
-                probe.touch()
-                probe.unlink()
+                check_writable(out)
             except OSError as exc:
                 raise ReplayError(f"--out: {describe_write_error(exc, out)}") from None
             threshold = engine.options.get("threshold", card.window_policy.threshold)
