@@ -223,6 +223,71 @@ def test_hiding_unseen_legs_exports_to_onnx_with_parity(tmp_path):
     check_parity(ProbabilityGraph(net), tmp_path / "hide.onnx", image.numpy(), world.numpy(), tolerance=1e-5)
 
 
+def test_scene_motion_tells_still_hands_under_a_moving_body_from_moving_hands_under_a_still_body():
+    """scene_motion: each point's place in the image against its own window mean, in image torso lengths. It does not
+    change with where the person stands, the zoom or a mirror, and it is zero for a body that holds still; a push-up
+    (hands still, body moving) and a bench press (body still, hands moving) with the same hip-centred pose differ."""
+    from musclevision.pose.geometry import SCENE_POINTS, scene_motion
+    from musclevision.pose.skeleton import landmark
+
+    steps = 8
+    pose = landmarks(1, 1, seed=6).repeat(1, steps, 1, 1)  # one pose held still
+    pose[..., 3] = 1.0
+    valid = torch.ones(1, steps, dtype=torch.bool)
+    assert torch.allclose(scene_motion(pose[..., :2], valid), torch.zeros(1, steps, 2 * len(SCENE_POINTS)), atol=1e-6)
+
+    bob = 0.05 * torch.sin(torch.linspace(0, 2 * np.pi, steps))  # [T] up and down
+    wrists = [landmark("left_wrist"), landmark("right_wrist")]
+    body = [i for i in range(33) if i not in wrists]
+    pushup, bench = pose.clone(), pose.clone()
+    pushup[0, :, body, 1] += bob[:, None]  # the body moves, the hands stay on the floor
+    bench[0, :, wrists, 1] += bob[:, None]  # the hands move, the body stays on the bench
+    a, b = scene_motion(pushup[..., :2], valid), scene_motion(bench[..., :2], valid)
+    shoulders_dy, wrists_dy = 1, 5  # (|dx|, dy) per point: shoulders, hips, wrists, ankles
+    assert a[..., shoulders_dy].abs().max() > 0.05 and torch.allclose(a[..., wrists_dy], torch.zeros(1, steps), atol=1e-6)
+    assert b[..., wrists_dy].abs().max() > 0.05 and torch.allclose(b[..., shoulders_dy], torch.zeros(1, steps), atol=1e-6)
+
+    feats = LandmarkFeatures(coords="normalized", velocity=False, visibility=False, scene_motion=True)
+    ref, _ = feats(pushup)
+    moved = pushup.clone()
+    moved[..., 0] = 0.3 + 0.5 * (moved[..., 0] - 0.5)  # elsewhere in the frame and zoomed out
+    moved[..., 1] = 0.6 + 0.5 * (moved[..., 1] - 0.5)
+    moved[..., 2] *= 0.5
+    mirrored = pushup.clone()[..., _mirror_index(), :]
+    mirrored[..., 0] = 1.0 - mirrored[..., 0]
+    assert ref.shape[-1] == feats.out_features == 33 * 3 + 2 * len(SCENE_POINTS)
+    assert torch.allclose(feats(moved)[0], ref, atol=1e-5)
+    scene = slice(33 * 3, None)  # (the hip-centred image coordinates themselves change sign in x when mirrored)
+    assert torch.allclose(feats(mirrored)[0][..., scene], ref[..., scene], atol=1e-5)
+
+
+def _mirror_index():
+    from musclevision.pose.skeleton import MIRROR
+
+    return list(MIRROR)
+
+
+def test_scene_motion_ignores_frames_without_a_person_and_exports_to_onnx_with_parity(tmp_path):
+    from musclevision.export.onnx_model import ProbabilityGraph, check_parity, export_onnx
+
+    feats = LandmarkFeatures(coords="canonical", velocity=True, visibility=False, angles="world", scene_motion=True)
+    x, world = landmarks(2, 8, seed=7), torch.randn(2, 8, 33, 3)
+    gap = x.clone()
+    gap[:, 3], world_gap = float("nan"), world.clone()
+    a, valid = feats(x[:, [0, 1, 2, 4, 5, 6, 7]], world[:, [0, 1, 2, 4, 5, 6, 7]])
+    b, valid_gap = feats(gap, world_gap)
+    assert not valid_gap[:, 3].any() and torch.equal(b[:, 3], torch.zeros_like(b[:, 3]))
+    at = feats.out_features - feats.SCENE  # the scene features of the other frames: as if the gap were not there
+    assert torch.allclose(b[:, [0, 1, 2, 4, 5, 6, 7], at:], a[..., at:], atol=1e-6)
+
+    net = build_classifier(5, "lstm", {"coords": "canonical", "angles": "world", "velocity": True, "visibility": False,
+                                       "scene_motion": True}, hidden_size=8).eval()  # fmt: skip
+    image, world = landmarks(8, 8, seed=8), torch.randn(8, 8, 33, 3)
+    image[2, 1:3] = float("nan")
+    export_onnx(ProbabilityGraph(net), tmp_path / "scene.onnx", 8)
+    check_parity(ProbabilityGraph(net), tmp_path / "scene.onnx", image.numpy(), world.numpy(), tolerance=1e-5)
+
+
 def test_the_training_summary_lists_parameters_without_empty_columns(monkeypatch):
     """Lightning's summary printed 'Mode: train' and 'FLOPs: 0' for every module, 'Total FLOPs: 0' at the end."""
     from rich.console import Console

@@ -14,12 +14,14 @@ import torch
 from torch import nn
 
 from musclevision.pose.geometry import (
+    SCENE_POINTS,
     SIDE_PAIRS,
     asymmetry,
     canonical_world,
     centre_and_scale,
     hide_unseen,
     joint_cosines,
+    scene_motion,
 )
 from musclevision.pose.skeleton import JOINTS, NUM_LANDMARKS
 
@@ -46,12 +48,18 @@ class LandmarkFeatures(nn.Module):
     hide_unseen: > 0: a leg whose mean visibility over the window is below this is treated as not seen (collapsed
       to the hip midpoint, ``pose.geometry.hide_unseen``) before any coordinates are computed: MediaPipe's guess of a
       leg out of the frame or behind a bench is not evidence. 0: off.
+    scene_motion: append where the shoulders, hips, wrists and ankles are in the image relative to their mean over the
+      window, in image torso lengths (``pose.geometry.scene_motion``): what stays still in the scene and what moves
+      (hands on the floor under a moving body in a push-up; a still body under moving hands in a bench press), which
+      hip-centred coordinates cannot tell.
     """
 
     ASYMMETRY = 2 * len(SIDE_PAIRS) + len(JOINTS) // 2  # features of pose.geometry.asymmetry
+    SCENE = 2 * len(SCENE_POINTS)  # features of pose.geometry.scene_motion
 
     def __init__(self, coords: str | list[str] = "raw", velocity: bool = False, visibility: bool = True,
-                 angles: str | None = None, asymmetry: bool = False, hide_unseen: float = 0.0):  # fmt: skip
+                 angles: str | None = None, asymmetry: bool = False, hide_unseen: float = 0.0,
+                 scene_motion: bool = False):  # fmt: skip
         super().__init__()
         self.coords = coords.split("+") if isinstance(coords, str) else list(coords)  # "normalized+world" == [normalized, world]
         if not self.coords or any(c not in COORDS for c in self.coords):
@@ -63,6 +71,7 @@ class LandmarkFeatures(nn.Module):
         if isinstance(hide_unseen, bool) or not isinstance(hide_unseen, (int, float)) or not 0 <= hide_unseen <= 1:
             raise ValueError(f"features.hide_unseen={hide_unseen!r}: a visibility from 0 (off) to 1")
         self.hide_unseen = float(hide_unseen)
+        self.scene_motion = bool(scene_motion)
 
     @property
     def uses_world(self) -> bool:
@@ -72,7 +81,8 @@ class LandmarkFeatures(nn.Module):
     def out_features(self) -> int:
         positions = len(self.coords) * NUM_LANDMARKS * 3
         return (positions * (2 if self.velocity else 1) + (NUM_LANDMARKS if self.visibility else 0)
-                + (len(JOINTS) if self.angles else 0) + (self.ASYMMETRY if self.asymmetry else 0))  # fmt: skip
+                + (len(JOINTS) if self.angles else 0) + (self.ASYMMETRY if self.asymmetry else 0)
+                + (self.SCENE if self.scene_motion else 0))  # fmt: skip
 
     def positions(self, landmarks: torch.Tensor, world: torch.Tensor | None = None):
         """``-> (positions [B,T,33,3*len(coords)], landmarks [B,T,33,4], world [B,T,33,3] | None, valid [B,T])``:
@@ -113,5 +123,7 @@ class LandmarkFeatures(nn.Module):
                 parts.append(asymmetry(positions[..., at : at + 3]))
             else:
                 parts.append(asymmetry(canonical_world(world, valid)))
+        if self.scene_motion:
+            parts.append(scene_motion(landmarks[..., :2], valid))
         features = torch.cat(parts, dim=-1)
         return torch.where(valid[..., None], features, torch.zeros_like(features)), valid

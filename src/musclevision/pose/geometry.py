@@ -71,6 +71,29 @@ def hide_unseen(landmarks: torch.Tensor, world: torch.Tensor | None, valid: torc
     return landmarks, world
 
 
+# Body points whose travel in the image tells what is anchored in the scene: hands on the floor and a moving body
+# (push-ups), a still body and moving hands (bench press), still feet and a moving trunk (squats).
+SCENE_POINTS = (("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"), ("left_wrist", "right_wrist"),
+                ("left_ankle", "right_ankle"))  # fmt: skip
+_SCENE_INDEX = [[landmark(a) for a, _ in SCENE_POINTS], [landmark(b) for _, b in SCENE_POINTS]]
+
+
+def scene_motion(image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Where the midpoints of SCENE_POINTS are in the image relative to their own mean over the window, in image torso
+    lengths: ``image [B,T,33,>=2]`` (x, y; zero on invalid frames), ``valid [B,T]`` -> ``[B,T,2*len(SCENE_POINTS)]``,
+    per point |dx| then dy (y down). Not hip-centred, unlike every other feature: this is the motion a still camera
+    sees in the scene. |dx|: the same mirrored or filmed from the other side. Zero on invalid frames."""
+    weight = valid.to(image.dtype)[..., None]  # [B, T, 1]
+    count = weight.sum(1).clamp(min=1.0)  # [B, 1]
+    points = 0.5 * (image[..., _SCENE_INDEX[0], :2] + image[..., _SCENE_INDEX[1], :2])  # [B, T, P, 2]
+    mean = (points * weight[..., None]).sum(1, keepdim=True) / count[:, None, :, None]  # [B, 1, P, 2]
+    torso = torch.linalg.vector_norm((shoulder_centre(image) - hip_centre(image))[..., :2], dim=-1)  # [B, T]
+    torso = ((torso * weight[..., 0]).sum(1) / count[:, 0]).clamp(min=1e-3)  # [B]
+    offset = (points - mean) / torso[:, None, None, None]  # [B, T, P, 2]
+    motion = torch.stack([offset[..., 0].abs(), offset[..., 1]], dim=-1).flatten(2)  # [B, T, 2P]
+    return motion * weight
+
+
 def joint_cosines(points: torch.Tensor) -> torch.Tensor:
     """Cosine of the angle at each joint of JOINTS: ``[..., 33, 3] -> [..., len(JOINTS)]``."""
     a, b, c = (points[..., index, :] for index in _JOINT_INDEX)
