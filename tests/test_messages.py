@@ -163,6 +163,13 @@ def test_help_starts_with_what_the_command_does_and_an_example(script, example):
     assert "== Options, as composed now ==" in lines and "seed: 42" in lines  # then the options themselves
 
 
+@pytest.mark.parametrize("script", ["replay", "compare", "calibrate"])
+def test_argparse_help_reads_as_text_without_docstring_markup(script):
+    done = run_cli(script, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: musclevision-{script}") and "``" not in done.stdout, done.stdout[:400]
+
+
 def test_export_refuses_a_single_runs_folder_as_a_sweep_and_names_its_checkpoint(tmp_path):
     run = tmp_path / "quickstart"
     (run / ".hydra").mkdir(parents=True)

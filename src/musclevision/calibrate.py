@@ -243,7 +243,7 @@ def calibrate(checkpoints: list[Path], cache_dir: str | None = None, log=print, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="musclevision-calibrate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="musclevision-calibrate", description=__doc__.split("\n\n")[0].replace("``", ""))
     parser.add_argument("runs", nargs="+", help="fold checkpoints, or multirun folders holding <run>/checkpoints/last.ckpt")
     parser.add_argument("--cache", help="keypoint cache to score (default: the one each checkpoint was trained on)")
     parser.add_argument("--ensemble", action="store_true",

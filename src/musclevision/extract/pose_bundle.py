@@ -151,7 +151,7 @@ def ensure_bundle(variant: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", ""))
     parser.add_argument("--variant", action="append", choices=VARIANTS, help="default: all three")
     parser.add_argument("--force", action="store_true", help="rebuild even when the bundle exists")
     args = parser.parse_args(argv)

@@ -236,7 +236,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse_args(argv):
-    parser = OneLineParser(prog="musclevision-replay", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="musclevision-replay", description=__doc__.split("\n\n")[0].replace("``", ""),
                            formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("videos", nargs="*", help="video files, or folders searched for videos")
     parser.add_argument("--cache", help="read keypoints from this keypoint cache instead of landmarking videos")

@@ -230,7 +230,7 @@ def _as_float(value: str) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="musclevision-compare", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="musclevision-compare", description=__doc__.split("\n\n")[0].replace("``", ""))
     parser.add_argument("sweep_dir", type=Path, nargs="+",
                         help="a multirun folder, e.g. logs/train/multiruns/<time>, or a run's folder; several: side "
                              "by side")  # fmt: skip
