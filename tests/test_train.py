@@ -228,6 +228,9 @@ def test_eval_on_val_uses_the_checkpoints_own_split(trained_run, tmp_path):
     assert metrics["split"] == trained["split"] and metrics["window"]["acc"] == pytest.approx(trained["window"]["acc"])
     done = run_cli("eval", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "split=tset", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 2 and "split='tset'" in done.stderr, done
+    done = run_cli("eval", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", *SMALL_SYNTHETIC[:5], "split=test",
+                   "stress_suite=false", f"hydra.run.dir={tmp_path / 'test'}")  # fmt: skip
+    assert done.returncode == 2 and "has no 'test' side: use split=val" in done.stderr, done
 
 
 def test_eval_scores_a_synthetic_checkpoint_on_its_own_data_and_a_cache_of_some_of_its_classes(trained_run, tmp_path):

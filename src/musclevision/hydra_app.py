@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -28,8 +29,12 @@ warnings.filterwarnings("ignore", message=r".*The `srun` command is available on
 
 
 class _DropAdverts(logging.Filter):
+    """Lightning's adverts, and its "TPU available: False" lines for accelerators this machine does not have (a line
+    that says a GPU is used stays: on a T4 node it is what a person checks)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
+        message = record.getMessage()
+        return "litlogger" not in message and not re.match(r"(GPU|TPU|HPU) available: False", message)
 
 
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdverts())
