@@ -473,3 +473,15 @@ def test_calibration_of_an_ensemble_fits_the_ensembles_probabilities(trained_run
     assert card.calibration.temperature == pytest.approx(result["temperature"], abs=1e-4)
     assert "in-sample" in card.calibration.measured_on and "other folds" not in card.calibration.measured_on
     assert "ensemble of 2" in card.calibration.measured_on and card.window_policy.threshold == result["threshold"]
+
+
+def test_torch_threads_are_lowered_when_other_work_keeps_the_cores_busy(monkeypatch):
+    """A second intra-op thread that has to share a core with another job made the paper's recipe 18x slower."""
+    import os
+
+    from musclevision.train import free_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    for load, asked, expected in ((0.1, 2, 2), (0.9, 2, 1), (1.6, 2, 1), (5.0, 4, 1), (0.0, 1, 1), (0.0, 8, 2)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load), raising=False)
+        assert free_threads(asked) == expected, (load, asked)
