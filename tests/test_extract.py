@@ -176,6 +176,7 @@ BAD_OPTIONS = [  # (override, the option as the message must name it)
     ("pose.zoom_out=9", "pose.zoom_out"),
     ("classes=[Pushups]", "classes"),
     ("experiment=best", "experiment"),  # training's option: "not an option of musclevision-extract"
+    ("worker=2", "worker"),  # misspelt: "did you mean workers?", never Hydra's "use +worker=2" (which it would ignore)
 ]
 
 
@@ -192,6 +193,9 @@ def test_cli_refuses_a_bad_option_before_any_work(tmp_path, ucf_videos, override
     if option == "experiment":
         assert "experiment= is not an option of musclevision-extract" in message, message
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # not Hydra's block
+    if option == "worker":
+        assert "worker is not an option of musclevision-extract; did you mean workers?" in message, message
+        assert len(result.stderr.strip().splitlines()) == 1 and "+worker" not in message, result.stderr
     assert "Traceback" not in result.stderr
     assert not cache_dir.exists(), "a refused run must not create the cache folder"
 

@@ -128,8 +128,12 @@ def test_bad_config_values_name_the_option(tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # not Hydra's seven lines before ours
     done = run_cli("train", "-m", *SMALL_SYNTHETIC, "data.windw=4,8", f"hydra.sweep.dir={tmp_path}/sweep")  # in a sweep too
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
-        "musclevision-train: error: data.windw is not an option; did you mean data.window? (+data.windw=... would add it as a "
-        "new key)"
+        "musclevision-train: error: data.windw is not an option; did you mean data.window?"
+    ], done.stderr
+    done = run_cli("train", *SMALL_SYNTHETIC, "data.source.cache_dir=/x", f"hydra.run.dir={tmp_path}")  # synthetic data
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "musclevision-train: error: data.source.cache_dir is not an option with data=synthetic (the options of "
+        "data.source: _target_, groups, clips_per_group, seed)"
     ], done.stderr
     done = run_cli("train", *SMALL_SYNTHETIC, "experiment=bst", f"hydra.run.dir={tmp_path}")  # a config not in its group
     assert done.returncode == 2 and "experiment=bst is not one of the experiment configs; did you mean experiment=best?" in (

@@ -218,45 +218,65 @@ def _did_you_mean(close: list[str], prefix: str) -> str:
 
 
 def misspelt_option(config_name: str, args: list[str]) -> str | None:
-    """After Hydra refused the command line: for an override of a key the config lacks (``data.windw=8``), a config
-    that is not in its group (``experiment=bst``) or a group this command does not have (``experiment=`` given to the
-    extractor), one line naming the closest existing choices; else None (Hydra's own message then says it)."""
+    """After Hydra refused the command line: for an override of a key the config lacks (``data.windw=8``,
+    ``worker=2``), a config that is not in its group (``experiment=bst``) or a group this command does not have
+    (``experiment=`` given to the extractor), one line naming the closest existing choices; else None (Hydra's own
+    message then says it). Dotted keys are looked up in the config the command line's groups compose (``experiment=``,
+    ``data=``...), so a key that one of those configs lacks (``data.source.cache_dir`` with synthetic data) is named too."""
     import difflib
 
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    tool = f"musclevision-{config_name}"
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     plain = [a for a in overrides if not a.startswith(("+", "~", "hydra."))]
+    single = [a for a in overrides if "," not in a.split("=", 1)[1]]  # sweeps: one value is enough
     try:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             loader = GlobalHydra.instance().config_loader()
+            groups = [a for a in single if "." not in a.split("=", 1)[0].lstrip("+~")]  # groups and top-level values
             for arg in plain:
                 key, value = arg.split("=", 1)
-                rest = [a for a in overrides if a != arg and "," not in a.split("=", 1)[1]]  # sweeps: one value is enough
+                if "." in key:
+                    continue
                 try:
-                    cfg = compose(config_name, overrides=rest, return_hydra_config=True)
+                    cfg = compose(config_name, overrides=[a for a in groups if a != arg], return_hydra_config=True)
                 except Exception:
                     continue
-                if "." not in key:  # a config group (experiment=..., model/optimizer=...) or a top-level value
-                    choices = loader.get_group_options(key)
-                    if not choices:
+                choices = loader.get_group_options(key)
+                if not choices:  # a top-level value: known, or a misspelling of one
+                    if key in cfg:
                         continue
-                    if key not in cfg.hydra.runtime.choices:  # a group of another command (experiment= to the extractor)
-                        return f"{key}= is not an option of musclevision-{config_name} (see musclevision-{config_name} --help)"
-                    if value in choices or "," in value:
-                        continue
-                    guess = _did_you_mean(difflib.get_close_matches(value, choices, n=3, cutoff=0.5), f"{key}=")
-                    return f"{key}={value} is not one of the {key} configs; {guess}(they are: {', '.join(choices)})"
+                    close = difflib.get_close_matches(key, [str(k) for k in cfg if k != "hydra"], n=3, cutoff=0.6)
+                    return f"{key} is not an option of {tool}; {_did_you_mean(close, '')}(see {tool} --help)"
+                if key not in cfg.hydra.runtime.choices:  # a group of another command (experiment= to the extractor)
+                    return f"{key}= is not an option of {tool} (see {tool} --help)"
+                if value in choices or "," in value:
+                    continue
+                guess = _did_you_mean(difflib.get_close_matches(value, choices, n=3, cutoff=0.5), f"{key}=")
+                return f"{key}={value} is not one of the {key} configs; {guess}(they are: {', '.join(choices)})"
+            try:
+                cfg = compose(config_name, overrides=groups, return_hydra_config=True)
+            except Exception:
+                return None
+            for arg in plain:
+                key = arg.split("=", 1)[0]
                 parent, _, leaf = key.rpartition(".")
+                if not parent:
+                    continue
                 node = OmegaConf.select(cfg, parent)
                 if not isinstance(node, DictConfig) or leaf in node:
                     continue
-                guess = _did_you_mean(
-                    difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=3, cutoff=0.6), f"{parent}."
-                )
-                return f"{key} is not an option; {guess}(+{key}=... would add it as a new key)"
+                keys = [str(k) for k in node.keys()]
+                guess = _did_you_mean(difflib.get_close_matches(leaf, keys, n=3, cutoff=0.6), f"{parent}.")
+                if guess:
+                    return f"{key} is not an option; {guess.rstrip()}"
+                group = parent.split(".")[0]
+                chosen = cfg.hydra.runtime.choices.get(group)
+                where = f" with {group}={chosen}" if isinstance(chosen, str) else ""
+                return f"{key} is not an option{where} (the options of {parent}: {', '.join(keys)})"
     except Exception:  # the hint is a courtesy: never hide Hydra's own error behind one of ours
         return None
     finally:
