@@ -126,3 +126,27 @@ def test_valid_optimizer_and_scheduler_values_are_not_refused(overrides, tmp_pat
     """The early check of model values reads the kinds torch annotates (weight_decay: float = 0), not the defaults."""
     cfg = compose_run("train", [*SMALL_SYNTHETIC, *overrides, "debug=fast_dev_run", "logger=none"], tmp_path)
     assert train(cfg) == {}
+
+
+def test_eval_scores_a_checkpoint_on_the_cache_it_was_trained_on_unless_told_otherwise(tmp_path):
+    """Trained with data.source.cache_dir=<elsewhere> (README's way to train on a copied cache), the checkpoint's
+    held-out groups are in that cache: eval reads them there, as calibrate and export do, not the default cache."""
+    from musclevision.data.synthetic import synthesize_clip
+    from musclevision.extract.cache import ClipRecord, KeypointCache
+    from musclevision.extract.landmarker import PoseSettings
+
+    cache = KeypointCache.open_for_writing(tmp_path / "elsewhere", PoseSettings.resolve().cache_key())
+    rng = np.random.default_rng(0)
+    for label in ("Lunges", "PushUps"):
+        for group in ("g01", "g02", "g03", "g04"):
+            clip = synthesize_clip(label, rng, seconds=2.0, missing_rate=0.0)
+            n, video_id = clip.frames, f"{label}/v_{label}_{group}_c01"
+            record = ClipRecord(video_id, label, group, "x", "ok", None, n, n, n, 1.0, 25.0, 320, 240, "", 1, 1, 0.0, "now")
+            cache.write(record, clip.image, clip.world, (np.arange(n) * 40).astype(np.int64))
+    source = [f"data.source.cache_dir={tmp_path / 'elsewhere'}", "data.source.video_root=null", "data.classes=[Lunges,PushUps]"]
+    small = ["data.split.folds=2", "data.eval_stride=4", "trainer.max_epochs=1", "logger=none", "stress_suite=false"]
+    run = tmp_path / "run"
+    report = train(compose_run("train", [*source, *small], run))
+    evaluation = evaluate(compose_run("eval", [f"ckpt_path={report['checkpoint']}", "stress_suite=false"], tmp_path / "ev"))
+    assert evaluation["clip"]["count"] == report["clip"]["count"] == 4  # the two held-out groups' clips, from that cache
+    assert evaluation["window"]["acc"] == pytest.approx(report["window"]["acc"])

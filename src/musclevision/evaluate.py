@@ -71,6 +71,14 @@ def evaluate(cfg: DictConfig) -> dict:
             cfg.data.split = trained_split
             log.info("split=%s: the checkpoint's own split %s", cfg.split, dict(trained_split))
             trained_source = modules[0].run_config.get("data", {}).get("source") or {}
+            given = [o for o in HydraConfig.get().overrides.task if o.lstrip("+~").startswith(("data.source", "data="))]
+            trained_cache = trained_source.get("cache_dir")
+            if (not given and trained_cache and Path(str(trained_cache)).is_dir() and not is_synthetic(cfg.data.source)
+                    and str(trained_cache) != str(cfg.data.source.get("cache_dir"))):  # fmt: skip
+                # its held-out groups are in the cache it was trained on (as calibrate and export read them)
+                cfg.data.source.cache_dir = trained_cache
+                log.info("split=%s: the checkpoint's own cache %s (data.source.cache_dir=... scores another)", cfg.split,
+                         trained_cache)  # fmt: skip
             if is_synthetic(trained_source) and not is_synthetic(cfg.data.source):
                 # its held-out groups are synthetic people: scored where they are, not in a video cache
                 cfg.data.source = trained_source
