@@ -425,3 +425,14 @@ def test_a_read_only_cache_lacking_a_clip_names_the_folder_not_the_pose_model(tm
         result = run_extract(tmp_path, f"video_root={first}", f"cache_dir={read_only}", "workers=1")
         assert result.returncode == 0 and "1 already done" in flat(result.stdout), (result.stdout, result.stderr)
         assert KeypointCache(read_only).load(ids[0]).image.shape[1:] == (33, 4)
+
+
+def test_a_text_file_that_opens_as_a_stream_is_not_a_readable_video(tmp_path):
+    """ffmpeg opens a .txt as a text stream with one "frame" that cannot be decoded: it must read as "not a readable
+    video" naming the file (musclevision-replay takes any file it is given), not decord's bare RuntimeError."""
+    from musclevision.extract.video import VideoError, open_video
+
+    memo = tmp_path / "memo.txt"
+    memo.write_text("hello world, not a video\n")
+    with pytest.raises(VideoError, match=r"memo\.txt: not a readable video .*ffmpeg can decode"):
+        open_video(memo)

@@ -180,3 +180,14 @@ def test_export_refuses_a_single_runs_folder_as_a_sweep_and_names_its_checkpoint
         f"sweep_dir={run} is one run's folder, not a multirun's: export it with ckpt_path={run}/checkpoints/last.ckpt"
         in done.stderr
     )
+
+
+def test_a_write_under_a_file_says_a_file_stands_there_not_that_the_disk_failed(tmp_path):
+    from musclevision.oserrors import check_writable, describe_write_error
+
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(OSError) as caught:
+        check_writable(tmp_path / "afile" / "cache")
+    message = describe_write_error(caught.value, tmp_path / "afile" / "cache")
+    assert message.startswith(f"cannot write {tmp_path / 'afile' / 'cache'} (Not a directory)"), message
+    assert "a file stands where a folder of that path would be" in message and "disk" not in message, message

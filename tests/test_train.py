@@ -265,6 +265,21 @@ def test_eval_scores_a_synthetic_checkpoint_on_its_own_data_and_a_cache_of_some_
     assert json.loads((tmp_path / "other" / "all_metrics.json").read_text())["clip"]["count"] == 3
 
 
+@pytest.mark.integration
+def test_export_to_a_read_only_folder_is_one_line_naming_out_dir_before_any_work(trained_run, tmp_path):
+    (tmp_path / "folder").mkdir()
+    with mounted(tmp_path / "read-only", "--bind", str(tmp_path / "folder")) as read_only:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(read_only)], check=True)
+        done = run_cli("export", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "name=unit",
+                       f"out_dir={read_only / 'exports'}", f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert (
+        f"musclevision-export: error: out_dir={read_only / 'exports'}: cannot write {read_only / 'exports'} (" in (done.stderr)
+        and "choose a folder you can write to" in done.stderr
+        and ".tmp" not in done.stderr
+    ), done.stderr
+
+
 def test_export_writes_a_checked_onnx_and_model_card(trained_run, tmp_path):
     done = run_cli("export", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "name=unit", f"out_dir={tmp_path}",
                    f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip

@@ -24,6 +24,10 @@ def describe_write_error(exc: OSError, path=None) -> str:
         advice = "that disk is full: free space on it (or write elsewhere) and run the same command again"
     elif exc.errno in READ_ONLY:
         advice = "that folder is read-only for you: choose a folder you can write to"
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        advice = "a file stands where a folder of that path would be: choose another path"
+    elif exc.errno == errno.EISDIR:
+        advice = "that is a folder: give a file name"
     else:
         advice = "the disk reported an error: check it and run the same command again"
     return f"cannot write {where} ({cause}); {advice}"

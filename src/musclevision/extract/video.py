@@ -69,17 +69,19 @@ def open_video(path: Path):
         raise VideoError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: empty file (0 bytes); re-copy or re-download it")
-    try:
+    try:  # a text file can open, as some raw stream, and fail on its first frame: both are "not a video"
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        if len(reader) == 0:
+            raise VideoError(f"{path}: the video has no decodable frames")
+        height, width = reader[0].shape[:2]
+        reader.seek(0)
+    except VideoError:
+        raise
     except Exception as exc:  # decord raises bare DECORDError/RuntimeError with ffmpeg text
         raise VideoError(
             f"{path}: not a readable video ({type(exc).__name__}: {str(exc).strip()[:200]}); "
             "check that it is a complete video file in a format ffmpeg can decode"
         ) from None
-    if len(reader) == 0:
-        raise VideoError(f"{path}: the video has no decodable frames")
-    height, width = reader[0].shape[:2]
-    reader.seek(0)
     fps = float(reader.get_avg_fps())
     if not np.isfinite(fps) or fps <= 0:
         raise VideoError(f"{path}: the container reports no usable frame rate ({fps})")
