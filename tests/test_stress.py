@@ -208,3 +208,13 @@ def test_compare_puts_cross_validations_side_by_side(tmp_path, capsys, monkeypat
     assert "experiment=world8 clip acc" in out and "experiment=best clip acc" in out, out
     assert "-40.0 pts" in out and "A/g0 50%" in out
     assert not list(tmp_path.rglob("crossval.json")) and not list(tmp_path.rglob("best.json"))
+
+
+def test_the_summary_line_names_the_worst_condition_only_when_one_lowers_accuracy():
+    from musclevision.models.report import summary_line
+
+    evaluation = {"stage": "val", "clip": {"acc": 0.9, "bacc": 0.9, "count": 10},
+                  "stress": {"worst": {"condition": "turned 45°", "clip_acc": 0.9, "clip_drop": 0.0}}}  # fmt: skip
+    assert summary_line(evaluation).endswith("stress: no condition lowers clip accuracy")
+    evaluation["stress"]["worst"] = {"condition": "mirrored", "clip_acc": 0.85, "clip_drop": 0.05}
+    assert summary_line(evaluation).endswith("stress: worst 'mirrored' clip 85.0% (-5.0 points)")

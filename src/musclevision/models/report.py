@@ -51,7 +51,7 @@ def plot_bars(
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy")
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -106,8 +106,11 @@ def summary_line(evaluation: dict) -> str:
         parts.append(f"worst group {worst['group']} {worst['clip_acc']:.0%} of {worst['clips']} clips")
     if worst := (evaluation.get("stress") or {}).get("worst"):
         level = "clip" if "clip_acc" in worst else "window"
-        parts.append(f"stress: worst {worst['condition']!r} {level} {worst[f'{level}_acc']:.1%} "
-                     f"({-100 * worst[f'{level}_drop']:+.1f} points)")  # fmt: skip
+        if round(100 * worst[f"{level}_drop"], 1) <= 0:
+            parts.append(f"stress: no condition lowers {level} accuracy")
+        else:
+            parts.append(f"stress: worst {worst['condition']!r} {level} {worst[f'{level}_acc']:.1%} "
+                         f"({-100 * worst[f'{level}_drop']:+.1f} points)")  # fmt: skip
     return f"{evaluation.get('stage', 'eval')}: " + "; ".join(parts)
 
 
