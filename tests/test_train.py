@@ -62,6 +62,15 @@ def test_wandb_offline_run_files_are_written(trained_run):
     assert list((runs[0] / "files").glob("media/images/**/*.png")), "plots were not logged to W&B"
 
 
+def test_the_wandb_upload_hint_is_given_for_a_finished_run_only(trained_run, tmp_path):
+    assert "upload it with: wandb sync " in (trained_run / "train.log").read_text()
+    (tmp_path / "empty").mkdir()
+    done = run_cli("train", f"data.source.cache_dir={tmp_path / 'empty'}", "data.source.video_root=null",
+                   f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
+    assert done.returncode == 2 and "is not a keypoint cache" in done.stderr, done.stderr
+    assert "wandb sync" not in done.stdout + done.stderr + (tmp_path / "run" / "train.log").read_text()
+
+
 def test_checkpoint_rebuilds_the_model_and_keeps_the_run_config(trained_run):
     model = ExerciseModule.load_from_checkpoint(trained_run / "checkpoints" / "last.ckpt", map_location="cpu")
     assert model.classes == ["BenchPress", "BodyWeightSquats", "Lunges", "PushUps", "WallPushups"]

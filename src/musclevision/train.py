@@ -272,6 +272,7 @@ def train(cfg: DictConfig) -> dict:
     params = sum(p.numel() for p in model.parameters())
     log.info("model %s with %s parameters, classes %s", cfg.model.net.arch, f"{params:,}", model.classes)
 
+    finished = False  # the W&B upload hint is for a run that did finish
     try:
         if cfg.get("train", True):
             try:
@@ -302,6 +303,7 @@ def train(cfg: DictConfig) -> dict:
             test_eval |= group_metrics(test_eval)
             write_report(test_eval, output_dir)
             log.info(summary_line(test_eval))
+        finished = True
         return evaluation
     finally:
         for logger in loggers:
@@ -310,8 +312,9 @@ def train(cfg: DictConfig) -> dict:
 
                 run_id, run_dir = logger.experiment.id, Path(logger.experiment.dir).parent
                 wandb.finish()  # several runs in one process (multirun) must not share a W&B run
-                log.info("W&B run %s in %s%s", run_id, run_dir,
-                         f"; upload it with: wandb sync {run_dir}" if logger.offline else "")  # fmt: skip
+                if finished:
+                    log.info("W&B run %s in %s%s", run_id, run_dir,
+                             f"; upload it with: wandb sync {run_dir}" if logger.offline else "")  # fmt: skip
 
 
 def run(cfg: DictConfig):
