@@ -190,6 +190,11 @@ def test_a_model_trained_on_synthetic_data_says_so(open_page, tiny_export):
     assert any(SYNTHETIC_WARNING in w for w in snap["warnings"]), snap["warnings"]
     assert SYNTHETIC_WARNING in page.inner_text("body")
     assert not errors
+    page, _, errors = open_page(card)  # and with no camera: the camera message does not hide it
+    wait_for(page, "(s) => s.ready && s.sourceError", 60, "the missing-camera message")
+    banner = page.locator("#banner").inner_text()
+    assert SYNTHETIC_WARNING in banner and "No camera was found" in banner, banner
+    assert not errors
 
 
 def test_bad_url_parameters_fall_back(open_page, tiny_export):

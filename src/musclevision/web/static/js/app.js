@@ -149,15 +149,21 @@ function showBanner(message, level = "error") {
   el.banner.dataset.level = level;
   el.banner.hidden = false;
 }
+/** Start-up warnings (a model trained on synthetic data) and the camera/file message, together: one never hides the
+ * other. A fatal error stands alone. */
+function showWarnings() {
+  if (S.error) return;
+  const lines = [...S.warnings, S.sourceError].filter(Boolean);
+  if (lines.length) showBanner(lines.join("\n"), "warn");
+  else el.banner.hidden = true;
+}
 function addWarning(message) {
   S.warnings.push(message);
-  showBanner(S.warnings.join("\n"), "warn");
+  showWarnings();
 }
 /** After a source starts: drop a camera/file message, keep start-up warnings. */
 function clearSourceMessage() {
-  if (S.error) return;
-  if (S.warnings.length) showBanner(S.warnings.join("\n"), "warn");
-  else el.banner.hidden = true;
+  showWarnings();
 }
 function stageMessage(text) {
   el.stageMsg.textContent = text || "";
@@ -243,7 +249,7 @@ function cameraErrorMessage(err) {
 function sourceFailed(message) {
   S.sourceError = message;
   S.source = null;
-  showBanner(message, "warn");
+  showWarnings();
   stageMessage(message);
   if (S.ready) S.state = "idle";
   renderStatus();
