@@ -295,6 +295,11 @@ def test_a_file_plays_once_and_the_panel_stops_at_its_end(open_page, tiny_export
     assert snap["fps"] == 0 and snap["poseMs"] is None and page.locator("#fps").inner_text() == "–"
     assert page.locator("#pause").is_disabled()  # Resume would play it again and count its reps twice
     assert page.locator("#label").inner_text() == "Video ended" and "session log" in page.locator("#label-sub").inner_text()
+    # a file's bouts at their place in the video (its recording time is unknown), not at the time it was played
+    assert all(row["start"] is None and row["end"] is None for row in snap["log"]), snap["log"]
+    first = snap["log"][0]
+    cells = page.locator("#log tbody tr").last.locator("td").all_inner_texts()  # newest first: the first bout is last
+    assert cells[1] == f"0:{first['start_s']:04.1f}" and cells[2] == f"0:{first['end_s']:04.1f}", (cells, first)
     page.screenshot(path=str(artifacts_dir / "file-ended.png"))
     page.wait_for_timeout(1500)
     again = stats(page)

@@ -331,6 +331,9 @@ function startFile(file) {
 function sourceStarted() {
   clearSourceMessage();
   engine && engine.reset();
+  // A camera's bouts happen now: the log gives their times of day. A file's were recorded at a time the browser
+  // cannot read: its log gives positions in the video (start_s, end_s), as musclevision-replay does for such files.
+  if (engine) engine.log.originMs = S.source === "file" ? null : performance.timeOrigin;
   frameTimes = [];
   mediaClock = null;
   S.paused = false;
@@ -552,7 +555,9 @@ function renderLog() {
   lastLogRender = performance.now();
   renderedLogVersion = engine.log.version;
   const rows = engine.log.rows();
-  const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  const position = (s) => `${Math.floor(s / 60)}:${(s % 60).toFixed(1).padStart(4, "0")}`; // in the video: 1:05.3
+  const time = (iso, s) => (iso ? clock(iso) : position(s));
   el.logBody.replaceChildren(
     ...rows
       .slice()
@@ -560,7 +565,7 @@ function renderLog() {
       .map((r) => {
         const tr = document.createElement("tr");
         if (r.ongoing) tr.className = "ongoing";
-        for (const v of [r.exercise, time(r.start), r.ongoing ? "…" : time(r.end), `${r.duration_s.toFixed(1)} s`, r.reps]) {
+        for (const v of [r.exercise, time(r.start, r.start_s), r.ongoing ? "…" : time(r.end, r.end_s), `${r.duration_s.toFixed(1)} s`, r.reps]) {
           const td = document.createElement("td");
           td.textContent = String(v);
           tr.append(td);
