@@ -21,6 +21,22 @@ import { ExerciserSelector, distinctPeople } from "./exerciser.js";
 import { CARD_SCHEMA, SKELETON } from "./generated/contract.js";
 
 export const VISION_BASE = "/vendor/tasks-vision/";
+
+// MediaPipe's wasm writes its native info and warning log lines to the browser console, one of them as an error
+// ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU."): noise nobody can act on, in red. quietMediaPipeLogs
+// drops those lines only (glog "I"/"W" lines and two plain ones); its errors ("E" lines) and everything else pass.
+export const MEDIAPIPE_LOG = /^(?:[IW]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.]+:\d+\]|INFO: Created TensorFlow Lite|Graph successfully started running\.)/;
+
+export function quietMediaPipeLogs(target = globalThis.console) {
+  if (target.musclevisionQuiet) return;
+  for (const level of ["log", "info", "warn", "error", "debug"]) {
+    const original = target[level].bind(target);
+    target[level] = (...args) => {
+      if (!(typeof args[0] === "string" && MEDIAPIPE_LOG.test(args[0]))) original(...args);
+    };
+  }
+  target.musclevisionQuiet = true;
+}
 const QUARTER_TURNS = [90, 180, 270];
 
 /** `[padded width, padded height, x offset, y offset]` of a w x h frame zoomed out by `zoom` (extract/rotation.py padded_size). */
@@ -186,6 +202,7 @@ export async function createPose({
       outputSegmentationMasks: false,
     });
   const followed = () => (several ? numPoses : 1);
+  quietMediaPipeLogs();
   try {
     fileset = await vision.FilesetResolver.forVisionTasks(VISION_BASE + "wasm");
     // Every landmarker the clip may need is made now (creating one later would stall the live loop).
