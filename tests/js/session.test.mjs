@@ -123,6 +123,21 @@ test("times: without an origin (a video that does not say when it was recorded) 
   assert.equal(log.toJSON().started, null);
 });
 
+test("times: each bout keeps the clock it began with (a camera, then a video file, in one session)", () => {
+  const log = new SessionLog({ originMs: Date.UTC(2026, 0, 1), minBoutSeconds: 1, graceSeconds: 1 });
+  for (let t = 5000; t <= 7000; t += 100) log.update("Lunges", t); // the camera
+  for (let t = 7100; t <= 9000; t += 100) log.update(null, t);
+  log.setClock(null, 8500); // a file whose 0:00 is at t = 8.5 s
+  for (let t = 9000; t <= 11000; t += 100) log.update("PushUps", t);
+  const [camera, file] = log.rows();
+  assert.equal(camera.start, "2026-01-01T00:00:05.000Z");
+  assert.ok(!("video_start_s" in camera), camera);
+  assert.deepEqual([file.start, file.end, file.start_s, file.video_start_s, file.video_end_s], [null, null, 4, 0.5, 2.5]);
+  assert.equal(log.toJSON().started, "2026-01-01T00:00:05.000Z"); // when the session started, on its own clock
+  assert.ok(log.toCSV().split("\r\n")[1].startsWith("Lunges,2026-01-01T00:00:05.000Z,"), log.toCSV());
+  assert.ok(log.toCSV().split("\r\n")[2].startsWith("PushUps,,,4,6,2,0,"), log.toCSV());
+});
+
 test("version changes whenever a table of the log would change", () => {
   const log = new SessionLog();
   const v0 = log.version;

@@ -332,8 +332,8 @@ function sourceStarted() {
   clearSourceMessage();
   engine && engine.reset();
   // A camera's bouts happen now: the log gives their times of day. A file's were recorded at a time the browser
-  // cannot read: its log gives positions in the video (start_s, end_s), as musclevision-replay does for such files.
-  if (engine) engine.log.originMs = S.source === "file" ? null : performance.timeOrigin;
+  // cannot read: its bouts get places in the video instead (the clock is set at its first frame, see frameTime).
+  if (engine && S.source !== "file") engine.log.setClock(performance.timeOrigin);
   frameTimes = [];
   mediaClock = null;
   S.paused = false;
@@ -448,7 +448,10 @@ function frameTime(now) {
   let t = now;
   if (S.source === "file") {
     const media = el.video.currentTime * 1000;
-    if (!mediaClock || media < mediaClock.lastMedia) mediaClock = { base: Math.max(now, lastEngineT + 40) - media, lastMedia: media };
+    if (!mediaClock || media < mediaClock.lastMedia) {
+      mediaClock = { base: Math.max(now, lastEngineT + 40) - media, lastMedia: media };
+      engine?.log.setClock(null, mediaClock.base); // the engine's time of the video's 0:00 (again after a loop or a seek back)
+    }
     mediaClock.lastMedia = media;
     t = mediaClock.base + media;
   }
@@ -556,8 +559,11 @@ function renderLog() {
   renderedLogVersion = engine.log.version;
   const rows = engine.log.rows();
   const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
-  const position = (s) => `${Math.floor(s / 60)}:${(s % 60).toFixed(1).padStart(4, "0")}`; // in the video: 1:05.3
-  const time = (iso, s) => (iso ? clock(iso) : position(s));
+  const position = (s) => {
+    const tenths = Math.round(s * 10); // in the video: 1:05.3 (59.96 s is 1:00.0, not 0:60.0)
+    return `${Math.floor(tenths / 600)}:${((tenths % 600) / 10).toFixed(1).padStart(4, "0")}`;
+  };
+  const time = (iso, video_s, s) => (iso ? clock(iso) : position(video_s ?? s));
   el.logBody.replaceChildren(
     ...rows
       .slice()
@@ -565,7 +571,8 @@ function renderLog() {
       .map((r) => {
         const tr = document.createElement("tr");
         if (r.ongoing) tr.className = "ongoing";
-        for (const v of [r.exercise, time(r.start, r.start_s), r.ongoing ? "…" : time(r.end, r.end_s), `${r.duration_s.toFixed(1)} s`, r.reps]) {
+        const cells = [r.exercise, time(r.start, r.video_start_s, r.start_s), r.ongoing ? "…" : time(r.end, r.video_end_s, r.end_s)];
+        for (const v of [...cells, `${r.duration_s.toFixed(1)} s`, r.reps]) {
           const td = document.createElement("td");
           td.textContent = String(v);
           tr.append(td);

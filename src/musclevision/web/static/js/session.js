@@ -19,7 +19,10 @@
 // the classifier needs a moment to recognise an exercise, the first rep is often done by then.
 // Times are the caller's milliseconds; rows carry ISO 8601 times (`originMs` = epoch ms of t = 0; null when the
 // wall-clock time is not known, e.g. a replayed video that does not say when it was recorded: start/end are then
-// empty) and seconds since the session started.
+// empty) and seconds since the session started. One session can span sources (a camera, then a file): `setClock`
+// changes the clock for the bouts that begin from then on, and each bout keeps the clock it began with. A clock with
+// `videoZeroMs` (the caller's time of a video's 0:00) also gives its bouts' places in that video (video_start_s,
+// video_end_s; JSON only, the CSV's columns stay as they are).
 
 export const CSV_COLUMNS = ["exercise", "start", "end", "start_s", "end_s", "duration_s", "reps", "ongoing"];
 export const SESSION_FORMAT = "musclevision-session/2";
@@ -33,8 +36,18 @@ const round3 = (v) => Math.round(v) / 1000;
 export class SessionLog {
   constructor({ originMs = 0, ...options } = {}) {
     this.opt = { ...SESSION_DEFAULTS, ...options };
-    this.originMs = originMs;
+    this.setClock(originMs);
     this.clear();
+  }
+
+  /** The clock of the bouts that begin from now on (see the header): `originMs` (epoch ms of t = 0, or null) and, for
+   * a video, `videoZeroMs` (the time of its 0:00), else null. */
+  setClock(originMs, videoZeroMs = null) {
+    this.clock = Object.freeze({ originMs, videoZeroMs });
+  }
+
+  get originMs() {
+    return this.clock.originMs;
   }
 
   clear() {
@@ -50,7 +63,7 @@ export class SessionLog {
   }
 
   update(exercise, tMs, evidenceMs = tMs) {
-    if (this.startedMs === null) this.startedMs = tMs;
+    if (this.startedMs === null) [this.startedMs, this.startedClock] = [tMs, this.clock];
     this.lastMs = tMs;
     this.credited = [];
     const o = this.opt, cur = this.current;
@@ -74,7 +87,7 @@ export class SessionLog {
         const straddled = cur && evidence < cur.endMs;
         const from = straddled ? Math.max((evidence + tMs) / 2, cur.shownMs) : Math.max(evidence, this._lastEndMs());
         const startMs = Math.min(tMs, from);
-        this.candidate = { exercise, startMs, shownMs: tMs, endMs: tMs, reps: 0 };
+        this.candidate = { exercise, startMs, shownMs: tMs, endMs: tMs, reps: 0, clock: this.clock };
         // Reps of this exercise just before it was recognised, but never from before the previous bout was last shown
         // (from its halfway start instead: the other exercise's counter fires on its own moves too, more wrong reps).
         const floor = Math.max(tMs - o.lookbackSeconds * 1000, this._lastEndMs());
@@ -155,9 +168,9 @@ export class SessionLog {
     this.current = null;
   }
 
-  /** ISO 8601 time of `tMs`, or null when the log's origin is not known. */
-  wallClock(tMs) {
-    return this.originMs === null ? null : new Date(this.originMs + tMs).toISOString();
+  /** ISO 8601 time of `tMs` on `clock` (default: the current one), or null when its origin is not known. */
+  wallClock(tMs, clock = this.clock) {
+    return clock.originMs === null ? null : new Date(clock.originMs + tMs).toISOString();
   }
 
   /** Reps per exercise over the whole session (closed bouts, the ongoing one and one being recognised). */
@@ -172,16 +185,20 @@ export class SessionLog {
     const cur = this.current;
     const all = cur ? [...this.bouts, { ...cur, ongoing: this.shown === null || this.shown === cur.exercise }] : this.bouts;
     const started = this.startedMs ?? 0;
-    return all.map((b) => ({
-      exercise: b.exercise,
-      start: this.wallClock(b.startMs),
-      end: this.wallClock(b.endMs),
-      start_s: round3(b.startMs - started),
-      end_s: round3(b.endMs - started),
-      duration_s: round3(b.endMs - b.startMs),
-      reps: b.reps,
-      ongoing: Boolean(b.ongoing),
-    }));
+    return all.map((b) => {
+      const zero = b.clock.videoZeroMs;
+      return {
+        exercise: b.exercise,
+        start: this.wallClock(b.startMs, b.clock),
+        end: this.wallClock(b.endMs, b.clock),
+        start_s: round3(b.startMs - started),
+        end_s: round3(b.endMs - started),
+        duration_s: round3(b.endMs - b.startMs),
+        reps: b.reps,
+        ongoing: Boolean(b.ongoing),
+        ...(zero === null ? {} : { video_start_s: round3(b.startMs - zero), video_end_s: round3(b.endMs - zero) }),
+      };
+    });
   }
 
   toCSV() {
@@ -195,7 +212,7 @@ export class SessionLog {
     for (const row of rows) totals[row.exercise] = (totals[row.exercise] || 0) + row.reps;
     return {
       format: SESSION_FORMAT,
-      started: this.startedMs === null ? null : this.wallClock(this.startedMs),
+      started: this.startedMs === null ? null : this.wallClock(this.startedMs, this.startedClock),
       ...meta,
       columns: CSV_COLUMNS,
       bouts: rows,
