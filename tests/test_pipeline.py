@@ -135,14 +135,16 @@ def test_eval_scores_a_checkpoint_on_the_cache_it_was_trained_on_unless_told_oth
     from musclevision.extract.cache import ClipRecord, KeypointCache
     from musclevision.extract.landmarker import PoseSettings
 
-    cache = KeypointCache.open_for_writing(tmp_path / "elsewhere", PoseSettings.resolve().cache_key())
     rng = np.random.default_rng(0)
-    for label in ("Lunges", "PushUps"):
-        for group in ("g01", "g02", "g03", "g04"):
-            clip = synthesize_clip(label, rng, seconds=2.0, missing_rate=0.0)
-            n, video_id = clip.frames, f"{label}/v_{label}_{group}_c01"
-            record = ClipRecord(video_id, label, group, "x", "ok", None, n, n, n, 1.0, 25.0, 320, 240, "", 1, 1, 0.0, "now")
-            cache.write(record, clip.image, clip.world, (np.arange(n) * 40).astype(np.int64))
+    for folder, per_group in (("elsewhere", 1), ("another", 2)):
+        cache = KeypointCache.open_for_writing(tmp_path / folder, PoseSettings.resolve().cache_key())
+        for label in ("Lunges", "PushUps"):
+            for group, k in ((g, k) for g in ("g01", "g02", "g03", "g04") for k in range(per_group)):
+                clip = synthesize_clip(label, rng, seconds=2.0, missing_rate=0.0)
+                n, video_id = clip.frames, f"{label}/v_{label}_{group}_c0{k + 1}"
+                record = ClipRecord(video_id, label, group, "x", "ok", None, n, n, n, 1.0, 25.0, 320, 240, "", 1, 1, 0.0,
+                                    "now")  # fmt: skip
+                cache.write(record, clip.image, clip.world, (np.arange(n) * 40).astype(np.int64))
     source = [f"data.source.cache_dir={tmp_path / 'elsewhere'}", "data.source.video_root=null", "data.classes=[Lunges,PushUps]"]
     small = ["data.split.folds=2", "data.eval_stride=4", "trainer.max_epochs=1", "logger=none", "stress_suite=false"]
     run = tmp_path / "run"
@@ -150,3 +152,6 @@ def test_eval_scores_a_checkpoint_on_the_cache_it_was_trained_on_unless_told_oth
     evaluation = evaluate(compose_run("eval", [f"ckpt_path={report['checkpoint']}", "stress_suite=false"], tmp_path / "ev"))
     assert evaluation["clip"]["count"] == report["clip"]["count"] == 4  # the two held-out groups' clips, from that cache
     assert evaluation["window"]["acc"] == pytest.approx(report["window"]["acc"])
+    other = [f"data.source.cache_dir={tmp_path / 'another'}", "data.source.video_root=null", "stress_suite=false"]
+    evaluation = evaluate(compose_run("eval", [f"ckpt_path={report['checkpoint']}", *other], tmp_path / "ev2"))
+    assert evaluation["clip"]["count"] == 8  # told otherwise: the same two groups, in the other cache (2 clips each)

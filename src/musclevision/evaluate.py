@@ -24,7 +24,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from musclevision.data.splits import split_key
 from musclevision.extract.cache import CacheError
@@ -41,6 +41,29 @@ warnings.filterwarnings("ignore", ".*Be aware that when using `ckpt_path`, callb
 def is_synthetic(source) -> bool:
     """A data source config that generates synthetic keypoints (data=synthetic), not one that reads a video cache."""
     return str((source or {}).get("_target_", "")).endswith("SyntheticSource")
+
+
+def own_keypoints(cfg: DictConfig, sources: list[dict]) -> None:
+    """Held-out groups are scored on the keypoints the checkpoint trained on (its ``data.source``: the cache, the pose
+    settings it was extracted with), as calibrate and export read them, unless the command line chooses the data
+    (``data.source.*``, ``data=``, ``data/source=``, ``paths.*``). Not when its cache is not on this machine (said), nor
+    for an ensemble whose members read different keypoints."""
+    chooses_data = ("data.source", "data=", "data/source", "paths.")
+    given = [o for o in HydraConfig.get().overrides.task if o.lstrip("+~").startswith(chooses_data)]
+    what = [{k: v for k, v in source.items() if k != "workers"} for source in sources]  # which keypoints, not how fast
+    if given or not what[0].get("cache_dir") or is_synthetic(what[0]) or is_synthetic(cfg.data.source):
+        return
+    if any(w != what[0] for w in what[1:]):
+        log.warning("the ensemble's members were trained on different keypoints: scoring data.source as configured")
+        return
+    if not Path(str(what[0]["cache_dir"])).is_dir():
+        log.warning("the checkpoint's keypoint cache %s is not on this machine: scoring %s (data.source.cache_dir=... "
+                    "chooses another)", what[0]["cache_dir"], cfg.data.source.get("cache_dir"))  # fmt: skip
+        return
+    current = {k: v for k, v in OmegaConf.to_container(cfg.data.source, resolve=True).items() if k != "workers"}
+    if current != what[0]:
+        cfg.data.source = {**what[0], "workers": cfg.data.source.get("workers")}
+        log.info("the checkpoint's own keypoints: %s (data.source.cache_dir=... scores others)", what[0]["cache_dir"])
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -71,14 +94,7 @@ def evaluate(cfg: DictConfig) -> dict:
             cfg.data.split = trained_split
             log.info("split=%s: the checkpoint's own split %s", cfg.split, dict(trained_split))
             trained_source = modules[0].run_config.get("data", {}).get("source") or {}
-            given = [o for o in HydraConfig.get().overrides.task if o.lstrip("+~").startswith(("data.source", "data="))]
-            trained_cache = trained_source.get("cache_dir")
-            if (not given and trained_cache and Path(str(trained_cache)).is_dir() and not is_synthetic(cfg.data.source)
-                    and str(trained_cache) != str(cfg.data.source.get("cache_dir"))):  # fmt: skip
-                # its held-out groups are in the cache it was trained on (as calibrate and export read them)
-                cfg.data.source.cache_dir = trained_cache
-                log.info("split=%s: the checkpoint's own cache %s (data.source.cache_dir=... scores another)", cfg.split,
-                         trained_cache)  # fmt: skip
+            own_keypoints(cfg, [m.run_config.get("data", {}).get("source") or {} for m in modules])
             if is_synthetic(trained_source) and not is_synthetic(cfg.data.source):
                 # its held-out groups are synthetic people: scored where they are, not in a video cache
                 cfg.data.source = trained_source
