@@ -510,6 +510,12 @@ def test_torch_threads_are_lowered_when_other_work_keeps_the_cores_busy(monkeypa
     from musclevision.train import free_threads
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     for load, asked, expected in ((0.1, 2, 2), (0.9, 2, 1), (1.6, 2, 1), (5.0, 4, 1), (0.0, 1, 1), (0.0, 8, 2)):
         monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load), raising=False)
         assert free_threads(asked) == expected, (load, asked)
+    # 8 cores of a 64-core node (a SLURM job): the node's load of 16 is 2 of its 8 cores' worth
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "getloadavg", lambda: (16.0, 16.0, 16.0), raising=False)
+    assert free_threads(8) == 6

@@ -231,8 +231,10 @@ def free_threads(asked: int) -> int:
     """``asked`` intra-op threads, fewer when other work keeps cores busy (the 1-minute load average): a second
     thread speeds the paper's recipe up by 10 % on an idle 2-core machine, but a thread that has to share a core
     with another job makes every step wait for it (18x slower measured beside another training)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    machine = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else machine
+    # the machine's load, in this process's share of it (a SLURM job's 8 cores of a 64-core node see an eighth of it)
+    load = (os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0) * cores / max(machine, cores)
     free = max(1, cores - round(load))
     if asked > free:
         log.info("torch_threads=%d lowered to %d: %d cores, load %.1f", asked, free, cores, load)
@@ -293,7 +295,7 @@ def train(cfg: DictConfig) -> dict:
             evaluation |= group_metrics(evaluation)
             if cfg.get("stress_suite"):
                 evaluation["stress"] = stress_suite(model, datamodule, "val", evaluation)
-            files = write_report(evaluation, output_dir, extra={"parameters": params})
+            files = write_report(evaluation, output_dir, extra={"parameters": params, "torch_threads": torch.get_num_threads()})
             log_to_trackers(loggers, cfg, files, evaluation)
             log.info(summary_line(evaluation))
             log.info("report and checkpoints in %s", output_dir)
