@@ -141,9 +141,19 @@ def test_bad_config_values_name_the_option(tmp_path):
     ], done.stderr
     done = run_cli("train", *SMALL_SYNTHETIC, "data.source.cache_dir=/x", f"hydra.run.dir={tmp_path}")  # synthetic data
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
-        "musclevision-train: error: data.source.cache_dir is not an option with data=synthetic (the options of "
+        "musclevision-train: error: data.source.cache_dir is not an option with data/source=synthetic (the options of "
         "data.source: _target_, groups, clips_per_group, seed)"
     ], done.stderr
+    done = run_cli("train", "-m", *SMALL_SYNTHETIC, "model=gcn,lstm", "model.net.features.scene_motion=true",
+                   f"hydra.sweep.dir={tmp_path}/sweep2")  # a key one of the swept configs lacks  # fmt: skip
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "musclevision-train: error: model.net.features.scene_motion is not an option with model=gcn (the options of "
+        "model.net.features: coords, streams)"
+    ], done.stderr
+    done = run_cli("train", *SMALL_SYNTHETIC, "experimnt=best", f"hydra.run.dir={tmp_path}")  # a misspelt group
+    assert done.returncode == 2 and "experimnt is not an option of musclevision-train; did you mean experiment?" in (
+        done.stderr
+    ), done.stderr
     done = run_cli("train", *SMALL_SYNTHETIC, "experiment=bst", f"hydra.run.dir={tmp_path}")  # a config not in its group
     assert done.returncode == 2 and "experiment=bst is not one of the experiment configs; did you mean experiment=best?" in (
         done.stderr

@@ -249,38 +249,60 @@ def misspelt_option(config_name: str, args: list[str]) -> str | None:
                 if not choices:  # a top-level value: known, or a misspelling of one
                     if key in cfg:
                         continue
-                    close = difflib.get_close_matches(key, [str(k) for k in cfg if k != "hydra"], n=3, cutoff=0.6)
-                    return f"{key} is not an option of {tool}; {_did_you_mean(close, '')}(see {tool} --help)"
+                    names = {str(k) for k in cfg if k != "hydra"} | {
+                        str(g) for g in cfg.hydra.runtime.choices if "/" not in str(g)
+                    }
+                    close = difflib.get_close_matches(key, sorted(names), n=3, cutoff=0.6)  # values, and groups (experiment)
+                    guess = _did_you_mean(close, "")
+                    return f"{key} is not an option of {tool}{'; ' + guess if guess else ' '}(see {tool} --help)"
                 if key not in cfg.hydra.runtime.choices:  # a group of another command (experiment= to the extractor)
                     return f"{key}= is not an option of {tool} (see {tool} --help)"
                 if value in choices or "," in value:
                     continue
                 guess = _did_you_mean(difflib.get_close_matches(value, choices, n=3, cutoff=0.5), f"{key}=")
                 return f"{key}={value} is not one of the {key} configs; {guess}(they are: {', '.join(choices)})"
-            try:
-                cfg = compose(config_name, overrides=groups, return_hydra_config=True)
-            except Exception:
-                return None
-            for arg in plain:
-                key = arg.split("=", 1)[0]
-                parent, _, leaf = key.rpartition(".")
-                if not parent:
+            # Dotted keys, in the config of each value of a swept group (-m model=gcn,lstm): one of them may lack it.
+            swept = [a.split("=", 1) for a in overrides if "," in a.split("=", 1)[1] and "." not in a.split("=", 1)[0]]
+            swept = [(k, v.split(",")) for k, v in swept if loader.get_group_options(k.lstrip("+~"))]
+            variants = [groups]
+            for key, values in swept:
+                variants = [[*v, f"{key}={value}"] for v in variants for value in values][:8]
+            for variant in variants:
+                try:
+                    cfg = compose(config_name, overrides=variant, return_hydra_config=True)
+                except Exception:
                     continue
-                node = OmegaConf.select(cfg, parent)
-                if not isinstance(node, DictConfig) or leaf in node:
-                    continue
-                keys = [str(k) for k in node.keys()]
-                guess = _did_you_mean(difflib.get_close_matches(leaf, keys, n=3, cutoff=0.6), f"{parent}.")
-                if guess:
-                    return f"{key} is not an option; {guess.rstrip()}"
-                group = parent.split(".")[0]
-                chosen = cfg.hydra.runtime.choices.get(group)
-                where = f" with {group}={chosen}" if isinstance(chosen, str) else ""
-                return f"{key} is not an option{where} (the options of {parent}: {', '.join(keys)})"
+                if hint := _missing_key(cfg, plain):
+                    return hint
     except Exception:  # the hint is a courtesy: never hide Hydra's own error behind one of ours
         return None
     finally:
         GlobalHydra.instance().clear()
+    return None
+
+
+def _missing_key(cfg: DictConfig, plain: list[str]) -> str | None:
+    """The first dotted override whose key ``cfg`` lacks, said in one line with the closest keys; else None."""
+    import difflib
+
+    for arg in plain:
+        key = arg.split("=", 1)[0]
+        parent, _, leaf = key.rpartition(".")
+        if not parent:
+            continue
+        node = OmegaConf.select(cfg, parent)
+        if not isinstance(node, DictConfig) or leaf in node:
+            continue
+        keys = [str(k) for k in node.keys()]
+        guess = _did_you_mean(difflib.get_close_matches(leaf, keys, n=3, cutoff=0.6), f"{parent}.")
+        if guess:
+            return f"{key} is not an option; {guess.rstrip()}"
+        parts = parent.split(".")  # the config that decides this node: the longest group on its path
+        groups_on_path = ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
+        chosen = [(g, cfg.hydra.runtime.choices.get(g)) for g in groups_on_path]
+        chosen = [(g, c) for g, c in chosen if isinstance(c, str)]
+        where = f" with {chosen[0][0]}={chosen[0][1]}" if chosen else ""
+        return f"{key} is not an option{where} (the options of {parent}: {', '.join(keys)})"
     return None
 
 
