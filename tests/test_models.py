@@ -259,6 +259,8 @@ def test_scene_motion_tells_still_hands_under_a_moving_body_from_moving_hands_un
     assert torch.allclose(feats(moved)[0], ref, atol=1e-5)
     scene = slice(33 * 3, None)  # (the hip-centred image coordinates themselves change sign in x when mirrored)
     assert torch.allclose(feats(mirrored)[0][..., scene], ref[..., scene], atol=1e-5)
+    with pytest.raises(ValueError, match="scene_motion"):  # "false" from a YAML string must not read as true
+        LandmarkFeatures(coords="normalized", scene_motion="false")
 
 
 def _mirror_index():

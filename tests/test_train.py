@@ -285,18 +285,15 @@ def test_eval_scores_a_synthetic_checkpoint_on_its_own_data_and_a_cache_of_some_
 
 
 @pytest.mark.integration
-def test_export_to_a_read_only_folder_is_one_line_naming_out_dir_before_any_work(trained_run, tmp_path):
+def test_export_to_a_read_only_folder_is_one_line_naming_it_before_the_export(trained_run, tmp_path):
     (tmp_path / "folder").mkdir()
     with mounted(tmp_path / "read-only", "--bind", str(tmp_path / "folder")) as read_only:
         subprocess.run(["mount", "-o", "remount,ro,bind", str(read_only)], check=True)
         done = run_cli("export", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "name=unit",
                        f"out_dir={read_only / 'exports'}", f"hydra.run.dir={tmp_path / 'log'}")  # fmt: skip
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    assert (
-        f"musclevision-export: error: out_dir={read_only / 'exports'}: cannot write {read_only / 'exports'} (" in (done.stderr)
-        and "choose a folder you can write to" in done.stderr
-        and ".tmp" not in done.stderr
-    ), done.stderr
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr  # the disk's condition: 1, as train's
+    assert f"musclevision-export: error: cannot write {read_only / 'exports'} (Read-only file system); " in done.stderr
+    assert "choose a folder you can write to" in done.stderr and ".tmp" not in done.stderr, done.stderr
 
 
 def test_export_writes_a_checked_onnx_and_model_card(trained_run, tmp_path):

@@ -274,7 +274,7 @@ def train(cfg: DictConfig) -> dict:
     params = sum(p.numel() for p in model.parameters())
     log.info("model %s with %s parameters, classes %s", cfg.model.net.arch, f"{params:,}", model.classes)
 
-    finished = False  # the W&B upload hint is for a run that did finish
+    finished = False  # the W&B upload hint is for a run with something in it
     try:
         if cfg.get("train", True):
             try:
@@ -314,7 +314,7 @@ def train(cfg: DictConfig) -> dict:
 
                 run_id, run_dir = logger.experiment.id, Path(logger.experiment.dir).parent
                 wandb.finish()  # several runs in one process (multirun) must not share a W&B run
-                if finished:
+                if finished or trainer.current_epoch > 0:  # a run with epochs to look at (done, or interrupted)
                     log.info("W&B run %s in %s%s", run_id, run_dir,
                              f"; upload it with: wandb sync {run_dir}" if logger.offline else "")  # fmt: skip
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 
 import { quietMediaPipeLogs } from "../../src/musclevision/web/static/js/pose.js";
 
-test("MediaPipe's native info and warning lines are dropped from the console; its errors and the page's own pass", () => {
+test("MediaPipe's native info lines and start-up warnings are dropped from the console; its errors and the page's own pass", () => {
   const seen = [];
   const fake = {};
   for (const level of ["log", "info", "warn", "error", "debug"]) fake[level] = (...args) => seen.push([level, args.join(" ")]);
@@ -16,10 +16,14 @@ test("MediaPipe's native info and warning lines are dropped from the console; it
   fake.log("Graph successfully started running.");
   fake.error("E1201 04:44:20.5 2136208 calculator_graph.cc:900] INTERNAL: a real failure");
   fake.error("[musclevision]", "pose landmarker could not start");
+  fake.warn("W1201 04:44:20.335000 2136208 inference_feedback_manager.cc:121] Feedback manager requires a model");
+  fake.warn("W1201 04:44:20.095000 2136208 gl_context.cc:1118] OpenGL error checking is disabled");
+  fake.warn("W1201 04:44:21.000000 2136208 gpu_delegate.cc:50] GPU delegate unavailable, falling back to CPU");
   fake.warn("W1201 is not a glog line");
   assert.deepEqual(seen, [
     ["error", "E1201 04:44:20.5 2136208 calculator_graph.cc:900] INTERNAL: a real failure"],
     ["error", "[musclevision] pose landmarker could not start"],
+    ["warn", "W1201 04:44:21.000000 2136208 gpu_delegate.cc:50] GPU delegate unavailable, falling back to CPU"],
     ["warn", "W1201 is not a glog line"],
   ]);
 });

@@ -157,7 +157,7 @@ class KeypointDataModule(pl.LightningDataModule):
         if name == "all" and "all" not in self.stores:
             self.stores["all"] = FrameStore(self.clips, self.classes)
         if name not in self.stores:
-            hint = ("use split=val (the groups it held out) or split=all; only data.split.protocol=official has test "
+            hint = ("use split=val (what it held out) or split=all; only data.split.protocol=official has test "
                     "groups") if name == "test" else "use split=val or split=all"  # fmt: skip
             raise ValueError(f"split {self.split.description} has no {name!r} side: {hint}")
         return self.stores[name]

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from musclevision.export.exporter import check_name, export_checkpoint
 from musclevision.hydra_app import hydra_entry
 from musclevision.models.module import ExerciseModule, load_checkpoint
-from musclevision.oserrors import check_writable, describe_write_error
+from musclevision.oserrors import check_writable, describe_write_error, is_full_or_read_only
 from musclevision.paths import default_export
 from musclevision.sweep.compare import fold_groups, is_run, read_runs, swept_keys
 
@@ -83,12 +83,14 @@ def parity_windows(cfg: DictConfig, model: ExerciseModule, count: int):
 def run(cfg: DictConfig) -> int:
     name = cfg.name  # name=??? is refused here, before the checkpoints and the parity data are loaded
     check_name(name)  # and so is a name no file (or card) can have
-    try:  # and a folder it cannot write (named as out_dir=, not as the temporary file the write would have failed on)
-        check_writable(cfg.out_dir)
-    except OSError as exc:
-        raise ValueError(f"out_dir={cfg.out_dir}: {describe_write_error(exc, cfg.out_dir)}") from None
     ckpts = resolve_checkpoints(cfg)
     models = [load_checkpoint(ckpt) for ckpt in ckpts]
+    try:  # and a folder it cannot write, before the parity data and the export (named as out_dir, not as the temporary
+        check_writable(cfg.out_dir)  # file the write would have failed on)
+    except OSError as exc:
+        if is_full_or_read_only(exc):  # the disk's condition, not the command's: exit 1, as hydra_entry says
+            raise OSError(exc.errno, exc.strerror, str(cfg.out_dir)) from None
+        raise ValueError(f"out_dir={cfg.out_dir}: {describe_write_error(exc, cfg.out_dir)}") from None
     landmarks, world, fps = parity_windows(cfg, models[0], cfg.parity_windows)
     calibration = None
     if cfg.calibration:

@@ -71,7 +71,9 @@ class LandmarkFeatures(nn.Module):
         if isinstance(hide_unseen, bool) or not isinstance(hide_unseen, (int, float)) or not 0 <= hide_unseen <= 1:
             raise ValueError(f"features.hide_unseen={hide_unseen!r}: a visibility from 0 (off) to 1")
         self.hide_unseen = float(hide_unseen)
-        self.scene_motion = bool(scene_motion)
+        if not isinstance(scene_motion, bool):
+            raise ValueError(f"features.scene_motion={scene_motion!r}: true or false")
+        self.scene_motion = scene_motion
 
     @property
     def uses_world(self) -> bool:

@@ -52,8 +52,7 @@ def plot_bars(
     ax.set_ylabel("accuracy")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # the figure grows to hold the legend and the rotated names
     plt.close(fig)
 
 

@@ -22,10 +22,16 @@ import { CARD_SCHEMA, SKELETON } from "./generated/contract.js";
 
 export const VISION_BASE = "/vendor/tasks-vision/";
 
-// MediaPipe's wasm writes its native info and warning log lines to the browser console, one of them as an error
-// ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU."): noise nobody can act on, in red. quietMediaPipeLogs
-// drops those lines only (glog "I"/"W" lines and two plain ones); its errors ("E" lines) and everything else pass.
-export const MEDIAPIPE_LOG = /^(?:[IW]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.]+:\d+\]|INFO: Created TensorFlow Lite|Graph successfully started running\.)/;
+// MediaPipe's wasm writes its native log lines to the browser console, one of them as an error ("INFO: Created
+// TensorFlow Lite XNNPACK delegate for CPU."): noise nobody can act on, in red. quietMediaPipeLogs drops its info
+// ("I") lines, two plain ones and the warnings it gives on every start with the CPU delegate (OpenGL error checking,
+// the feedback manager, NORM_RECT); any other warning (a GPU delegate falling back, say), its errors and everything
+// else pass.
+export const MEDIAPIPE_LOG = new RegExp(
+  "^(?:I\\d{4} \\d\\d:\\d\\d:\\d\\d\\.\\d+\\s+\\d+ [\\w.]+:\\d+\\]" +
+    "|W\\d{4} \\d\\d:\\d\\d:\\d\\d\\.\\d+\\s+\\d+ (?:gl_context|inference_feedback_manager|landmark_projection_calculator)\\.cc:\\d+\\]" +
+    "|INFO: Created TensorFlow Lite|Graph successfully started running\\.)",
+);
 
 export function quietMediaPipeLogs(target = globalThis.console) {
   if (target.musclevisionQuiet) return;
