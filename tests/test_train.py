@@ -526,3 +526,16 @@ def test_torch_threads_are_lowered_when_other_work_keeps_the_cores_busy(monkeypa
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     monkeypatch.setattr(os, "getloadavg", lambda: (16.0, 16.0, 16.0), raising=False)
     assert free_threads(8) == 6
+
+
+def test_tracker_tags_fit_wandbs_64_characters():
+    """A sweep's overrides become W&B tags; a tag over 64 characters (a cluster's cache path) made every job fail."""
+    from musclevision.train import TAG_LENGTH, short_tag
+
+    path = "data.source.cache_dir=/scratch/me/keypoint_cache_of_the_ucf101_exercise_clips_full"
+    assert len(path) > TAG_LENGTH
+    tag = short_tag(path)
+    assert len(tag) == TAG_LENGTH and tag.startswith("data.source.cache_dir=…") and tag.endswith("exercise_clips_full")
+    assert short_tag("model.hidden_size=32") == "model.hidden_size=32"
+    long_key = "x" * 80 + "=1"
+    assert len(short_tag(long_key)) == TAG_LENGTH and short_tag(long_key).endswith("=1")

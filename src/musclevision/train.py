@@ -46,13 +46,28 @@ def instantiate_group(group: DictConfig | None) -> list:
     return [instantiate(entry) for entry in (group or {}).values() if entry is not None and "_target_" in entry]
 
 
+TAG_LENGTH = 64  # W&B refuses longer tags (and with them the whole run)
+
+
+def short_tag(tag: str) -> str:
+    """``tag`` within TAG_LENGTH characters: an override keeps its key and the end of its value (a cache path's last
+    folder tells more than its root), e.g. ``data.source.cache_dir=…/ucf101_exercise_clips_full``."""
+    tag = str(tag)
+    if len(tag) <= TAG_LENGTH:
+        return tag
+    key, sep, value = tag.partition("=")
+    room = TAG_LENGTH - len(key) - len(sep) - 1
+    return f"{key}{sep}…{value[-room:]}" if sep and room >= 8 else "…" + tag[-(TAG_LENGTH - 1) :]
+
+
 def sweep_tags(cfg: DictConfig) -> list[str]:
-    """Tags for the experiment tracker: the configured ones plus, in a sweep, this job's overrides."""
+    """Tags for the experiment tracker: the configured ones plus, in a sweep, this job's overrides (each at most
+    TAG_LENGTH characters)."""
     tags = list(cfg.get("tags") or [])
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode == RunMode.MULTIRUN:
         tags += [o for o in hydra_cfg.overrides.task if not o.startswith("hydra/")]
-    return tags
+    return [short_tag(t) for t in tags]
 
 
 def check_config(cfg: DictConfig) -> None:
