@@ -539,3 +539,11 @@ def test_tracker_tags_fit_wandbs_64_characters():
     assert short_tag("model.hidden_size=32") == "model.hidden_size=32"
     long_key = "x" * 80 + "=1"
     assert len(short_tag(long_key)) == TAG_LENGTH and short_tag(long_key).endswith("=1")
+
+
+def test_a_launcher_given_to_a_single_run_says_the_run_stays_here(tmp_path):
+    """hydra/launcher=slurm_t4 without -m: Hydra runs the job locally; on a login node a person must be told."""
+    done = run_cli("train", *SMALL_SYNTHETIC, "hydra/launcher=slurm_t4", "trainer.max_epochs=1", "stress_suite=false",
+                   "logger=none", f"hydra.run.dir={tmp_path}")  # fmt: skip
+    assert_ok(done)
+    assert "hydra/launcher=slurm_t4 is used by sweeps only (-m): this single run runs here" in done.stdout + done.stderr

@@ -121,6 +121,11 @@ class WritableOutput(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         release_stderr()  # the config is composed: nothing more to hold
         _check_output_folder(config, "hydra.run.dir")
+        launcher = OmegaConf.select(config, "hydra.runtime.choices").get("hydra/launcher")
+        if launcher and launcher != "basic":  # a launcher sends sweep jobs away; a single run stays on this machine
+            logging.getLogger("musclevision").warning(
+                "hydra/launcher=%s is used by sweeps only (-m): this single run runs here, on this machine", launcher
+            )
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         # Hydra's basic launcher composes each job's config next (a misspelt swept key fails there) and runs the jobs
