@@ -65,7 +65,11 @@ def main() -> None:
         print(f"engine per frame ({len(image)} frames of synthetic squats, push-ups, lunges; median of 3 runs):")
         for name, folder in [("this checkout", PAGE_JS)] + [(e, Path(e)) for e in args.engine]:
             done = subprocess.run(["node", str(script), str(folder.resolve()), str(data), str(len(image)), json.dumps(card)],
-                                  capture_output=True, text=True, check=True)  # fmt: skip
+                                  capture_output=True, text=True)  # fmt: skip
+            if done.returncode != 0:  # node's own last lines, not the command (it holds the whole model card)
+                lines = done.stderr.strip().splitlines()
+                error = next((line.strip() for line in lines if "Error" in line), lines[-1] if lines else "no output")
+                raise SystemExit(f"bench_engine: the engine in {folder} did not run (node exit {done.returncode}): {error}")
             print(f"  {name:40s} {json.loads(done.stdout)['us_per_frame']:8.1f} us")
 
 

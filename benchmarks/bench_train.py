@@ -25,15 +25,33 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def cache_dir(experiment: str, overrides: list[str]) -> Path:
+    """The keypoint cache the training command would read (its composed data.source.cache_dir)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from musclevision.paths import config_dir
+
+    os.environ.setdefault("MUSCLEVISION_ROOT", str(ROOT))
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=[f"experiment={experiment}", *overrides])
+    return Path(str(OmegaConf.select(cfg, "data.source.cache_dir")))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiment", default="paper")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides")
     args = parser.parse_args()
+    cache = cache_dir(args.experiment, args.overrides)
+    if not (cache / "cache.json").is_file():  # a benchmark of training must not start an extraction of every clip
+        sys.exit(f"bench_train: no keypoint cache at {cache}: build it first (README, section 1: musclevision-extract "
+                 f"video_root=../shared/data/ucf101-exercise/videos cache_dir={cache} workers=2)")  # fmt: skip
     with tempfile.TemporaryDirectory() as out:
         command = [
             str(Path(sys.executable).parent / "musclevision-train"), f"experiment={args.experiment}", "logger=csv",
-            f"hydra.run.dir={out}", "callbacks.progress_bar=null", "callbacks.model_summary=null", *args.overrides,
+            f"hydra.run.dir={out}", "callbacks.progress_bar=null", "callbacks.model_summary=null",
+            "data.source.video_root=null", *args.overrides,  # the cache as it is: never extract here
         ]  # fmt: skip
         start = time.perf_counter()
         done = subprocess.run(command, cwd=ROOT, env={**os.environ, "MUSCLEVISION_ROOT": str(ROOT)},

@@ -183,3 +183,18 @@ def test_workout_timeline():
     for _, segs in many:
         labels = [s.exercise for s in segs if s.exercise]
         assert 3 <= len(labels) <= 5 and all(x != y for x, y in zip(labels, labels[1:]))
+
+
+def test_calibrate_warns_when_its_temperature_makes_held_out_probabilities_less_honest(tmp_path, monkeypatch, capsys):
+    import musclevision.calibrate as calibrate
+
+    result = {"temperature": 1.306, "ece_before": 0.031, "ece_after": 0.041, "cross_fitted": True, "windows": 90,
+              "threshold": 0.3, "shown_share": 1.0, "shown_accuracy": 0.85, "errors_caught": 0.0}  # fmt: skip
+    monkeypatch.setattr(calibrate, "fold_checkpoints", lambda runs: [tmp_path / "a.ckpt", tmp_path / "b.ckpt"])
+    monkeypatch.setattr(calibrate, "calibrate", lambda *args, **kwargs: dict(result))
+    assert calibrate.main([str(tmp_path), "--out", str(tmp_path / "calibration.json")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: on held-out windows this temperature makes the probabilities less honest (ECE 0.031 -> 0.041)" in err
+    result["ece_after"] = 0.02  # better: no warning
+    assert calibrate.main([str(tmp_path), "--out", str(tmp_path / "calibration.json")]) == 0
+    assert "warning" not in capsys.readouterr().err

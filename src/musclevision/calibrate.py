@@ -267,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
           f"({how}) on {result['windows']} windows; threshold {result['threshold']:.2f} shows "
           f"{result['shown_share']:.1%} of windows, {result['shown_accuracy']:.1%} of them right, catches "
           f"{result['errors_caught']:.1%} of the errors\n-> {args.out}")  # fmt: skip
+    if result["cross_fitted"] and result["ece_after"] > result["ece_before"]:
+        print(f"musclevision-calibrate: warning: on held-out windows this temperature makes the probabilities less "
+              f"honest (ECE {result['ece_before']:.3f} -> {result['ece_after']:.3f}): the folds disagree (too few "
+              "windows or epochs?); export without calibration= rather than with it", file=sys.stderr)  # fmt: skip
     return 0
 
 
