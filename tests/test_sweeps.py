@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -113,11 +114,35 @@ def test_a_failing_job_ends_the_sweep_with_a_clear_error(slurm_env, tmp_path):
 
 
 def start_sweep(slurm_env: dict, *overrides: str) -> subprocess.Popen:
-    """A quick training sweep on the dev cluster, left running (the test acts on its job meanwhile)."""
+    """A quick training sweep on the dev cluster, left running (the test acts on its job meanwhile). Ctrl-C reaches
+    it (pytest-xdist workers ignore SIGINT, and so would their children)."""
     return subprocess.Popen(
         [str(BIN / "musclevision-train"), "-m", *ON_DEV_CLUSTER, *QUICK, *overrides], cwd=project_root(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **slurm_env, "WANDB_MODE": "offline"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
+
+
+def test_ctrl_c_while_a_sweep_waits_says_its_jobs_go_on_and_how_to_cancel_them(slurm_env, tmp_path):
+    sweep = start_sweep(slurm_env, "trainer.max_epochs=500", "model.hidden_size=16", f"hydra.sweep.dir={tmp_path}")
+    try:
+        deadline = time.monotonic() + 180
+        while not job_ids(tmp_path):  # the job runs (its log exists): the launcher is waiting for it
+            assert sweep.poll() is None and time.monotonic() < deadline, "the job never started"
+            time.sleep(1)
+        time.sleep(2)
+        sweep.send_signal(signal.SIGINT)
+        stdout, stderr = sweep.communicate(timeout=60)
+        job = job_ids(tmp_path)[0]
+        assert states([job], slurm_env, timeout=1)[job] in ("RUNNING", "COMPLETING"), "the job must go on running"
+    finally:
+        sweep.kill()
+        for job in job_ids(tmp_path):
+            subprocess.run(["scancel", job], capture_output=True, env={**os.environ, **slurm_env})
+    output = stdout + stderr
+    assert sweep.returncode == 130 and "Traceback" not in output, output[-3000:]
+    assert f"stopped waiting; the jobs not done go on running on the cluster (squeue -j {job})" in output, output[-2000:]
+    assert f"Cancel them with: scancel {job}. Once they are done: musclevision-compare {tmp_path}" in output
 
 
 def test_a_killed_job_ends_the_sweep_instead_of_hanging(slurm_env, tmp_path):
@@ -233,6 +258,7 @@ def test_pending_jobs_and_their_reason_are_reported_while_the_sweep_waits(slurm_
     output = stdout + stderr
     assert sweep.returncode == 0, output[-3000:]
     assert "waiting for 1 of 1 jobs: 1 pending (Resources)" in output and "waiting for 1 of 1 jobs: 1 running" in output
+    assert f"the job is done: musclevision-compare {tmp_path}" in output, output[-2000:]
 
 
 def test_sharded_extraction_array_on_the_cluster(slurm_env, ucf_videos, tmp_path):

@@ -116,6 +116,7 @@ def controller_problem() -> str | None:
 
 def last_error_line(exc: Exception) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not set(line.strip()) <= {"-"}]
+    lines = [line for line in lines if not line.startswith("For further information visit")]  # pydantic's footer
     errors = [line for line in lines if "Error" in line or "error" in line or "CANCELLED" in line or "state:" in line]
     return (errors or lines or [type(exc).__name__])[-1][:300]
 
@@ -155,10 +156,19 @@ class _ReportingLauncher:
                       "cpus_per_task, mem_gb, gres, account and qos against `sinfo` (nodes: %s)", len(args),
                       " ".join(dict.fromkeys(said)), partition_nodes(self.params.get("partition"))[0])  # fmt: skip
             raise SystemExit(1) from None
-        log.info("submitted %d %s jobs to %s (logs in %s)", len(jobs), cluster, self.config.hydra.sweep.dir, folder)
+        sweep_dir = self.config.hydra.sweep.dir
+        log.info("submitted %d %s jobs to %s (logs in %s)", len(jobs), cluster, sweep_dir,
+                 str(folder).replace("%j", "<job id>"))  # fmt: skip
         for number, job, overrides in zip(numbers, jobs, job_overrides):
             log.info("  #%d  id %s  %s", number, job.job_id, " ".join(filter_overrides(overrides)))
-        hopeless = self._await(jobs, poll)
+        try:
+            hopeless = self._await(jobs, poll)
+        except KeyboardInterrupt:  # the jobs are SLURM's now: they go on without this process
+            ids = " ".join(job.job_id for job in jobs if not job.done())
+            log.warning("stopped waiting; the jobs not done go on running on the cluster (squeue -j %s). Cancel them "
+                        "with: scancel %s. Once they are done: musclevision-compare %s", ids.replace(" ", ","), ids,
+                        sweep_dir)  # fmt: skip
+            raise SystemExit(130) from None
         results, failures = [], []
         for number, job, overrides in zip(numbers, jobs, job_overrides):
             where = f"job #{number} (id {job.job_id}: {' '.join(filter_overrides(overrides)) or 'no overrides'})"
@@ -179,6 +189,8 @@ class _ReportingLauncher:
             # A clear list and exit 1, rather than an exception Hydra would print as a long traceback.
             log.error("%d of %d sweep jobs failed:\n  %s", len(failures), len(jobs), "\n  ".join(failures))
             raise SystemExit(1)
+        done = "the job is" if len(jobs) == 1 else f"all {len(jobs)} jobs are"
+        log.info("%s done: musclevision-compare %s", done, sweep_dir)
         return results
 
     def _await(self, jobs, poll: float) -> dict[str, str]:
