@@ -547,3 +547,14 @@ def test_a_launcher_given_to_a_single_run_says_the_run_stays_here(tmp_path):
                    "logger=none", f"hydra.run.dir={tmp_path}")  # fmt: skip
     assert_ok(done)
     assert "hydra/launcher=slurm_t4 is used by sweeps only (-m): this single run runs here" in done.stdout + done.stderr
+
+
+def test_a_bad_value_in_one_job_of_a_local_sweep_fails_that_job_alone_in_one_line(tmp_path):
+    """-m data.split.fold=9,0 on this machine: job 0's value is refused in one line, job 1 still runs, and the sweep
+    ends with the list of failed jobs (exit 1), not Hydra's traceback after the first."""
+    done = run_cli("train", "-m", *SMALL_SYNTHETIC, "trainer.max_epochs=1", "stress_suite=false", "logger=none",
+                   "data.split.fold=9,0", f"hydra.sweep.dir={tmp_path}")  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr, done.stderr
+    assert "musclevision-train: error: 1 sweep job failed (the others ran):" in done.stderr, done.stderr
+    assert "job #0 (data.split.fold=9): data.split.fold=9 must be in 0..1" in done.stderr, done.stderr
+    assert (tmp_path / "0" / "error.txt").is_file() and (tmp_path / "1" / "val_metrics.json").is_file()

@@ -41,6 +41,7 @@ logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdvert
 
 
 _started = False
+log = logging.getLogger("musclevision")
 
 
 class _HeldStderr(io.TextIOBase):
@@ -186,14 +187,24 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
                 disk = user_mistake(exc, (OSError,))
                 disk = disk if disk is not None and is_full_or_read_only(disk) else None  # a full disk: the cause, 1 line
                 mistake = user_mistake(exc, user_errors) if disk is None else describe_write_error(disk)
-                if mistake is None or HydraConfig.get().mode == RunMode.MULTIRUN:
-                    raise  # a bug, or a sweep job (the launcher lists it with its log): the traceback helps
+                local_sweep = HydraConfig.get().mode == RunMode.MULTIRUN and _one_after_another()
+                if mistake is None or (HydraConfig.get().mode == RunMode.MULTIRUN and not local_sweep):
+                    raise  # a bug, or a job sent away (its launcher lists it with its log): the traceback helps
                 trace = Path(HydraConfig.get().runtime.output_dir) / "error.txt"
                 try:
                     trace.write_text(traceback.format_exc())
                     saved = f"traceback in {trace}"
                 except OSError:
                     saved = f"its traceback could not be saved in {trace.parent} either"
+                if local_sweep:  # one job's bad value: said, recorded, and the sweep goes on (summary at the end)
+                    job = HydraConfig.get().job
+                    swept = {a.split("=", 1)[0] for a in sys.argv[1:] if "=" in a and "," in a.split("=", 1)[1]}
+                    mine = list(HydraConfig.get().overrides.task)
+                    shown = [o for o in mine if o.split("=", 1)[0] in swept] or mine  # what tells this job apart
+                    what = f"job #{job.num} ({' '.join(shown) or 'no overrides'})"
+                    log.error("%s failed: %s (%s)", what, mistake, saved)
+                    outcome.setdefault("failed", []).append(f"{what}: {mistake}")
+                    return 1 if disk else 2
                 outcome["result"] = report_error(tool, f"{mistake}\n  ({saved})", code=1 if disk else 2)
             return outcome["result"]
 
@@ -212,10 +223,23 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
             raise
         finally:
             release_stderr()
+        if failed := outcome.get("failed"):
+            report_error(tool, f"{len(failed)} sweep job{'s' * (len(failed) > 1)} failed (the others ran):\n  " +
+                         "\n  ".join(failed), code=1)  # fmt: skip
+            sys.exit(1)
         result = outcome.get("result")
         sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
 
     return main
+
+
+def _one_after_another() -> bool:
+    """This sweep's jobs run here, one after another (Hydra's basic launcher) and its sweeper only lists them (not
+    Optuna, which would read a failed job's exit code as its objective): a job's bad value can end that job alone."""
+    hydra_cfg = HydraConfig.get()
+    launcher = str(OmegaConf.select(hydra_cfg, "launcher._target_") or "")
+    sweeper = str(OmegaConf.select(hydra_cfg, "sweeper._target_") or "")
+    return launcher.endswith("BasicLauncher") and sweeper.endswith("BasicSweeper")
 
 
 def _did_you_mean(close: list[str], prefix: str) -> str:
