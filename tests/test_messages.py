@@ -91,6 +91,29 @@ def test_compare_names_only_the_files_it_wrote(tmp_path, capsys, monkeypatch):
         assert ("compare.png" in out) == plotted, out
 
 
+def test_compare_says_when_a_cross_validation_is_incomplete_and_shortens_trial_values(tmp_path, capsys, monkeypatch):
+    """A fold sweep with one fold failed: '1 of 2' folds, no '± 0.0 %' spread of one value, crossval.json said to
+    hold one fold of two; an Optuna trial's long float shown short."""
+    monkeypatch.setenv("COLUMNS", "300")
+    sweep = tmp_path / "sweep"
+    for number, fold in enumerate((0, 1)):
+        run = sweep / str(number)
+        (run / ".hydra").mkdir(parents=True)
+        (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"data.split.fold={fold}",
+                                                                        "model.optimizer.lr=0.000587194737328"]))  # fmt: skip
+        if fold == 0:
+            (run / "checkpoints").mkdir()
+            (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+            (run / "val_metrics.json").write_text(json.dumps({
+                "window": {"acc": 0.7, "bacc": 0.7}, "split": "group_kfold fold 0/2: val groups g01",
+                "checkpoint": str(run / "checkpoints" / "last.ckpt")}))  # fmt: skip
+    assert compare.main([str(sweep)]) == 0
+    out = flat(capsys.readouterr().out)
+    assert "1 of 2" in out and "70.0% (one fold)" in out and "± 0.0%" not in out, out
+    assert "only 1 of its 2 folds have a report" in out and "1 run has no report yet" in out, out
+    assert compare.short_value("0.000587194737328") == "0.0005872" and compare.short_value("best") == "best"
+
+
 def test_the_sweeps_queue_poll_interval_comes_from_the_environment_or_is_refused_in_one_line(monkeypatch):
     from hydra_plugins.musclevision_launchers import POLL_S, poll_s
 

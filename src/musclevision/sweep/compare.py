@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -78,12 +79,28 @@ def swept_keys(runs: list[Run]) -> list[str]:
     return [k for k in keys if len({r.overrides.get(k) for r in runs}) > 1]
 
 
+def short_value(value) -> str:
+    """An override's value as a table shows it: an Optuna trial's 0.000587194737 as 0.0005872."""
+    text = str(value)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return f"{number:.4g}" if len(text) > 8 and "e" not in text.lower() else text
+
+
+def planned_folds(members: list[Run]) -> int | None:
+    """How many folds the members' split has (``group_kfold fold 0/6``), when their reports say."""
+    found = {m.group(1) for r in members if (m := re.search(r"fold \d+/(\d+)", str(r.metrics.get("split", ""))))}
+    return int(found.pop()) if len(found) == 1 else None
+
+
 def fold_groups(runs: list[Run], keys: list[str], metric: str) -> list[tuple[str, list[Run]]]:
     """Runs that differ only in the fold, grouped (cross-validation), best mean first."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
         if run.value(metric) is not None:
-            label = " ".join(f"{k}={run.overrides.get(k)}" for k in keys if k != FOLD_KEY) or "(all runs)"
+            label = " ".join(f"{k}={short_value(run.overrides.get(k))}" for k in keys if k != FOLD_KEY) or "(all runs)"
             groups.setdefault(label, []).append(run)
     return sorted(groups.items(), key=lambda item: -statistics.mean(r.value(metric) for r in item[1]))
 
@@ -147,7 +164,8 @@ def run_table(runs: list[Run], keys: list[str], metric: str, sweep_dir: Path) ->
         checkpoint = (escape(str(shown)) if shown
                       else f"ensemble of {len(members)}" if isinstance(members, list)
                       else "[red]no report: failed or running[/red]")  # fmt: skip
-        table.add_row(str(rank), escape(run.label or run.folder.name), *(escape(run.overrides.get(k, "")) for k in keys), *values,
+        swept = (escape(short_value(run.overrides.get(k, ""))) for k in keys)
+        table.add_row(str(rank), escape(run.label or run.folder.name), *swept, *values,
                       str(run.metrics.get("epoch", "-")), checkpoint)  # fmt: skip
     return table
 
@@ -170,8 +188,10 @@ def fold_table(groups, metric: str) -> Table:
         below = str(len(summary["groups_below_85"])) + f" of {len(summary['groups'])}" if "groups" in summary else "-"
         stress = (summary.get("stress") or {}).get("worst")
         stress_text = escape(f"{stress['condition']} {(-100 * stress.get('clip_drop', 0.0)) or 0.0:+.1f} pts") if stress else "-"
-        mean = f"{statistics.mean(values):.1%} ± {spread:.1%}"
-        table.add_row(escape(label), str(len(members)), *means, mean, worst_text, below, stress_text)
+        mean = f"{statistics.mean(values):.1%} ± {spread:.1%}" if len(values) > 1 else f"{values[0]:.1%} (one fold)"
+        planned = planned_folds(members)
+        folds = f"{len(members)} of {planned}" if planned and planned != len(members) else str(len(members))
+        table.add_row(escape(label), folds, *means, mean, worst_text, below, stress_text)
     return table
 
 
@@ -276,7 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # side by side, or one run: crossval.json, best.json and the plot belong to one sweep
     if groups:
         (args.sweep_dir / "crossval.json").write_text(json.dumps(summaries[0], indent=2) + "\n")
-        console.print(f"wrote {where}/crossval.json (best configuration's mean over folds)")
+        planned = planned_folds(groups[0][1])
+        reported = len(groups[0][1])
+        partial = f": only {reported} of its {planned} folds have a report" if planned and planned > reported else ""
+        console.print(f"wrote {where}/crossval.json (best configuration's mean over folds{escape(partial)})")
     finished = [r for r in runs if r.value(args.metric) is not None and r.checkpoint]
     if not finished:
         if groups and all(isinstance(r.metrics.get("checkpoint"), list) for r in runs):
@@ -292,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"wrote {where}/best.json{f' and {where}/compare.png' if plotted else ''}; export it with")
     console.print(f"  musclevision-export sweep_dir={where} name=<name>")
     if len(finished) < len(runs):
-        console.print(f"[yellow]{len(runs) - len(finished)} runs have no report yet (failed or still running)[/yellow]")
+        missing = len(runs) - len(finished)
+        console.print(f"[yellow]{missing} run{' has' if missing == 1 else 's have'} no report yet (failed or still "
+                      "running)[/yellow]")  # fmt: skip
     return 0
 
 
