@@ -124,9 +124,7 @@ class WritableOutput(Callback):
         _check_output_folder(config, "hydra.run.dir")
         launcher = OmegaConf.select(config, "hydra.runtime.choices").get("hydra/launcher")
         if launcher and launcher != "basic":  # a launcher sends sweep jobs away; a single run stays on this machine
-            logging.getLogger("musclevision").warning(
-                "hydra/launcher=%s is used by sweeps only (-m): this single run runs here, on this machine", launcher
-            )
+            log.warning("hydra/launcher=%s is used by sweeps only (-m): this single run runs here, on this machine", launcher)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         # Hydra's basic launcher composes each job's config next (a misspelt swept key fails there) and runs the jobs
