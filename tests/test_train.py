@@ -159,8 +159,19 @@ def test_bad_config_values_name_the_option(tmp_path):
         done.stderr
     ), done.stderr
     assert "paper_leaky" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    done = run_cli("train", *SMALL_SYNTHETIC, "experiment=best,bst", f"hydra.run.dir={tmp_path}")  # no hint: Hydra's own
-    assert done.returncode == 2 and "Ambiguous value for argument" in done.stderr, done.stderr
+    done = run_cli("train", *SMALL_SYNTHETIC, "experiment=best,bst", f"hydra.run.dir={tmp_path}")  # several, no -m
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "musclevision-train: error: experiment=best,bst lists several values: add -m to run one job for each "
+        "(musclevision-train -m ...)"
+    ], done.stderr
+    done = run_cli("train", "-m", *SMALL_SYNTHETIC, "experiment=best,bst", f"hydra.sweep.dir={tmp_path}/sweep3")
+    assert done.returncode == 2 and "experiment=bst is not one of the experiment configs; did you mean" in done.stderr
+    done = run_cli("train", "-m", *SMALL_SYNTHETIC, "hydra.launcher=slurm_t4", f"hydra.sweep.dir={tmp_path}/sweep4")
+    assert done.returncode == 2 and "write hydra/launcher=slurm_t4 (a slash)" in done.stderr, done.stderr
+    done = run_cli("train", *SMALL_SYNTHETIC, "model.optimizer=sgd", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 2 and "model.optimizer=sgd sets a value where a config belongs: choose one with " in (
+        done.stderr
+    ), done.stderr
     done = run_cli("train", *SMALL_SYNTHETIC, "trainer.max_epochs=-5", f"hydra.run.dir={tmp_path}", "logger=csv")
     assert done.returncode == 2 and "musclevision-train: error: trainer: `max_epochs` must be a non-negative" in done.stderr, done
     assert "Error in call to target" not in done.stderr
@@ -555,6 +566,6 @@ def test_a_bad_value_in_one_job_of_a_local_sweep_fails_that_job_alone_in_one_lin
     done = run_cli("train", "-m", *SMALL_SYNTHETIC, "trainer.max_epochs=1", "stress_suite=false", "logger=none",
                    "data.split.fold=9,0", f"hydra.sweep.dir={tmp_path}")  # fmt: skip
     assert done.returncode == 1 and "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr, done.stderr
-    assert "musclevision-train: error: 1 sweep job failed (the others ran):" in done.stderr, done.stderr
+    assert "musclevision-train: error: 1 of 2 sweep jobs failed (the others ran):" in done.stderr, done.stderr
     assert "job #0 (data.split.fold=9): data.split.fold=9 must be in 0..1" in done.stderr, done.stderr
     assert (tmp_path / "0" / "error.txt").is_file() and (tmp_path / "1" / "val_metrics.json").is_file()

@@ -177,6 +177,7 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
         @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)
         def app(cfg: DictConfig):
             mark_task_started()
+            outcome["jobs"] = int(outcome.get("jobs", 0)) + 1
             try:
                 outcome["result"] = task(cfg)
             except MissingMandatoryValue as exc:  # a required option (ckpt_path=???) not given
@@ -222,8 +223,13 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
         finally:
             release_stderr()
         if failed := outcome.get("failed"):
-            report_error(tool, f"{len(failed)} sweep job{'s' * (len(failed) > 1)} failed (the others ran):\n  " +
-                         "\n  ".join(failed), code=1)  # fmt: skip
+            jobs = int(outcome.get("jobs", len(failed)))
+            which = (
+                f"all {jobs} sweep jobs failed"
+                if len(failed) == jobs
+                else f"{len(failed)} of {jobs} sweep jobs failed (the others ran)"
+            )
+            report_error(tool, f"{which}:\n  " + "\n  ".join(failed), code=1)
             sys.exit(1)
         result = outcome.get("result")
         sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
@@ -257,8 +263,11 @@ def misspelt_option(config_name: str, args: list[str]) -> str | None:
 
     tool = f"musclevision-{config_name}"
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
-    plain = [a for a in overrides if not a.startswith(("+", "~", "hydra."))]
+    plain = [a for a in overrides if not a.startswith(("+", "~", "hydra.")) or a.startswith(("hydra.launcher", "hydra.sweeper"))]
     single = [a for a in overrides if "," not in a.split("=", 1)[1]]  # sweeps: one value is enough
+    listed = [a for a in overrides if "," in a.split("=", 1)[1] and not a.split("=", 1)[1].lstrip().startswith("[")]
+    if listed and not {"-m", "--multirun"} & set(args):  # several values, no sweep asked for
+        return f"{listed[0]} lists several values: add -m to run one job for each ({tool} -m ...)"
     try:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
@@ -266,6 +275,8 @@ def misspelt_option(config_name: str, args: list[str]) -> str | None:
             groups = [a for a in single if "." not in a.split("=", 1)[0].lstrip("+~")]  # groups and top-level values
             for arg in plain:
                 key, value = arg.split("=", 1)
+                if "." in key and (group := key.replace(".", "/")) and value in loader.get_group_options(group):
+                    return f"{key}={value} sets a value; to choose the {value} config write {group}={value} (a slash)"
                 if "." in key:
                     continue
                 try:
@@ -284,10 +295,11 @@ def misspelt_option(config_name: str, args: list[str]) -> str | None:
                     return f"{key} is not an option of {tool}{'; ' + guess if guess else ' '}(see {tool} --help)"
                 if key not in cfg.hydra.runtime.choices:  # a group of another command (experiment= to the extractor)
                     return f"{key}= is not an option of {tool} (see {tool} --help)"
-                if value in choices or "," in value:
-                    continue
-                guess = _did_you_mean(difflib.get_close_matches(value, choices, n=3, cutoff=0.5), f"{key}=")
-                return f"{key}={value} is not one of the {key} configs; {guess}(they are: {', '.join(choices)})"
+                for one in value.split(","):  # each of a swept list too (-m experiment=best,best_synht)
+                    if one in choices:
+                        continue
+                    guess = _did_you_mean(difflib.get_close_matches(one, choices, n=3, cutoff=0.5), f"{key}=")
+                    return f"{key}={one} is not one of the {key} configs; {guess}(they are: {', '.join(choices)})"
             # Dotted keys, in the config of each value of a swept group (-m model=gcn,lstm): one of them may lack it.
             swept = [a.split("=", 1) for a in overrides if "," in a.split("=", 1)[1] and "." not in a.split("=", 1)[0]]
             swept = [(k, v.split(",")) for k, v in swept if loader.get_group_options(k.lstrip("+~"))]

@@ -72,6 +72,11 @@ def sweep_tags(cfg: DictConfig) -> list[str]:
 
 def check_config(cfg: DictConfig) -> None:
     """Refuse, before any work, combinations that would otherwise fail only after training."""
+    for group in HydraConfig.get().runtime.choices:  # model.optimizer=sgd: a value where a config belongs
+        node = OmegaConf.select(cfg, str(group).replace("/", "."))
+        if not str(group).startswith("hydra") and isinstance(node, str):
+            raise ValueError(f"{str(group).replace('/', '.')}={node} sets a value where a config belongs: choose one "
+                             f"with {group}=<name> (a slash; see musclevision-train --help)")  # fmt: skip
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path} does not exist")
     if cfg.get("init_ckpt") and not Path(cfg.init_ckpt).is_file():
