@@ -354,6 +354,11 @@ def test_a_window_longer_than_every_clip_is_refused_with_the_numbers(caplog):
     with caplog.at_level(logging.WARNING):
         KeypointDataModule(ListSource(clips), CLASSES, window=100, split={"protocol": "none"}).setup()
     assert "data.window=100 is longer than 1 of the 21 clips (the shortest has 40 frames)" in caplog.text
+    caplog.clear()  # one short clip among many (1 of 451 in the shared clips): a note, not a warning on every command
+    with caplog.at_level(logging.INFO):
+        KeypointDataModule(ListSource(long_clips(200) * 4 + clips[-1:]), CLASSES, window=100, split={"protocol": "none"}).setup()
+    said = [r for r in caplog.records if "is longer than 1 of the 81 clips" in r.getMessage()]
+    assert said and said[0].levelno == logging.INFO, caplog.text
 
 
 def test_train_extra_clips_join_the_training_side_only():

@@ -144,9 +144,10 @@ class KeypointDataModule(pl.LightningDataModule):
                 "shorter data.window, or data.sampling=clip to train on whole clips"
             )
         shorter = sum(s < 1 for s in spare)
-        if shorter:
-            log.warning("data.window=%d is longer than %d of the %d clips (the shortest has %d frames): each of them "
-                        "gives one window padded with NaN frames", self.window, shorter, len(lengths), lengths[0])  # fmt: skip
+        if shorter:  # a warning when it touches a noticeable share of the clips; a note otherwise (every command says it)
+            say = log.warning if shorter >= 0.02 * len(lengths) else log.info
+            say("data.window=%d is longer than %d of the %d clips (the shortest has %d frames): each of them gives one "
+                "window padded with NaN frames", self.window, shorter, len(lengths), lengths[0])  # fmt: skip
 
     def eval_windows_per_batch(self) -> int:
         """Windows per evaluation batch: ``eval_batch_size``, fewer for long windows (``eval_batch_frames``)."""
