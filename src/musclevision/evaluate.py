@@ -26,6 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from musclevision.data.sources import source_kind
 from musclevision.data.splits import split_key
 from musclevision.extract.cache import CacheError
 from musclevision.hydra_app import hydra_entry
@@ -40,7 +41,7 @@ warnings.filterwarnings("ignore", ".*Be aware that when using `ckpt_path`, callb
 
 def is_synthetic(source) -> bool:
     """A data source config that generates synthetic keypoints (data=synthetic), not one that reads a video cache."""
-    return str((source or {}).get("_target_", "")).endswith("SyntheticSource")
+    return source_kind(source) == "synthetic"
 
 
 def own_keypoints(cfg: DictConfig, sources: list[dict]) -> None:

@@ -19,6 +19,14 @@ from musclevision.extract.video import declared_seconds
 log = logging.getLogger(__name__)
 
 
+def source_kind(source) -> str:
+    """What a data source config (``data.source``) gives, as its class declares it (``kind``): "real" or "synthetic"."""
+    from hydra.utils import get_class
+
+    target = (source or {}).get("_target_")
+    return getattr(get_class(target), "kind", "real") if target else "real"
+
+
 class VideoCacheSource:
     """Keypoints of the videos under ``video_root``, cached in ``cache_dir`` by the extractor pool."""
 

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from hydra.utils import get_class
 
 from musclevision.card import (
     CARD_FORMAT,
@@ -31,6 +30,7 @@ from musclevision.card import (
     Training,
     WindowPolicy,
 )
+from musclevision.data.sources import source_kind
 from musclevision.data.splits import split_key
 from musclevision.export.onnx_model import OPSET, ProbabilityGraph, check_parity, export_onnx, input_names, temporary_path
 from musclevision.extract.landmarker import PoseSettings
@@ -61,8 +61,7 @@ def portable(value):
 
 def data_kind(run_config: dict) -> str:
     """What the model learned from, as its data source declares it ("real" or "synthetic")."""
-    target = run_config.get("data", {}).get("source", {}).get("_target_")
-    return getattr(get_class(target), "kind", "real") if target else "real"
+    return source_kind(run_config.get("data", {}).get("source"))
 
 
 def pose_model_info(run_config: dict) -> dict:

@@ -35,7 +35,7 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
-from musclevision.oserrors import describe_write_error
+from musclevision.oserrors import check_writable, describe_write_error
 from musclevision.paths import sha256_file
 from musclevision.pose.skeleton import NUM_LANDMARKS
 
@@ -206,10 +206,7 @@ class KeypointCache:
         """Refuse, before any work, a cache folder that cannot take the ``todo`` videos it lacks."""
         for folder in (self.path, self.path / "clips", self.path / "logs", self.path / "claims"):
             try:
-                folder.mkdir(exist_ok=True)
-                fd, tmp = _create_temp(folder, ".tmp")
-                os.close(fd)
-                os.unlink(tmp)
+                check_writable(folder)
             except OSError as exc:
                 raise CacheWriteError(
                     f"{todo} video{'s' if todo != 1 else ''} to extract, but {describe_write_error(exc, folder)}"

@@ -36,29 +36,27 @@ class VideoInfo:
         return self.declared_frames > 0 and self.declared_frames - self.frames > max(2, 0.01 * self.declared_frames)
 
 
-def declared_frame_count(path: Path) -> int:
+def _header(path: Path) -> tuple[float, float] | None:
+    """``(frame count, frame rate)`` as the container's header declares them (nothing decoded); None if unopenable."""
     import cv2
 
     cap = cv2.VideoCapture(str(path))
     try:
-        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else -1
+        return (cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)) if cap.isOpened() else None
     finally:
         cap.release()
+
+
+def declared_frame_count(path: Path) -> int:
+    header = _header(path)
+    return int(header[0]) if header else -1
 
 
 def declared_seconds(path: Path) -> float | None:
     """How long the container says the video lasts (frame count / frame rate from its header, nothing decoded), or
     None when it does not say or cannot be opened."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            return None
-        frames, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
-        return frames / fps if frames > 0 and fps > 0 else None
-    finally:
-        cap.release()
+    header = _header(path)
+    return header[0] / header[1] if header and header[0] > 0 and header[1] > 0 else None
 
 
 def open_video(path: Path):
