@@ -161,10 +161,6 @@ function addWarning(message) {
   S.warnings.push(message);
   showWarnings();
 }
-/** After a source starts: drop a camera/file message, keep start-up warnings. */
-function clearSourceMessage() {
-  showWarnings();
-}
 function stageMessage(text) {
   el.stageMsg.textContent = text || "";
   el.stageMsg.hidden = !text;
@@ -329,7 +325,7 @@ function startFile(file) {
 }
 
 function sourceStarted() {
-  clearSourceMessage();
+  showWarnings(); // the camera/file message is gone (its source started), start-up warnings stay
   engine && engine.reset();
   // A camera's bouts happen now: the log gives their times of day. A file's were recorded at a time the browser
   // cannot read: its bouts get places in the video instead (the clock is set at its first frame, see frameTime).
