@@ -46,10 +46,6 @@ export class SessionLog {
     this.clock = Object.freeze({ originMs, videoZeroMs });
   }
 
-  get originMs() {
-    return this.clock.originMs;
-  }
-
   clear() {
     this.bouts = []; // closed, oldest first: {exercise, startMs, shownMs (first shown), endMs, reps}
     this.current = null; // the ongoing bout
