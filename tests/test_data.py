@@ -306,7 +306,7 @@ class ListSource:
     def prepare(self, classes):
         pass
 
-    def load(self, classes):
+    def load(self, classes, require_all=True):
         return [c for c in self.clips if c.label in classes]
 
 
