@@ -290,6 +290,41 @@ def test_scene_motion_ignores_frames_without_a_person_and_exports_to_onnx_with_p
     check_parity(ProbabilityGraph(net), tmp_path / "scene.onnx", image.numpy(), world.numpy(), tolerance=1e-5)
 
 
+def test_orientation_tells_facing_the_floor_from_facing_up_and_is_the_same_from_any_side(tmp_path):
+    """orientation: the trunk's line and the chest's normal against the camera's up/down. A push-up faces the floor, a
+    bench press faces up, a squat stands; the values do not change when the person is turned about the vertical axis,
+    mirrored or scaled, and a model with them exports to ONNX with parity."""
+    from musclevision.data.synthetic import synthesize_dataset
+    from musclevision.export.onnx_model import ProbabilityGraph, check_parity, export_onnx
+    from musclevision.pose import transforms
+    from musclevision.pose.geometry import orientation
+
+    clips = {c.label: c for c in synthesize_dataset(["BenchPress", "BodyWeightSquats", "PushUps"], groups=1, seed=5)}
+    seen = {k: c.world[~np.isnan(c.world).any((1, 2))] for k, c in clips.items()}  # frames with a person
+    trunk = {k: orientation(torch.tensor(w)).median(0).values for k, w in seen.items()}  # [torso y, normal y]
+    assert trunk["PushUps"][1] > 0.5 and trunk["BenchPress"][1] < -0.3 and trunk["BodyWeightSquats"][0] < -0.5
+
+    push = clips["PushUps"]
+    image, world = push.image[None], push.world[None]
+    ref = orientation(torch.tensor(world))
+    aspect = np.array([push.width / push.height])
+    for turned in (transforms.rotate_yaw(image, world, aspect, np.array([a]))[1] for a in (0.4, 1.9, -2.8)):
+        assert torch.allclose(orientation(torch.tensor(turned)), ref, atol=1e-5, equal_nan=True)
+    assert torch.allclose(orientation(torch.tensor(transforms.mirror(image, world)[1])), ref, atol=1e-5, equal_nan=True)
+    assert torch.allclose(orientation(torch.tensor(world * 1.7)), ref, atol=1e-5, equal_nan=True)
+
+    feats = LandmarkFeatures(coords="canonical", velocity=False, visibility=False, orientation=True)
+    assert feats.out_features == 33 * 3 + 2 and feats(torch.tensor(image), torch.tensor(world))[0].shape[-1] == 33 * 3 + 2
+    with pytest.raises(ValueError, match="orientation"):  # "false" from a YAML string must not read as true
+        LandmarkFeatures(coords="canonical", orientation="false")
+    net = build_classifier(5, "lstm", {"coords": "canonical", "angles": "world", "velocity": True, "visibility": False,
+                                       "orientation": True}, hidden_size=8).eval()  # fmt: skip
+    image, world = landmarks(8, 8, seed=9), torch.randn(8, 8, 33, 3)
+    image[2, 1:3] = float("nan")
+    export_onnx(ProbabilityGraph(net), tmp_path / "orientation.onnx", 8)
+    check_parity(ProbabilityGraph(net), tmp_path / "orientation.onnx", image.numpy(), world.numpy(), tolerance=1e-5)
+
+
 def test_the_training_summary_lists_parameters_without_empty_columns(monkeypatch):
     """Lightning's summary printed 'Mode: train' and 'FLOPs: 0' for every module, 'Total FLOPs: 0' at the end."""
     from rich.console import Console

@@ -21,6 +21,7 @@ from musclevision.pose.geometry import (
     centre_and_scale,
     hide_unseen,
     joint_cosines,
+    orientation,
     scene_motion,
 )
 from musclevision.pose.skeleton import JOINTS, NUM_LANDMARKS
@@ -52,6 +53,8 @@ class LandmarkFeatures(nn.Module):
       window, in image torso lengths (``pose.geometry.scene_motion``): what stays still in the scene and what moves
       (hands on the floor under a moving body in a push-up; a still body under moving hands in a bench press), which
       hip-centred coordinates cannot tell.
+    orientation: append how the trunk lies against the camera's up/down (``pose.geometry.orientation``): upright or
+      lying, and facing the floor (a push-up) or up (a bench press), from the world landmarks.
     """
 
     ASYMMETRY = 2 * len(SIDE_PAIRS) + len(JOINTS) // 2  # features of pose.geometry.asymmetry
@@ -59,7 +62,7 @@ class LandmarkFeatures(nn.Module):
 
     def __init__(self, coords: str | list[str] = "raw", velocity: bool = False, visibility: bool = True,
                  angles: str | None = None, asymmetry: bool = False, hide_unseen: float = 0.0,
-                 scene_motion: bool = False):  # fmt: skip
+                 scene_motion: bool = False, orientation: bool = False):  # fmt: skip
         super().__init__()
         self.coords = coords.split("+") if isinstance(coords, str) else list(coords)  # "normalized+world" == [normalized, world]
         if not self.coords or any(c not in COORDS for c in self.coords):
@@ -74,17 +77,21 @@ class LandmarkFeatures(nn.Module):
         if not isinstance(scene_motion, bool):
             raise ValueError(f"features.scene_motion={scene_motion!r}: true or false")
         self.scene_motion = scene_motion
+        if not isinstance(orientation, bool):
+            raise ValueError(f"features.orientation={orientation!r}: true or false")
+        self.orientation = orientation
 
     @property
     def uses_world(self) -> bool:
-        return "world" in self.coords or "canonical" in self.coords or self.angles == "world" or self.asymmetry
+        return ("world" in self.coords or "canonical" in self.coords or self.angles == "world" or self.asymmetry
+                or self.orientation)  # fmt: skip
 
     @property
     def out_features(self) -> int:
         positions = len(self.coords) * NUM_LANDMARKS * 3
         return (positions * (2 if self.velocity else 1) + (NUM_LANDMARKS if self.visibility else 0)
                 + (len(JOINTS) if self.angles else 0) + (self.ASYMMETRY if self.asymmetry else 0)
-                + (self.SCENE if self.scene_motion else 0))  # fmt: skip
+                + (self.SCENE if self.scene_motion else 0) + (2 if self.orientation else 0))  # fmt: skip
 
     def positions(self, landmarks: torch.Tensor, world: torch.Tensor | None = None):
         """``-> (positions [B,T,33,3*len(coords)], landmarks [B,T,33,4], world [B,T,33,3] | None, valid [B,T])``:
@@ -127,5 +134,7 @@ class LandmarkFeatures(nn.Module):
                 parts.append(asymmetry(canonical_world(world, valid)))
         if self.scene_motion:
             parts.append(scene_motion(landmarks[..., :2], valid))
+        if self.orientation:
+            parts.append(orientation(world))
         features = torch.cat(parts, dim=-1)
         return torch.where(valid[..., None], features, torch.zeros_like(features)), valid

@@ -122,6 +122,17 @@ def asymmetry(canonical: torch.Tensor) -> torch.Tensor:
     return torch.cat([apart[..., 2], apart[..., 0], bent], dim=-1)
 
 
+def orientation(world: torch.Tensor) -> torch.Tensor:
+    """How the trunk lies against the camera's up/down (gravity, for a level camera): ``world [..., 33, 3]`` (y down)
+    -> ``[..., 2]``: the y of the unit torso line (hips to shoulders: -1 upright, 0 lying) and the y of the unit chest
+    normal (right-to-left line x torso line: + facing the floor, as in a push-up; - facing up, as on a bench). Both
+    are the same turned about the vertical axis, mirrored (left and right swapped with x flipped) or scaled."""
+    torso = shoulder_centre(world) - hip_centre(world)  # [..., 3]
+    normal = torch.linalg.cross(right_to_left(world), torso, dim=-1)
+    unit = lambda v: v[..., 1] / torch.linalg.vector_norm(v, dim=-1).clamp(min=1e-6)  # noqa: E731
+    return torch.stack([unit(torso), unit(normal)], dim=-1)
+
+
 def body_size(world: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """``world [B,T,33,3]``, ``valid [B,T]`` -> ``[B]``: mean 3-D length of the torso, thighs, shins and upper arms
     over the valid frames (metres; 1 when there are none). Lengths do not change with the view."""
