@@ -157,6 +157,20 @@ def test_a_sweep_with_no_slurm_controller_says_so_and_how_to_start_one(tmp_path)
     assert not (tmp_path / "sweep" / ".submitit").exists()  # nothing was submitted
 
 
+def test_a_cluster_sweeps_bad_values_are_named_before_anything_is_submitted(tmp_path):
+    """Each job's config is checked as training would check it before the array goes to SLURM: a typo in one value
+    is named at once, not after the job has waited in the queue. (No controller is needed: nothing gets that far.)"""
+    done = run_cli("train", "-m", "hydra/launcher=slurm_t4", "data=synthetic", "data.window=8,0", "model.optimizer.lr=1e-3,-1",
+                   f"hydra.sweep.dir={tmp_path}", timeout=120)  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 2 and "Traceback" not in output, output[-2000:]
+    assert "3 of 4 sweep jobs have a bad value; nothing was submitted" in output
+    assert "job #1 (data.window=8 model.optimizer.lr=-1): model.optimizer: Invalid learning rate: -1" in output
+    assert "job #2 (data.window=0 model.optimizer.lr=0.001): data.window=0 must be a whole number >= 1" in output
+    assert "job #0" not in output and "cannot submit" not in output
+    assert not (tmp_path / ".submitit").exists()
+
+
 def test_stderr_held_while_hydra_composes_is_passed_on_or_dropped(capsys):
     """What Hydra writes while it reads the command line is held: passed on once composed, dropped when our one-line
     hint replaces it; a stream saved meanwhile (a logging handler) still reaches the real stderr afterwards."""

@@ -156,17 +156,26 @@ def user_mistake(exc: BaseException, kinds: ErrorKinds) -> BaseException | None:
     return exc if isinstance(exc, kinds) else None
 
 
+# Per tool (config name): a check of one job's composed config that reads and runs nothing, and the errors that are
+# the user's. A launcher that sends jobs away (SLURM) runs it on every job first: a bad value is named before the
+# sweep waits in a queue for it.
+PRECHECKS: dict[str, tuple[Callable[[DictConfig], None], ErrorKinds]] = {}
+
+
 def hydra_entry(config_name: str, task: Callable[[DictConfig], object],
-                user_errors: ErrorKinds = (FileNotFoundError, ValueError)) -> Callable[[], None]:  # fmt: skip
+                user_errors: ErrorKinds = (FileNotFoundError, ValueError),
+                precheck: Callable[[DictConfig], None] | None = None) -> Callable[[], None]:  # fmt: skip
     """A ``main()`` for ``[project.scripts]``: runs ``task`` with Hydra, exits with its int result.
 
     A non-int result (a metric, for sweepers such as Optuna) means success; an error in the
     command line itself exits 2, an error while the task runs exits 1. In a single run, one of
     ``user_errors`` (a bad path or value, which the message names) is one line on stderr and
     exit 2, its traceback kept in the run folder; a full or read-only disk is one line naming
-    the file and the cause, exit 1; in a sweep both fail the job as they are.
+    the file and the cause, exit 1; in a sweep both fail the job as they are. ``precheck``: see PRECHECKS.
     """
     tool = f"musclevision-{config_name}"
+    if precheck is not None:
+        PRECHECKS[config_name] = (precheck, user_errors)
 
     def main() -> None:
         # configs/paths resolves every location from this, so commands work from any cwd.

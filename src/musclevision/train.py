@@ -345,7 +345,15 @@ def run(cfg: DictConfig):
     return report_value(evaluation, cfg.optimized_metric) if cfg.get("optimized_metric") and evaluation else None
 
 
-main = hydra_entry("train", run, user_errors=(FileNotFoundError, ValueError, CacheError))
+def precheck(cfg: DictConfig) -> None:
+    """One sweep job's values, checked before a cluster queues it: check_config, and what the data module and the
+    model refuse when they are built (a few milliseconds: nothing is read, extracted or trained)."""
+    check_config(cfg)
+    instantiate(cfg.data)
+    instantiate(cfg.model)
+
+
+main = hydra_entry("train", run, user_errors=(FileNotFoundError, ValueError, CacheError), precheck=precheck)
 
 if __name__ == "__main__":
     main()

@@ -23,13 +23,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher  # Hydra only loads plugins from hydra_plugins.*
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
-from musclevision.hydra_app import mark_task_started
+from musclevision.hydra_app import PRECHECKS, mark_task_started, user_mistake
 
 log = logging.getLogger(__name__)
 EXECUTOR_INIT_KEYS = {"max_num_timeout"}  # passed when the executor is built, prefixed by the cluster name
@@ -130,6 +131,11 @@ class _ReportingLauncher:
         except ValueError as exc:
             log.error("%s", exc)
             raise SystemExit(1) from None
+        bad = self._precheck(job_overrides, initial_job_idx)
+        if bad:  # before the task started: our entry point reads this exit as a bad command line (exit 2)
+            log.error("%d of %d sweep jobs have a bad value; nothing was submitted:\n  %s", len(bad), len(job_overrides),
+                      "\n  ".join(bad))  # fmt: skip
+            raise SystemExit(1)
         cluster = self._EXECUTOR
         folder = self.params["submitit_folder"]
         init = {f"{cluster}_{k}": v for k, v in self.params.items() if k in EXECUTOR_INIT_KEYS}
@@ -192,6 +198,35 @@ class _ReportingLauncher:
         done = "the job is" if len(jobs) == 1 else f"all {len(jobs)} jobs are"
         log.info("%s done: musclevision-compare %s", done, sweep_dir)
         return results
+
+    def _precheck(self, job_overrides, first: int) -> list[str]:
+        """Each job's config composed and checked as its tool would check it (hydra_app.PRECHECKS), nothing run: one
+        line per job with a bad value, named by the values that tell the jobs apart."""
+        found = PRECHECKS.get(str(self.config.hydra.job.config_name))
+        if found is None:
+            return []
+        check, kinds = found
+        jobs = [filter_overrides(o) for o in job_overrides]
+        values: dict[str, set[str]] = {}
+        for overrides in jobs:
+            for o in overrides:
+                values.setdefault(o.split("=", 1)[0], set()).add(o)
+        bad = []
+        try:
+            for number, overrides, shown in zip(range(first, first + len(jobs)), job_overrides, jobs):
+                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+                HydraConfig.instance().set_config(cfg)  # what the job would see (check_config reads its choices)
+                try:
+                    check(cfg)
+                except Exception as exc:
+                    mistake = user_mistake(exc, kinds)
+                    if mistake is None:
+                        raise
+                    swept = [o for o in shown if len(values[o.split("=", 1)[0]]) > 1] or shown
+                    bad.append(f"job #{number} ({' '.join(swept) or 'no overrides'}): {mistake}")
+        finally:
+            HydraConfig.instance().set_config(self.config)
+        return bad
 
     def _await(self, jobs, poll: float) -> dict[str, str]:
         """Wait until every job is done (reading the queue every ``poll`` seconds), saying which are pending and
