@@ -157,6 +157,35 @@ def test_a_sweep_with_no_slurm_controller_says_so_and_how_to_start_one(tmp_path)
     assert not (tmp_path / "sweep" / ".submitit").exists()  # nothing was submitted
 
 
+def test_compare_tells_runs_apart_by_what_they_had_not_by_how_it_was_typed(tmp_path, capsys, monkeypatch):
+    """Two sweeps of one recipe side by side: one typed seed=42 and logged to W&B, the other left the seed at its
+    default 42 and logged to CSV. Neither difference changes what was learnt: one configuration, its four folds."""
+    monkeypatch.setenv("COLUMNS", "300")
+    for sweep, extra in (("typed", ["seed=42", "logger=wandb"]), ("default", ["logger=csv"])):
+        for fold in (0, 1):
+            run = tmp_path / sweep / str(fold)
+            (run / ".hydra").mkdir(parents=True)
+            (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["experiment=best", f"data.split.fold={fold}", *extra]))
+            (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 42, "data": {"split": {"fold": fold}}}))
+            (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": {"experiment": "best"}}}}))
+            (run / "val_metrics.json").write_text(json.dumps({"window": {"acc": 0.9, "bacc": 0.9}, "epoch": 1}))
+    runs = compare.read_runs(tmp_path / "typed") + compare.read_runs(tmp_path / "default")
+    assert compare.swept_keys(runs) == ["data.split.fold"]
+    assert [len(members) for _, members in compare.fold_groups(runs, ["data.split.fold"], "val/window_bacc")] == [4]
+    assert runs[2].setting("seed") == "42" and runs[2].setting("experiment") == "best" and runs[2].setting("nope") is None
+    assert compare.main([str(tmp_path / "typed"), str(tmp_path / "default")]) == 0
+    out = flat(capsys.readouterr().out)
+    assert "logger" not in out and "seed" not in out, out
+
+
+def test_compare_plots_a_searched_range_on_a_real_axis_and_a_few_settings_as_columns():
+    x, labels, scale = compare.axis(["0.0003", "0.001", "0.0042", "0.009", "0.001"])  # an Optuna search
+    assert x == [0.0003, 0.001, 0.0042, 0.009, 0.001] and labels is None and scale == "log"
+    assert compare.axis(["0.1", "0.2", "0.3", "0.4"])[2] == "linear"
+    assert compare.axis(["64", "128", "32", "64"]) == ([1.0, 2.0, 0.0, 1.0], ["32", "64", "128"], "linear")
+    assert compare.axis(["gcn", "lstm", "gcn"]) == ([0.0, 1.0, 0.0], ["gcn", "lstm"], "linear")
+
+
 def test_a_cluster_sweeps_bad_values_are_named_before_anything_is_submitted(tmp_path):
     """Each job's config is checked as training would check it before the array goes to SLURM: a typo in one value
     is named at once, not after the job has waited in the queue. (No controller is needed: nothing gets that far.)"""

@@ -30,6 +30,9 @@ from rich.table import Table
 from musclevision.models.metrics import LEVELS, parse_metric, report_value
 
 FOLD_KEY = "data.split.fold"
+# Options that change where a run logs or how fast it goes, not what it learns: never what tells runs apart.
+NOT_RESULTS = ("logger", "paths.", "torch_threads", "callbacks.progress_bar", "trainer.enable_progress_bar",
+               "data.num_workers", "data.eval_batch_size", "data.eval_batch_frames", "data.source.workers")  # fmt: skip
 
 
 @dataclass
@@ -39,10 +42,26 @@ class Run:
     metrics: dict = field(default_factory=dict)
     checkpoint: Path | None = None
     label: str = ""  # how tables name it (the job folder, or sweep/job when several sweeps are compared)
+    choices: dict = field(default_factory=dict)  # config group -> chosen config (.hydra/hydra.yaml)
+    config: dict = field(default_factory=dict)  # the run's composed config (.hydra/config.yaml)
 
     def value(self, metric: str) -> float | None:
         """``val/window_bacc`` -> metrics["window"]["bacc"] (None when the run has no report)."""
         return report_value(self.metrics, metric)
+
+    def setting(self, key: str) -> str | None:
+        """What ``key`` was in this run: its override, else its config group's choice or its value in the run's
+        config (so ``seed=42`` typed in one sweep and left at its default 42 in another read the same)."""
+        if key in self.overrides:
+            return self.overrides[key]
+        if key in self.choices:
+            return None if self.choices[key] is None else str(self.choices[key])
+        node = self.config
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return None if isinstance(node, (dict, list)) else str(node).lower() if isinstance(node, bool) else str(node)
 
 
 def is_run(folder: Path) -> bool:
@@ -66,8 +85,19 @@ def read_runs(sweep_dir: Path) -> list[Run]:
             # The sweep was moved (e.g. copied from the cluster): the same file name in this run folder.
             moved = folder / "checkpoints" / checkpoint.name
             checkpoint = moved if moved.is_file() else None
-        runs.append(Run(folder, overrides, metrics, checkpoint))
+        hydra = _yaml(folder / ".hydra" / "hydra.yaml").get("hydra") or {}
+        choices = (hydra.get("runtime") or {}).get("choices") or {}
+        runs.append(Run(folder, overrides, metrics, checkpoint, choices=choices, config=_yaml(folder / ".hydra" / "config.yaml")))
     return runs
+
+
+def _yaml(path: Path) -> dict:
+    """A run's saved config as plain data; {} when it is missing or unreadable (the overrides still tell runs apart)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _job_number(folder: Path) -> int:
@@ -75,12 +105,22 @@ def _job_number(folder: Path) -> int:
 
 
 def swept_keys(runs: list[Run]) -> list[str]:
-    keys = sorted({k for r in runs for k in r.overrides})
-    return [k for k in keys if len({r.overrides.get(k) for r in runs}) > 1]
+    """Options overridden in some run whose value differs between runs (as each run had it, typed or not), leaving
+    out those that do not change what a run learns (NOT_RESULTS)."""
+    keys = sorted({k for r in runs for k in r.overrides if not k.startswith(NOT_RESULTS)})
+    return [k for k in keys if len({_same(r.setting(k)) for r in runs}) > 1]
+
+
+def _same(value: str | None):
+    """A setting as compared between runs: 2 and 2.0 alike."""
+    number = _as_float(value) if value is not None else None
+    return value if number is None else number
 
 
 def short_value(value) -> str:
     """An override's value as a table shows it: an Optuna trial's 0.000587194737 as 0.0005872."""
+    if value is None:
+        return "null"  # not set in that run (a config group left out, an option it does not have)
     text = str(value)
     try:
         number = float(text)
@@ -100,7 +140,7 @@ def fold_groups(runs: list[Run], keys: list[str], metric: str) -> list[tuple[str
     groups: dict[str, list[Run]] = {}
     for run in runs:
         if run.value(metric) is not None:
-            label = " ".join(f"{k}={short_value(run.overrides.get(k))}" for k in keys if k != FOLD_KEY) or "(all runs)"
+            label = " ".join(f"{k}={short_value(run.setting(k))}" for k in keys if k != FOLD_KEY) or "(all runs)"
             groups.setdefault(label, []).append(run)
     return sorted(groups.items(), key=lambda item: -statistics.mean(r.value(metric) for r in item[1]))
 
@@ -115,7 +155,7 @@ def crossval_summary(label: str, members: list[Run]) -> dict:
                 summary.setdefault(level, {})[name] = statistics.mean(values)
                 summary[level][f"{name}_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
     summary["per_fold"] = [
-        {"fold": r.overrides.get(FOLD_KEY), "run": str(r.folder)}
+        {"fold": r.setting(FOLD_KEY), "run": str(r.folder)}
         | {f"{level}_acc": r.metrics[level]["acc"] for level in LEVELS if level in r.metrics}
         | ({"worst_group": r.metrics["worst_group"]} if "worst_group" in r.metrics else {})
         for r in members
@@ -164,7 +204,7 @@ def run_table(runs: list[Run], keys: list[str], metric: str, sweep_dir: Path) ->
         checkpoint = (escape(str(shown)) if shown
                       else f"ensemble of {len(members)}" if isinstance(members, list)
                       else "[red]no report: failed or running[/red]")  # fmt: skip
-        swept = (escape(short_value(run.overrides.get(k, ""))) for k in keys)
+        swept = (escape(short_value(run.setting(k) or "")) for k in keys)
         table.add_row(str(rank), escape(run.label or run.folder.name), *swept, *values,
                       str(run.metrics.get("epoch", "-")), checkpoint)  # fmt: skip
     return table
@@ -229,10 +269,11 @@ def plot(runs: list[Run], keys: list[str], metric: str, path: Path) -> bool:
         return False
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
     for ax, key in zip(axes[0], panels):
-        labels = sorted({r.overrides.get(key, "") for r in done}, key=lambda v: (_as_float(v) is None, _as_float(v) or 0, v))
-        x = [labels.index(r.overrides.get(key, "")) for r in done]
+        x, labels, scale = axis([r.setting(key) or "" for r in done])
         ax.scatter(x, [r.value(metric) for r in done], alpha=0.8)
-        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_xscale(scale)
+        if labels is not None:
+            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
         ax.set_xlabel(key)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
@@ -240,6 +281,17 @@ def plot(runs: list[Run], keys: list[str], metric: str, path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def axis(given: list[str]) -> tuple[list[float], list[str] | None, str]:
+    """Where runs with these values of one option go along x: ``(x, tick labels, scale)``. Numbers over a range (an
+    Optuna search: more than three values) on a real axis, logarithmic when they span ten times or more (labels
+    None); a few settings or words one column each, in order."""
+    numbers = [_as_float(v) for v in given]
+    if len(set(given)) > 3 and None not in numbers:
+        return numbers, None, "log" if min(numbers) > 0 and max(numbers) >= 10 * min(numbers) else "linear"
+    labels = sorted(set(given), key=lambda v: (_as_float(v) is None, _as_float(v) or 0, v))
+    return [float(labels.index(v)) for v in given], labels, "linear"
 
 
 def _as_float(value: str) -> float | None:
