@@ -186,6 +186,23 @@ def test_compare_plots_a_searched_range_on_a_real_axis_and_a_few_settings_as_col
     assert compare.axis(["gcn", "lstm", "gcn"]) == ([0.0, 1.0, 0.0], ["gcn", "lstm"], "linear")
 
 
+def test_what_sbatch_writes_to_stderr_is_passed_on_unless_its_refusal_is_reported(capfd):
+    import subprocess
+    import sys
+
+    from hydra_plugins.musclevision_launchers import _sbatch_stderr
+
+    say = [sys.executable, "-c", "import sys; sys.stderr.write('sbatch: warning: a note\\nsbatch: error: refused\\n')"]
+    with _sbatch_stderr() as said:
+        subprocess.run(say, check=True)
+    assert said == ["sbatch: warning: a note", "sbatch: error: refused"]
+    assert capfd.readouterr().err == "sbatch: warning: a note\nsbatch: error: refused\n"  # passed on
+    with pytest.raises(RuntimeError), _sbatch_stderr() as said:
+        subprocess.run(say, check=True)
+        raise RuntimeError("sbatch failed")
+    assert said == ["sbatch: warning: a note", "sbatch: error: refused"] and capfd.readouterr().err == ""  # the caller says it
+
+
 def test_a_cluster_sweeps_bad_values_are_named_before_anything_is_submitted(tmp_path):
     """Each job's config is checked as training would check it before the array goes to SLURM: a typo in one value
     is named at once, not after the job has waited in the queue. (No controller is needed: nothing gets that far.)"""

@@ -234,6 +234,7 @@ def test_slurms_refusal_at_submission_is_one_clear_error(slurm_env, tmp_path):
     output = done.stdout + done.stderr
     assert done.returncode == 1 and "Traceback" not in output, output[-3000:]
     assert "SLURM refused the sweep (1 jobs) at submission: sbatch: error: Memory specification can not be satisfied" in output
+    assert output.count("Memory specification can not be satisfied") == 1, output  # sbatch's own stderr not echoed
     assert "check hydra.launcher.partition, cpus_per_task, mem_gb" in output
 
 

@@ -14,12 +14,15 @@ of a sweep waiting in silence forever. Jobs that SLURM refuses at submission get
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -122,6 +125,30 @@ def last_error_line(exc: Exception) -> str:
     return (errors or lines or [type(exc).__name__])[-1][:300]
 
 
+@contextlib.contextmanager
+def _sbatch_stderr():
+    """What the commands run meanwhile (sbatch) write to this process's stderr (file descriptor 2), as a list of lines
+    filled on exit; passed on to stderr unless an exception (sbatch's refusal, which the caller reports) ends it."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        failed = True
+        try:
+            yield lines
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode(errors="replace")
+            lines += [line.strip() for line in text.splitlines() if line.strip()]
+            if text and not failed:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+
 class _ReportingLauncher:
     def launch(self, job_overrides, initial_job_idx):
         import submitit
@@ -155,9 +182,11 @@ class _ReportingLauncher:
             raise SystemExit(1)
         mark_task_started()  # from here on, an exit 1 is a failed job, not a bad command line
         try:
-            jobs = executor.map_array(self, *zip(*args))
+            with _sbatch_stderr() as sbatch_said:  # sbatch writes its refusal to our stderr too: said once, below
+                jobs = executor.map_array(self, *zip(*args))
         except Exception as exc:  # sbatch refused them: a partition, memory or gres no node can give
             said = [line.strip() for line in str(exc).splitlines() if "error:" in line] or [last_error_line(exc)]
+            said += [line for line in sbatch_said if line not in said and "error:" in line]
             log.error("SLURM refused the sweep (%d jobs) at submission: %s\n  check hydra.launcher.partition, "
                       "cpus_per_task, mem_gb, gres, account and qos against `sinfo` (nodes: %s)", len(args),
                       " ".join(dict.fromkeys(said)), partition_nodes(self.params.get("partition"))[0])  # fmt: skip
