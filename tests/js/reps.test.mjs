@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { DEFAULTS, RepCounter, SIGNALS, SignalCounter, signalsFor } from "../../src/musclevision/web/static/js/reps.js";
+import { DEFAULTS, RepCounter, SIGNALS, SignalCounter, optionsFor, signalsFor } from "../../src/musclevision/web/static/js/reps.js";
 import { cycles, frame } from "./helpers.mjs";
 
 function sampled(fn, seconds, { fps = 15, noise = 0, seed = 1 } = {}) {
@@ -183,6 +183,13 @@ test("no person: NaN, skipped", () => {
   const c = new RepCounter("BodyWeightSquats");
   assert.equal(c.update(null, 0), false);
   assert.ok(Number.isNaN(SIGNALS.kneeAngle.fn({ image: new Float32Array(132), world: new Float32Array(99).fill(NaN) })));
+});
+
+test("optionsFor gives a push-up class by any name the push-ups' faster merge, and wall push-ups the defaults", () => {
+  for (const name of ["PushUps", "PushUp", "push-ups", "Push up"]) assert.deepEqual(optionsFor(name), { minRepSeconds: 0.4 }, name);
+  for (const name of ["WallPushups", "Wall push-up", "BenchPress", "Push press", "Squat"]) assert.deepEqual(optionsFor(name), {}, name);
+  assert.equal(new RepCounter("PushUp").counters[0].opt.minRepSeconds, 0.4);
+  assert.equal(new RepCounter("PushUp", { minRepSeconds: 0.9 }).counters[0].opt.minRepSeconds, 0.9); // given options win
 });
 
 test("signalsFor maps the known classes and keywords", () => {

@@ -124,6 +124,16 @@ const KEYWORD_SIGNALS = [
 // tie: the smaller kept), groups 17-25 confirm it; all 89 clips NMAE 0.120 -> 0.114, within one 91.0 -> 93.3 %, exact
 // unchanged (75.3 %). 0.4 or 0.5 s for all three arm exercises lost bench press: a jittery fit under the bar dips twice.
 export const EXERCISE_OPTIONS = Object.freeze({ PushUps: Object.freeze({ minRepSeconds: 0.4 }) });
+// Other class names get those options by keyword, as they get their signals: a model trained on "PushUp" or "push-ups"
+// counts push-ups as PushUps does (a wall push-up is slower: it keeps the defaults).
+const KEYWORD_OPTIONS = [[/^(?!.*wall).*push.?ups?$/i, "PushUps"]];
+
+/** The counting options of `exercise` (EXERCISE_OPTIONS by its name, else by keyword; {} for the defaults). */
+export function optionsFor(exercise) {
+  if (EXERCISE_OPTIONS[exercise]) return { ...EXERCISE_OPTIONS[exercise] };
+  for (const [re, known] of KEYWORD_OPTIONS) if (re.test(exercise)) return { ...EXERCISE_OPTIONS[known] };
+  return {};
+}
 
 /** The names of the signals `exercise` is counted on (keys of SIGNALS). */
 export function signalsFor(exercise) {
@@ -236,12 +246,12 @@ export class SignalCounter {
 }
 
 /** Rep counter for one exercise: its signal, or the strongest of its signals. Options: those given, else the
- * exercise's EXERCISE_OPTIONS, else DEFAULTS. */
+ * exercise's options (optionsFor), else DEFAULTS. */
 export class RepCounter {
   constructor(exercise, options = {}) {
     this.exercise = exercise;
     const names = signalsFor(exercise);
-    const opt = { ...(EXERCISE_OPTIONS[exercise] || {}), ...options };
+    const opt = { ...optionsFor(exercise), ...options };
     this.counters = names.map((name) => Object.assign(new SignalCounter(SIGNALS[name], opt), { name }));
   }
 
