@@ -41,6 +41,21 @@ def test_extractor_summary_prints_outside_strings_literally(tmp_path):
         assert f"PushUps/{hostile}" in text and f"DECORDError: {hostile} Failed" in text, (hostile, text)
 
 
+def test_videos_outside_the_class_folder_layout_are_named_not_skipped_in_silence(tmp_path):
+    from musclevision.extract.discover import find_videos, misplaced_videos
+
+    for name in ("Squat/a.avi", "Squat/session1/b.avi", "loose.mp4", "Squat/notes.txt", "Press/c.MOV"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert [v.video_id for v in find_videos(tmp_path)] == ["Press/c", "Squat/a"]
+    assert misplaced_videos(tmp_path) == ["Squat/session1/b.avi", "loose.mp4"]
+    assert misplaced_videos(tmp_path / "nope") == []
+    out = io.StringIO()
+    print_summary(ExtractSummary(tmp_path, selected=2, skipped=2, misplaced=misplaced_videos(tmp_path)), Console(file=out, width=300))
+    assert "2 video files are not at <ClassName>/<video> under the video root and were skipped: Squat/session1/b.avi, " \
+           "loose.mp4 (move each into its class folder)" in flat(out.getvalue()), out.getvalue()
+
+
 def test_compare_prints_overrides_and_paths_literally(tmp_path, capsys, monkeypatch):
     sweep = tmp_path / "[sweep]"
     for number, classes in enumerate(("[lunges]", "[/squats]")):

@@ -84,7 +84,8 @@ class VideoCacheSource:
             summary = extract_with_progress(self.video_root, self.cache_dir, pose=self.pose, classes=classes,
                                             workers=self.workers)  # fmt: skip
             if summary.failures:
-                log.warning("%d videos could not be used: see %s/manifest.jsonl", len(summary.failures), self.cache_dir)
+                n = len(summary.failures)
+                log.warning("%d video%s could not be used: see %s/manifest.jsonl", n, "" if n == 1 else "s", self.cache_dir)
         elif self.video_root is not None and not self.video_root.is_dir():
             log.warning("video_root %s not found: using the cache %s as it is", self.video_root, self.cache_dir)
 

@@ -52,6 +52,21 @@ def find_videos(root: Path, extensions=VIDEO_EXTENSIONS, classes=None) -> list[V
     return sources
 
 
+def misplaced_videos(root: Path, extensions=VIDEO_EXTENSIONS, limit: int = 10_000) -> list[str]:
+    """Video files under ``root`` that find_videos does not take: at the top level, or in a folder inside a class
+    folder (``Squat/session1/a.avi``), as paths under the root. Looks at no more than ``limit`` entries."""
+    root, wanted, found = Path(root), {e.lower() for e in extensions}, []
+    if not root.is_dir():
+        return found
+    for seen, path in enumerate(root.rglob("*")):
+        if seen >= limit:
+            break
+        depth = len(path.relative_to(root).parts)
+        if depth != 2 and path.suffix.lower() in wanted and path.is_file():
+            found.append(path.relative_to(root).as_posix())
+    return sorted(found)
+
+
 def parse_shard(shard: str) -> tuple[int, int]:
     """``"i/n"`` -> ``(i, n)`` with 0 <= i < n; SLURM array jobs pass ``shard=$SLURM_ARRAY_TASK_ID/N``."""
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(shard))

@@ -99,7 +99,9 @@ def _clock(seconds: float) -> str:
 
 
 def print_summary(summary: ExtractSummary, out: Console) -> None:
-    failed = summary.count("failed") + len(summary.earlier_failures)
+    failed = summary.count("failed")  # by this run; earlier failures are among those already done
+    earlier = [f"{n} of them {what}" for n, what in ((len(summary.earlier_failures), "failed"),
+                                                     (len(summary.earlier_partial), "only partly usable")) if n]  # fmt: skip
     grid = Table.grid(padding=(0, 2))
     # Paths, ids and error texts come from outside (a decoder quotes a path as "[/x.avi]"): escaped, never markup.
     grid.add_row("[bold]keypoint cache", escape(str(summary.cache_dir)))
@@ -107,7 +109,7 @@ def print_summary(summary: ExtractSummary, out: Console) -> None:
         "videos",
         f"{summary.selected} selected: [green]{summary.count('ok')} ok[/green], {summary.count('partial')} partial, "
         f"[{'red' if failed else 'green'}]{failed} failed[/], {summary.skipped} already done"
-        + (f" ({len(summary.earlier_partial)} of them only partly usable)" if summary.earlier_partial else "")
+        + (f" ({', '.join(earlier)})" if earlier else "")
         + (f", {summary.by_others} done by another extractor on this cache" if summary.by_others else ""),
     )
     if summary.frames:
@@ -130,10 +132,18 @@ def print_summary(summary: ExtractSummary, out: Console) -> None:
         names = ", ".join(escape(v) for v in summary.damaged[:5]) + (" ..." if len(summary.damaged) > 5 else "")
         out.print(f"{len(summary.damaged)} damaged cache entries were redone: {names}")
     if summary.earlier_failures:
-        out.print(f"{len(summary.earlier_failures)} failures are from earlier runs; retry them with retry_failed=true")
+        n = len(summary.earlier_failures)
+        out.print(f"{n} failure{' is' if n == 1 else 's are'} from earlier runs; retry {'it' if n == 1 else 'them'} with "
+                  "retry_failed=true")  # fmt: skip
     if summary.earlier_partial:
-        out.print(f"{len(summary.earlier_partial)} partly usable videos are from earlier runs (their readable frames are "
+        n = len(summary.earlier_partial)
+        out.print(f"{n} partly usable video{' is' if n == 1 else 's are'} from earlier runs (their readable frames are "
                   "cached; replace the file to extract it again)")  # fmt: skip
+    if summary.misplaced:
+        n, shown = len(summary.misplaced), ", ".join(escape(p) for p in summary.misplaced[:5])
+        out.print(f"[yellow]{n} video file{' is' if n == 1 else 's are'} not at <ClassName>/<video> under the video root "
+                  f"and {'was' if n == 1 else 'were'} skipped: {shown}{' ...' if n > 5 else ''} (move each into its class "
+                  "folder)[/yellow]")  # fmt: skip
 
 
 def extract_with_progress(video_root, cache_dir, show_progress: bool = True, **options) -> ExtractSummary:

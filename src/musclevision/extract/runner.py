@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from musclevision.extract.cache import CacheWriteError, ClipRecord, KeypointCache
-from musclevision.extract.discover import find_videos, parse_shard, take_shard
+from musclevision.extract.discover import find_videos, misplaced_videos, parse_shard, take_shard
 from musclevision.extract.landmarker import ConfigError, PoseSettings
 from musclevision.extract.pool import ExtractorPool, default_workers
 
@@ -22,6 +22,7 @@ class ExtractSummary:
     earlier_partial: list[ClipRecord] = field(default_factory=list)  # only partly usable before (finished: not redone)
     by_others: int = 0  # finished meanwhile by another extractor working on the same cache
     damaged: list[str] = field(default_factory=list)  # ids whose cached clip was damaged: redone by this run
+    misplaced: list[str] = field(default_factory=list)  # video files not at <class>/<file>: skipped
     seconds: float = 0.0
     workers: int = 0
 
@@ -115,6 +116,8 @@ def extract_videos(
     cache = KeypointCache.open_for_writing(cache_dir, settings.cache_key(), rebuild=rebuild)
 
     summary = ExtractSummary(cache.path, selected=len(sources), workers=workers)
+    if classes is None and videos is None:  # every video was asked for: say which files the layout leaves out
+        summary.misplaced = misplaced_videos(root)
     todo = []
     for source in sources:
         if cache.is_finished(source.video_id, source.size, source.mtime_ns, retry_failed, source.path):
