@@ -157,3 +157,18 @@ def test_tidying_removes_a_dead_owners_claim_but_not_a_live_one(tmp_path):
     finally:
         owner.kill()
         owner.wait(timeout=10)
+
+
+def test_a_cache_without_the_asked_classes_names_the_classes_it_holds(tmp_path):
+    """Training on one's own cache with the default (UCF101) classes, or with one name misspelt: the message lists
+    every class the cache holds, not just those asked for that it has."""
+    from musclevision.data.sources import VideoCacheSource
+
+    make_cache(tmp_path / "cache", ids=("Squat/alice_1", "PushUp/bob_1", "Press/carol_1"))
+    source = VideoCacheSource(str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match=r"no clips of \['BenchPress', 'Lunges'\] in .* \(it has Press, PushUp, Squat\); "
+                                         r"to train on its classes: 'data.classes=\[Press,PushUp,Squat\]'"):  # fmt: skip
+        source.load(["BenchPress", "Lunges"])
+    with pytest.raises(ValueError, match=r"no clips of \['PushUps'\] .* \(it has Press, PushUp, Squat\); check data.classes"):
+        source.load(["Squat", "PushUps", "Press"])
+    assert len(source.load(["Squat", "PushUp"])) == 2

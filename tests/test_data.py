@@ -445,3 +445,15 @@ def test_camera_elevation_is_drawn_from_the_range_given():
     for bad in ([60, 10], [-100, 0], [1, 2, 3], "abc", "12", ["a", 1], [True, 5], None, True, 120, -5):
         with pytest.raises(ValueError, match=r"data.augment.pitch_deg=.*\[low, high\]"):
             AugmentConfig(pitch_deg=bad)
+
+
+def test_the_synthetic_generator_with_classes_it_cannot_make_is_refused_when_the_data_is_set_up():
+    """experiment=best_synth (synthetic clips mixed in) with one's own class names: named at once, with the fix."""
+    from musclevision.data.sources import SyntheticSource
+
+    with pytest.raises(ValueError, match="data.train_extra is the synthetic generator, .*: it has no Squat, Press "
+                                         r"\(data.classes\); for your own classes use experiment=best, or data/train_extra=null"):  # fmt: skip
+        KeypointDataModule(ListSource([]), ["Squat", "PushUps", "Press"], train_extra=SyntheticSource(groups=1))
+    with pytest.raises(ValueError, match="data.source is the synthetic generator, .*: it has no Squat"):
+        KeypointDataModule(SyntheticSource(groups=1), ["Squat", "PushUps"])
+    KeypointDataModule(ListSource([]), ["PushUps", "Lunges"], train_extra=SyntheticSource(groups=1))  # known: fine

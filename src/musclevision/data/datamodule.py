@@ -33,6 +33,7 @@ from torch.utils.data import BatchSampler, WeightedRandomSampler
 from musclevision.data.augment import AugmentConfig
 from musclevision.data.clips import ClipData
 from musclevision.data.splits import split_clips
+from musclevision.data.synthetic import EXERCISES
 from musclevision.data.windows import (
     BucketBatchSampler,
     ClipSet,
@@ -86,6 +87,12 @@ class KeypointDataModule(pl.LightningDataModule):
         if train_extra_ratio is not None and (isinstance(train_extra_ratio, bool) or not train_extra_ratio > 0):
             raise ValueError(f"data.train_extra_ratio={train_extra_ratio!r} must be > 0 (extra items per real one) or null (all)")
         self.train_extra, self.train_extra_ratio = train_extra, train_extra_ratio
+        for key, generated in (("data.source", source), ("data.train_extra", train_extra)):
+            if getattr(generated, "kind", None) == "synthetic" and (unknown := [c for c in classes if c not in EXERCISES]):
+                fix = ("experiment=best, or data/train_extra=null" if key == "data.train_extra"
+                       else "data=ucf101 with a cache of your videos")  # fmt: skip
+                raise ValueError(f"{key} is the synthetic generator, which makes only {', '.join(EXERCISES)}: it has no "
+                                 f"{', '.join(unknown)} (data.classes); for your own classes use {fix}")  # fmt: skip
         if balance not in BALANCE:
             raise ValueError(f"data.balance={balance!r}: use null, clip or group")
         if balance and sampling != "window":

@@ -100,10 +100,11 @@ class VideoCacheSource:
             log.warning("%s has no clips of %s: scoring the clips of %s", self.cache_dir, sorted(set(classes) - found),
                         sorted(found))  # fmt: skip
         elif set(classes) - found:
-            raise ValueError(
-                f"no clips of {sorted(set(classes) - found)} in {self.cache_dir} (it has {sorted(found) or 'none'}); "
-                "check data.classes or extract those videos"
-            )
+            held = sorted({r.label for r in cache.videos()})  # every class the cache holds, asked for or not
+            hint = (f"to train on its classes: 'data.classes=[{','.join(held)}]'" if held and not found
+                    else "check data.classes or extract those videos")  # fmt: skip
+            raise ValueError(f"no clips of {sorted(set(classes) - found)} in {self.cache_dir} (it has "
+                             f"{', '.join(held) or 'none'}); {hint}")  # fmt: skip
         clips = []
         for record in records:
             clip = cache.load(record.video_id)
