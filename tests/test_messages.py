@@ -51,9 +51,12 @@ def test_videos_outside_the_class_folder_layout_are_named_not_skipped_in_silence
     assert misplaced_videos(tmp_path) == ["Squat/session1/b.avi", "loose.mp4"]
     assert misplaced_videos(tmp_path / "nope") == []
     out = io.StringIO()
-    print_summary(ExtractSummary(tmp_path, selected=2, skipped=2, misplaced=misplaced_videos(tmp_path)), Console(file=out, width=300))
-    assert "2 video files are not at <ClassName>/<video> under the video root and were skipped: Squat/session1/b.avi, " \
-           "loose.mp4 (move each into its class folder)" in flat(out.getvalue()), out.getvalue()
+    summary = ExtractSummary(tmp_path, selected=2, skipped=2, misplaced=misplaced_videos(tmp_path))
+    print_summary(summary, Console(file=out, width=300))
+    assert (
+        "2 video files are not at <ClassName>/<video> under the video root and were skipped: Squat/session1/b.avi, "
+        "loose.mp4 (move each into its class folder)" in flat(out.getvalue())
+    ), out.getvalue()
 
 
 def test_compare_prints_overrides_and_paths_literally(tmp_path, capsys, monkeypatch):
@@ -182,7 +185,8 @@ def test_compare_tells_runs_apart_by_what_they_had_not_by_how_it_was_typed(tmp_p
             (run / ".hydra").mkdir(parents=True)
             (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["experiment=best", f"data.split.fold={fold}", *extra]))
             (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 42, "data": {"split": {"fold": fold}}}))
-            (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": {"experiment": "best"}}}}))
+            choices = {"hydra": {"runtime": {"choices": {"experiment": "best"}}}}
+            (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(choices))
             (run / "val_metrics.json").write_text(json.dumps({"window": {"acc": 0.9, "bacc": 0.9}, "epoch": 1}))
     runs = compare.read_runs(tmp_path / "typed") + compare.read_runs(tmp_path / "default")
     assert compare.swept_keys(runs) == ["data.split.fold"]
@@ -201,21 +205,23 @@ def test_compare_plots_a_searched_range_on_a_real_axis_and_a_few_settings_as_col
     assert compare.axis(["gcn", "lstm", "gcn"]) == ([0.0, 1.0, 0.0], ["gcn", "lstm"], "linear")
 
 
-def test_what_sbatch_writes_to_stderr_is_passed_on_unless_its_refusal_is_reported(capfd):
-    import subprocess
-    import sys
-
-    from hydra_plugins.musclevision_launchers import _sbatch_stderr
-
-    say = [sys.executable, "-c", "import sys; sys.stderr.write('sbatch: warning: a note\\nsbatch: error: refused\\n')"]
-    with _sbatch_stderr() as said:
-        subprocess.run(say, check=True)
-    assert said == ["sbatch: warning: a note", "sbatch: error: refused"]
-    assert capfd.readouterr().err == "sbatch: warning: a note\nsbatch: error: refused\n"  # passed on
-    with pytest.raises(RuntimeError), _sbatch_stderr() as said:
-        subprocess.run(say, check=True)
-        raise RuntimeError("sbatch failed")
-    assert said == ["sbatch: warning: a note", "sbatch: error: refused"] and capfd.readouterr().err == ""  # the caller says it
+def test_sbatchs_refusal_is_said_once_with_its_warnings(tmp_path):
+    """sbatch refuses the array (its words on stderr, which submitit prints too): one message quoting all of them."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sinfo").write_text("#!/bin/sh\nexit 0\n")
+    (fake / "sbatch").write_text("#!/bin/sh\necho 'sbatch: warning: account defaults to none' >&2\n"
+                                 "echo 'sbatch: error: Batch job submission failed: Invalid qos' >&2\nexit 1\n")  # fmt: skip
+    for name in ("sinfo", "sbatch"):
+        (fake / name).chmod(0o755)
+    path = {"PATH": f"{fake}:{os.environ['PATH']}"}
+    done = run_cli("train", "-m", "hydra/launcher=slurm_cpu", "data=synthetic", "model.hidden_size=8,16",
+                   f"hydra.sweep.dir={tmp_path / 'sweep'}", env=path, timeout=120)  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output, output[-2000:]
+    assert ("SLURM refused the sweep (2 jobs) at submission: sbatch: warning: account defaults to none sbatch: error: "
+            "Batch job submission failed: Invalid qos") in flat(output), output  # fmt: skip
+    assert output.count("Invalid qos") == 1 and output.count("account defaults") == 1, output
 
 
 def test_a_cluster_sweeps_bad_values_are_named_before_anything_is_submitted(tmp_path):
@@ -223,13 +229,30 @@ def test_a_cluster_sweeps_bad_values_are_named_before_anything_is_submitted(tmp_
     is named at once, not after the job has waited in the queue. (No controller is needed: nothing gets that far.)"""
     done = run_cli("train", "-m", "hydra/launcher=slurm_t4", "data=synthetic", "data.window=8,0", "model.optimizer.lr=1e-3,-1",
                    f"hydra.sweep.dir={tmp_path}", timeout=120)  # fmt: skip
-    output = done.stdout + done.stderr
-    assert done.returncode == 2 and "Traceback" not in output, output[-2000:]
-    assert "3 of 4 sweep jobs have a bad value; nothing was submitted" in output
-    assert "job #1 (data.window=8 model.optimizer.lr=-1): model.optimizer: Invalid learning rate: -1" in output
-    assert "job #2 (data.window=0 model.optimizer.lr=0.001): data.window=0 must be a whole number >= 1" in output
-    assert "job #0" not in output and "cannot submit" not in output
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr, done.stderr[-2000:]
+    assert ("musclevision-train: error: 3 of these 4 sweep jobs would fail:\n"
+            "  jobs #1 (data.window=8 model.optimizer.lr=-1), #3 (data.window=0 model.optimizer.lr=-1): model.optimizer: "
+            "Invalid learning rate: -1 (torch.optim.AdamW refused it)\n"
+            "  job #2 (data.window=0 model.optimizer.lr=0.001): data.window=0 must be a whole number >= 1\n"
+            "(none was submitted)") in done.stderr, done.stderr  # fmt: skip
+    assert "job #0" not in done.stderr and "cannot submit" not in done.stdout + done.stderr
     assert not (tmp_path / ".submitit").exists()
+
+    # One reason for every job: said once. A crash the job would meet (an option no class takes): named too.
+    unknown = "TypeError: LandmarkFeatures.__init__() got an unexpected keyword argument 'foo'"
+    for bad, why in (("data.fps=0", "data.fps=0 must be a frame rate in (0, 240]"), ("+model.net.features.foo=1", unknown)):
+        done = run_cli("train", "-m", "hydra/launcher=slurm_t4", "data=synthetic", bad, "seed=1,2,3",
+                       f"hydra.sweep.dir={tmp_path / 'b'}", timeout=120)  # fmt: skip
+        assert done.returncode == 2 and f"error: all 3 sweep jobs would fail: {why}\n(none was submitted)" in done.stderr
+
+
+def test_the_check_before_submission_sees_each_jobs_own_paths_and_leaves_files_to_the_nodes(tmp_path):
+    """${hydra:job.num} in a value resolves per job, as on the cluster; a checkpoint path is not required to exist
+    here (it may be on the cluster's disks only), so such a sweep goes on to submission (no controller here)."""
+    done = run_cli("train", "-m", "hydra/launcher=slurm_t4", "data=synthetic", "data.fps=${hydra:job.num}", "seed=1,2",
+                   "init_ckpt=/on/the/cluster/only.ckpt", f"hydra.sweep.dir={tmp_path}", timeout=120)  # fmt: skip
+    # job #1 (data.fps=1, the checkpoint not looked for) passes: only job #0 is named
+    assert done.returncode == 2 and "1 of these 2 sweep jobs would fail:\n  job #0 (seed=1): data.fps=0" in done.stderr
 
 
 def test_stderr_held_while_hydra_composes_is_passed_on_or_dropped(capsys):

@@ -70,16 +70,17 @@ def sweep_tags(cfg: DictConfig) -> list[str]:
     return [short_tag(t) for t in tags]
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Refuse, before any work, combinations that would otherwise fail only after training."""
+def check_config(cfg: DictConfig, files: bool = True) -> None:
+    """Refuse, before any work, combinations that would otherwise fail only after training. ``files``: also that the
+    checkpoints named exist (not before a cluster runs the job: they may be on its nodes only)."""
     for group in HydraConfig.get().runtime.choices:  # model.optimizer=sgd: a value where a config belongs
         node = OmegaConf.select(cfg, str(group).replace("/", "."))
         if not str(group).startswith("hydra") and isinstance(node, str):
             raise ValueError(f"{str(group).replace('/', '.')}={node} sets a value where a config belongs: choose one "
                              f"with {group}=<name> (a slash; see musclevision-train --help)")  # fmt: skip
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+    if files and cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path} does not exist")
-    if cfg.get("init_ckpt") and not Path(cfg.init_ckpt).is_file():
+    if files and cfg.get("init_ckpt") and not Path(cfg.init_ckpt).is_file():
         raise FileNotFoundError(f"init_ckpt={cfg.init_ckpt} does not exist")
     if cfg.get("init_ckpt") and cfg.get("ckpt_path"):
         raise ValueError("init_ckpt starts a new run from pre-trained weights, ckpt_path resumes a run: give one of them")
@@ -346,9 +347,10 @@ def run(cfg: DictConfig):
 
 
 def precheck(cfg: DictConfig) -> None:
-    """One sweep job's values, checked before a cluster queues it: check_config, and what the data module and the
-    model refuse when they are built (a few milliseconds: nothing is read, extracted or trained)."""
-    check_config(cfg)
+    """One sweep job's values, checked before a cluster queues it: check_config (but for files, which may be on the
+    cluster's nodes only), and what the data module and the model refuse when they are built (about 0.1 s a job on
+    one core: nothing is read, extracted or trained)."""
+    check_config(cfg, files=False)
     instantiate(cfg.data)
     instantiate(cfg.model)
 

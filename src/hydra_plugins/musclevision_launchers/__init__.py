@@ -15,6 +15,7 @@ of a sweep waiting in silence forever. Jobs that SLURM refuses at submission get
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import os
@@ -22,7 +23,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,9 +31,9 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher  # Hydra only loads plugins from hydra_plugins.*
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
-from musclevision.hydra_app import PRECHECKS, mark_task_started, user_mistake
+from musclevision.hydra_app import PRECHECKS, mark_task_started, report_error, user_mistake
 
 log = logging.getLogger(__name__)
 EXECUTOR_INIT_KEYS = {"max_num_timeout"}  # passed when the executor is built, prefixed by the cluster name
@@ -125,30 +125,6 @@ def last_error_line(exc: Exception) -> str:
     return (errors or lines or [type(exc).__name__])[-1][:300]
 
 
-@contextlib.contextmanager
-def _sbatch_stderr():
-    """What the commands run meanwhile (sbatch) write to this process's stderr (file descriptor 2), as a list of lines
-    filled on exit; passed on to stderr unless an exception (sbatch's refusal, which the caller reports) ends it."""
-    lines: list[str] = []
-    sys.stderr.flush()
-    with tempfile.TemporaryFile(mode="w+b") as held:
-        saved = os.dup(2)
-        os.dup2(held.fileno(), 2)
-        failed = True
-        try:
-            yield lines
-            failed = False
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            text = held.read().decode(errors="replace")
-            lines += [line.strip() for line in text.splitlines() if line.strip()]
-            if text and not failed:
-                sys.stderr.write(text)
-                sys.stderr.flush()
-
-
 class _ReportingLauncher:
     def launch(self, job_overrides, initial_job_idx):
         import submitit
@@ -159,9 +135,15 @@ class _ReportingLauncher:
             log.error("%s", exc)
             raise SystemExit(1) from None
         bad = self._precheck(job_overrides, initial_job_idx)
-        if bad:  # before the task started: our entry point reads this exit as a bad command line (exit 2)
-            log.error("%d of %d sweep jobs have a bad value; nothing was submitted:\n  %s", len(bad), len(job_overrides),
-                      "\n  ".join(bad))  # fmt: skip
+        if bad:  # before the first job started, our entry point reads this exit as a bad command line (exit 2)
+            failing, total = sum(len(numbers) for numbers in bad.values()), len(job_overrides)
+            if len(bad) == 1 and failing == total:  # one reason for every job: said once
+                text = f"{'all ' * (total > 1)}{total} sweep job{'s' * (total > 1)} would fail: {next(iter(bad))}"
+            else:
+                text = f"{failing} of these {total} sweep jobs would fail:\n  " + "\n  ".join(
+                    f"job{'s' * (len(n) > 1)} {', '.join(f'#{i}' for i in n)}: {why}" for why, n in bad.items()
+                )
+            report_error(f"musclevision-{self.config.hydra.job.config_name}", f"{text}\n(none was submitted)")
             raise SystemExit(1)
         cluster = self._EXECUTOR
         folder = self.params["submitit_folder"]
@@ -181,16 +163,18 @@ class _ReportingLauncher:
                       problem, self.config.hydra.runtime.choices.get("hydra/launcher", "..."))  # fmt: skip
             raise SystemExit(1)
         mark_task_started()  # from here on, an exit 1 is a failed job, not a bad command line
+        held = io.StringIO()
         try:
-            with _sbatch_stderr() as sbatch_said:  # sbatch writes its refusal to our stderr too: said once, below
+            with contextlib.redirect_stderr(held):  # submitit prints sbatch's refusal too: it is said once, below
                 jobs = executor.map_array(self, *zip(*args))
         except Exception as exc:  # sbatch refused them: a partition, memory or gres no node can give
-            said = [line.strip() for line in str(exc).splitlines() if "error:" in line] or [last_error_line(exc)]
-            said += [line for line in sbatch_said if line not in said and "error:" in line]
+            said = [line.strip() for line in str(exc).splitlines() if line.strip().startswith("sbatch:")]
+            said = said or [last_error_line(exc)]
             log.error("SLURM refused the sweep (%d jobs) at submission: %s\n  check hydra.launcher.partition, "
                       "cpus_per_task, mem_gb, gres, account and qos against `sinfo` (nodes: %s)", len(args),
                       " ".join(dict.fromkeys(said)), partition_nodes(self.params.get("partition"))[0])  # fmt: skip
             raise SystemExit(1) from None
+        sys.stderr.write(held.getvalue())
         sweep_dir = self.config.hydra.sweep.dir
         log.info("submitted %d %s jobs to %s (logs in %s)", len(jobs), cluster, sweep_dir,
                  str(folder).replace("%j", "<job id>"))  # fmt: skip
@@ -228,33 +212,38 @@ class _ReportingLauncher:
         log.info("%s done: musclevision-compare %s", done, sweep_dir)
         return results
 
-    def _precheck(self, job_overrides, first: int) -> list[str]:
-        """Each job's config composed and checked as its tool would check it (hydra_app.PRECHECKS), nothing run: one
-        line per job with a bad value, named by the values that tell the jobs apart."""
+    def _precheck(self, job_overrides, first: int) -> dict[str, list[int]]:
+        """Each job's config composed and checked as its tool would check it (hydra_app.PRECHECKS), nothing run:
+        ``{what is wrong: [job numbers]}``, each reason said once; a job told apart by the values that differ."""
         found = PRECHECKS.get(str(self.config.hydra.job.config_name))
         if found is None:
-            return []
+            return {}
         check, kinds = found
         jobs = [filter_overrides(o) for o in job_overrides]
         values: dict[str, set[str]] = {}
         for overrides in jobs:
             for o in overrides:
                 values.setdefault(o.split("=", 1)[0], set()).add(o)
-        bad = []
+        bad: dict[str, list[int]] = {}
+        before = HydraConfig.instance().cfg
         try:
             for number, overrides, shown in zip(range(first, first + len(jobs)), job_overrides, jobs):
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-                HydraConfig.instance().set_config(cfg)  # what the job would see (check_config reads its choices)
+                with open_dict(cfg.hydra):  # what the job will see (as submitit's job sets them), so ${hydra:...} resolve
+                    cfg.hydra.job.num, cfg.hydra.job.id = number, f"<job id of #{number}>"
+                    cfg.hydra.runtime.output_dir = str(Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir))
+                HydraConfig.instance().set_config(cfg)
                 try:
                     check(cfg)
-                except Exception as exc:
-                    mistake = user_mistake(exc, kinds)
-                    if mistake is None:
-                        raise
-                    swept = [o for o in shown if len(values[o.split("=", 1)[0]]) > 1] or shown
-                    bad.append(f"job #{number} ({' '.join(swept) or 'no overrides'}): {mistake}")
+                except Exception as exc:  # a value the job would refuse, or one it would crash on: either way, said now
+                    mistake, cause = user_mistake(exc, kinds), exc.__cause__ or exc  # (instantiate wraps what it raised)
+                    why = str(mistake) if mistake is not None else f"{type(cause).__name__}: {last_error_line(cause)}"
+                    swept = [o for o in shown if len(values[o.split("=", 1)[0]]) > 1]
+                    bad.setdefault(why, []).append(number)
+                    if swept and len(jobs) > 1:
+                        bad[why][-1] = f"{number} ({' '.join(swept)})"
         finally:
-            HydraConfig.instance().set_config(self.config)
+            HydraConfig.instance().cfg = before
         return bad
 
     def _await(self, jobs, poll: float) -> dict[str, str]:
