@@ -131,7 +131,8 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_good_clip_survives(tmp_pat
     # the counts add up (the failures are among those already done), and the partly usable one is listed again, not
     # hidden behind "already done"
     assert "7 selected: 0 ok, 0 partial, 0 failed, 7 already done (5 of them failed, 1 of them only partly usable)" in (
-        flat(again.stdout)), again.stdout
+        flat(again.stdout)
+    ), again.stdout
     assert "Bad/truncated" in again.stdout and "1 video is only partly usable" in flat(again.stderr), again.stderr
     assert len(manifest_lines(cache_dir)) == lines
 

@@ -122,7 +122,9 @@ class KeypointDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.split is not None:
             return
-        self.clips = self.source.load(self.classes, require_all=self.require_all_classes)
+        # (a source of one's own may not take require_all: it is passed only when it is not the default)
+        self.clips = (self.source.load(self.classes) if self.require_all_classes
+                      else self.source.load(self.classes, require_all=False))  # fmt: skip
         self.check_window()
         self.split = split_clips([c.label for c in self.clips], [c.group for c in self.clips], **self.split_cfg)
         log.info("split %s: %d train / %d val / %d test clips", self.split.description, len(self.split.train),
