@@ -197,12 +197,33 @@ def test_compare_tells_runs_apart_by_what_they_had_not_by_how_it_was_typed(tmp_p
     assert "logger" not in out and "seed" not in out, out
 
 
+def test_compare_reads_a_runs_config_as_an_override_would_write_it():
+    """Interpolations resolved where they can be, nulls, booleans, lists as typed; 1e-3 and 0.001 one group."""
+    from pathlib import Path
+
+    config = {"seed": 42, "data": {"split": {"seed": "${seed}"}, "augment": {"time_stretch": [0.7, 1.4]}, "balance": None,
+              "out": "${hydra:runtime.output_dir}/x", "shuffle": True}}  # fmt: skip
+    run = compare.Run(Path("r"), {"model.optimizer.lr": "1e-3"}, config=config, choices={"data/train_extra": None})
+    assert [run.setting(k) for k in ("data.split.seed", "data.augment.time_stretch", "data.balance", "data.shuffle")] == [
+        "42", "[0.7,1.4]", "null", "true"]  # fmt: skip
+    assert run.setting("data.out") == "${hydra:runtime.output_dir}/x" and run.setting("data/train_extra") == "null"
+    assert run.setting("data.nope") is None
+    other = compare.Run(Path("s"), {"data.balance": "null", "model.optimizer.lr": "0.001"}, config=config)
+    assert compare.swept_keys([run, other]) == []
+    for r, fold in ((run, "0"), (other, "1")):
+        r.overrides[compare.FOLD_KEY], r.metrics = fold, {"window": {"acc": 0.9, "bacc": 0.9}}
+    assert [
+        len(m) for _, m in compare.fold_groups([run, other], ["model.optimizer.lr", compare.FOLD_KEY], "val/window_bacc")
+    ] == [2]
+
+
 def test_compare_plots_a_searched_range_on_a_real_axis_and_a_few_settings_as_columns():
     x, labels, scale = compare.axis(["0.0003", "0.001", "0.0042", "0.009", "0.001"])  # an Optuna search
     assert x == [0.0003, 0.001, 0.0042, 0.009, 0.001] and labels is None and scale == "log"
     assert compare.axis(["0.1", "0.2", "0.3", "0.4"])[2] == "linear"
     assert compare.axis(["64", "128", "32", "64"]) == ([1.0, 2.0, 0.0, 1.0], ["32", "64", "128"], "linear")
     assert compare.axis(["gcn", "lstm", "gcn"]) == ([0.0, 1.0, 0.0], ["gcn", "lstm"], "linear")
+    assert compare.axis(["1e-4", "nan", "0.1", "0.01", "0.001"])[1] == ["1e-4", "0.001", "0.01", "0.1", "nan"]
 
 
 def test_sbatchs_refusal_is_said_once_with_its_warnings(tmp_path):

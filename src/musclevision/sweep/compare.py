@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import statistics
 import sys
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from omegaconf import OmegaConf
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -31,8 +33,10 @@ from musclevision.models.metrics import LEVELS, parse_metric, report_value
 
 FOLD_KEY = "data.split.fold"
 # Options that change where a run logs or how fast it goes, not what it learns: never what tells runs apart.
-NOT_RESULTS = ("logger", "paths.", "torch_threads", "callbacks.progress_bar", "trainer.enable_progress_bar",
-               "data.num_workers", "data.eval_batch_size", "data.eval_batch_frames", "data.source.workers")  # fmt: skip
+NOT_RESULTS = ("logger", "paths.log_dir", "paths.export_dir", "torch_threads", "callbacks.progress_bar",
+               "trainer.enable_progress_bar", "data.num_workers", "data.eval_batch_size", "data.eval_batch_frames",
+               "data.source.workers")  # fmt: skip
+_ABSENT = object()
 
 
 @dataclass
@@ -50,18 +54,40 @@ class Run:
         return report_value(self.metrics, metric)
 
     def setting(self, key: str) -> str | None:
-        """What ``key`` was in this run: its override, else its config group's choice or its value in the run's
-        config (so ``seed=42`` typed in one sweep and left at its default 42 in another read the same)."""
+        """What ``key`` was in this run, as an override would write it: its override, else its config group's choice,
+        else its value in the run's config, interpolations resolved where they can be (so ``seed=42`` typed in one
+        sweep and left at its default 42 in another, or ``${seed}``, read the same); None when the run has no such
+        option."""
         if key in self.overrides:
             return self.overrides[key]
         if key in self.choices:
-            return None if self.choices[key] is None else str(self.choices[key])
-        node = self.config
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return None
-            node = node[part]
-        return None if isinstance(node, (dict, list)) else str(node).lower() if isinstance(node, bool) else str(node)
+            return "null" if self.choices[key] is None else str(self.choices[key])
+        config = OmegaConf.create(self.config)
+        try:
+            value = OmegaConf.select(config, key, default=_ABSENT)
+        except Exception:  # an interpolation only the run could resolve (${hydra:...}, its environment): as written
+            value = _raw(self.config, key)
+        if value is _ABSENT:
+            return None
+        return _as_override(OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value)
+
+
+def _raw(config: dict, key: str):
+    node = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _as_override(value) -> str:
+    """A config value as it is typed on the command line: null, true, 3, 0.001, [0.7,1.4], {a:1}."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_as_override(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_as_override(v)}" for k, v in value.items()) + "}"
+    return str(value)
 
 
 def is_run(folder: Path) -> bool:
@@ -112,9 +138,9 @@ def swept_keys(runs: list[Run]) -> list[str]:
 
 
 def _same(value: str | None):
-    """A setting as compared between runs: 2 and 2.0 alike."""
+    """A setting as compared between runs: 2, 2.0 and 2e0 alike, and "nan" equal to itself."""
     number = _as_float(value) if value is not None else None
-    return value if number is None else number
+    return value if number is None else "nan" if math.isnan(number) else number
 
 
 def short_value(value) -> str:
@@ -137,12 +163,13 @@ def planned_folds(members: list[Run]) -> int | None:
 
 def fold_groups(runs: list[Run], keys: list[str], metric: str) -> list[tuple[str, list[Run]]]:
     """Runs that differ only in the fold, grouped (cross-validation), best mean first."""
-    groups: dict[str, list[Run]] = {}
+    groups: dict[tuple, tuple[str, list[Run]]] = {}  # compared as _same does, named as the first run wrote it
     for run in runs:
         if run.value(metric) is not None:
-            label = " ".join(f"{k}={short_value(run.setting(k))}" for k in keys if k != FOLD_KEY) or "(all runs)"
-            groups.setdefault(label, []).append(run)
-    return sorted(groups.items(), key=lambda item: -statistics.mean(r.value(metric) for r in item[1]))
+            keep = [k for k in keys if k != FOLD_KEY]
+            label = " ".join(f"{k}={short_value(run.setting(k))}" for k in keep) or "(all runs)"
+            groups.setdefault(tuple(_same(run.setting(k)) for k in keep), (label, []))[1].append(run)
+    return sorted(groups.values(), key=lambda item: -statistics.mean(r.value(metric) for r in item[1]))
 
 
 def crossval_summary(label: str, members: list[Run]) -> dict:
@@ -288,9 +315,10 @@ def axis(given: list[str]) -> tuple[list[float], list[str] | None, str]:
     Optuna search: more than three values) on a real axis, logarithmic when they span ten times or more (labels
     None); a few settings or words one column each, in order."""
     numbers = [_as_float(v) for v in given]
-    if len(set(given)) > 3 and None not in numbers:
+    if len(set(given)) > 3 and None not in numbers and all(math.isfinite(n) for n in numbers):
         return numbers, None, "log" if min(numbers) > 0 and max(numbers) >= 10 * min(numbers) else "linear"
-    labels = sorted(set(given), key=lambda v: (_as_float(v) is None, _as_float(v) or 0, v))
+    finite = {v: n if n is not None and math.isfinite(n) else None for v in set(given) for n in [_as_float(v)]}
+    labels = sorted(finite, key=lambda v: (finite[v] is None, finite[v] or 0.0, v))  # numbers in order, then words
     return [float(labels.index(v)) for v in given], labels, "linear"
 
 
