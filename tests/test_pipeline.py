@@ -155,3 +155,8 @@ def test_eval_scores_a_checkpoint_on_the_cache_it_was_trained_on_unless_told_oth
     other = [f"data.source.cache_dir={tmp_path / 'another'}", "data.source.video_root=null", "stress_suite=false"]
     evaluation = evaluate(compose_run("eval", [f"ckpt_path={report['checkpoint']}", *other], tmp_path / "ev2"))
     assert evaluation["clip"]["count"] == 8  # told otherwise: the same two groups, in the other cache (2 clips each)
+    # split=all, no data chosen: every clip of its own cache (not the default UCF101 cache, which this model's
+    # classes may not be in), told that its training clips are among them
+    evaluation = evaluate(compose_run("eval", [f"ckpt_path={report['checkpoint']}", "split=all", "stress_suite=false"],
+                                      tmp_path / "ev3"))  # fmt: skip
+    assert evaluation["clip"]["count"] == 8 and evaluation["stage"] == "all"  # 2 classes x 4 groups x 1 clip

@@ -44,27 +44,29 @@ def is_synthetic(source) -> bool:
     return source_kind(source) == "synthetic"
 
 
-def own_keypoints(cfg: DictConfig, sources: list[dict]) -> None:
+def own_keypoints(cfg: DictConfig, sources: list[dict]) -> bool:
     """Held-out groups are scored on the keypoints the checkpoint trained on (its ``data.source``: the cache, the pose
     settings it was extracted with), as calibrate and export read them, unless the command line chooses the data
     (``data.source.*``, ``data=``, ``data/source=``, ``paths.*``). Not when its cache is not on this machine (said), nor
-    for an ensemble whose members read different keypoints."""
+    for an ensemble whose members read different keypoints. True when it chose them."""
     chooses_data = ("data.source", "data=", "data/source", "paths.")
     given = [o for o in HydraConfig.get().overrides.task if o.lstrip("+~").startswith(chooses_data)]
     what = [{k: v for k, v in source.items() if k != "workers"} for source in sources]  # which keypoints, not how fast
     if given or not what[0].get("cache_dir") or is_synthetic(what[0]) or is_synthetic(cfg.data.source):
-        return
+        return False
     if any(w != what[0] for w in what[1:]):
         log.warning("the ensemble's members were trained on different keypoints: scoring data.source as configured")
-        return
+        return False
     if not Path(str(what[0]["cache_dir"])).is_dir():
         log.warning("the checkpoint's keypoint cache %s is not on this machine: scoring %s (data.source.cache_dir=... "
                     "chooses another)", what[0]["cache_dir"], cfg.data.source.get("cache_dir"))  # fmt: skip
-        return
+        return False
     current = {k: v for k, v in OmegaConf.to_container(cfg.data.source, resolve=True).items() if k != "workers"}
     if current != what[0]:
         cfg.data.source = {**what[0], "workers": cfg.data.source.get("workers")}
         log.info("the checkpoint's own keypoints: %s (data.source.cache_dir=... scores others)", what[0]["cache_dir"])
+        return True
+    return False
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -102,6 +104,9 @@ def evaluate(cfg: DictConfig) -> dict:
                 log.info("the checkpoint was trained on synthetic keypoints (data=synthetic): its %s groups are "
                          "scored there", cfg.split)  # fmt: skip
         if cfg.split == "all":
+            if own_keypoints(cfg, [m.run_config.get("data", {}).get("source") or {} for m in modules]):
+                log.info("split=all scores every clip there, those it trained on too: its held-out groups alone are "
+                         "split=val")  # fmt: skip
             cfg.data.split.protocol = "none"  # every clip, whatever its groups: no folds to form
             cfg.data.require_all_classes = False  # other data may hold some of the model's classes only
     datamodule = instantiate(cfg.data)
