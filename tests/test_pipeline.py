@@ -160,3 +160,13 @@ def test_eval_scores_a_checkpoint_on_the_cache_it_was_trained_on_unless_told_oth
     evaluation = evaluate(compose_run("eval", [f"ckpt_path={report['checkpoint']}", "split=all", "stress_suite=false"],
                                       tmp_path / "ev3"))  # fmt: skip
     assert evaluation["clip"]["count"] == 8 and evaluation["stage"] == "all"  # 2 classes x 4 groups x 1 clip
+
+
+def test_a_cards_tags_carry_no_path_of_the_machine_that_trained_it():
+    """Cards travel: the training record's paths are made relative to the project or left out, its tags too."""
+    from musclevision.export.exporter import portable_tag
+    from musclevision.paths import project_root
+
+    assert portable_tag("data.source.cache_dir=/tmp/mycache") == "data.source.cache_dir=<a path outside the project>"
+    assert portable_tag(f"data.source.cache_dir={project_root()}/data/cache/x") == "data.source.cache_dir=data/cache/x"
+    assert portable_tag("model.hidden_size=64") == "model.hidden_size=64" and portable_tag("best") == "best"

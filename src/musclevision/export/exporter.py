@@ -59,6 +59,15 @@ def portable(value):
     return value
 
 
+def portable_tag(tag):
+    """A run's tag ``key=value`` with a path value made portable as ``portable`` does; outside the project, the path
+    is left out (``data.source.cache_dir=<a path outside the project>``)."""
+    key, sep, value = tag.partition("=") if isinstance(tag, str) else ("", "", "")
+    if not sep or not os.path.isabs(value):
+        return tag
+    return f"{key}={portable(value) or '<a path outside the project>'}"
+
+
 def data_kind(run_config: dict) -> str:
     """What the model learned from, as its data source declares it ("real" or "synthetic")."""
     return source_kind(run_config.get("data", {}).get("source"))
@@ -99,7 +108,7 @@ def training_record(model: ExerciseModule, ckpt_path: Path) -> dict:
     return {
         "checkpoint": portable(str(ckpt_path.resolve())),
         "net": model.hparams.net,
-        "tags": config.get("tags"),
+        "tags": [portable_tag(t) for t in config.get("tags") or []] or config.get("tags"),
         "data": portable({k: config.get("data", {}).get(k) for k in DATA_KEYS}),
         "source": portable(config.get("data", {}).get("source")),
         "epochs": config.get("trainer", {}).get("max_epochs"),
