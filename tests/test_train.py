@@ -332,6 +332,13 @@ def test_export_writes_a_checked_onnx_and_model_card(trained_run, tmp_path):
     x[1, 5:9] = np.nan
     probs = onnx_probabilities(tmp_path / "unit.onnx", x)
     assert probs.shape == (3, 5) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert "replaced" not in done.stderr
+    # the same name again: the earlier model is replaced, and the person is told which one
+    again = run_cli("export", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", "name=unit", f"out_dir={tmp_path}",
+                    f"hydra.run.dir={tmp_path / 'log2'}")  # fmt: skip
+    assert_ok(again)
+    said = f"note: this replaced {tmp_path / 'unit.json'}, an earlier model of that name (classes BenchPress, "
+    assert said in again.stderr and f"made {card['created']}); give another name=... to keep both" in again.stderr
 
 
 def test_export_and_eval_refuse_a_bad_name_and_a_missing_checkpoint(trained_run, tmp_path):

@@ -98,6 +98,7 @@ def run(cfg: DictConfig) -> int:
         if not path.is_file():
             raise FileNotFoundError(f"calibration={cfg.calibration} does not exist: make it with musclevision-calibrate")
         calibration = json.loads(path.read_text())
+    earlier = previous_card(Path(cfg.out_dir) / f"{name}.json")  # a model of that name already there: said below
     onnx_path, card_path = export_checkpoint(
         models, ckpts, name, cfg.out_dir, landmarks, world, fps, threshold=cfg.no_exercise_threshold,
         tolerance=cfg.tolerance, metrics_file=cfg.metrics_file, smoothing_s=cfg.smoothing_s, calibration=calibration,
@@ -108,7 +109,21 @@ def run(cfg: DictConfig) -> int:
         print(f"note: this replaced the default model ({card_path}) that musclevision-serve and -replay use; "
               "`git checkout exports/best.onnx exports/best.json` brings the shipped one back, `make default-model` "
               "retrains it", file=sys.stderr)  # fmt: skip
+    elif earlier is not None:
+        print(f"note: this replaced {card_path}, an earlier model of that name ({earlier}); give another name=... to "
+              "keep both", file=sys.stderr)  # fmt: skip
     return 0
+
+
+def previous_card(path: Path) -> str | None:
+    """What the card at ``path`` describes (its classes, when it was made), None when there is none."""
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text())
+        return f"classes {', '.join(card['classes'])}, made {card.get('created') or 'at an unknown time'}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a card that cannot be read"
 
 
 # RuntimeError: a failed ONNX check or parity test, reported as what it is rather than as a crash
