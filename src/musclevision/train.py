@@ -39,6 +39,8 @@ from musclevision.models.stress import group_metrics, stress_suite
 log = logging.getLogger("musclevision.train")
 # Lightning's advice to add DataLoader workers does not apply: batches are gathered vectorized.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
+# a small dataset (one's own few clips) has fewer batches than trainer.log_every_n_steps: the epoch's means are logged anyway
+warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
 
 
 def instantiate_group(group: DictConfig | None) -> list:

@@ -91,7 +91,7 @@ def split_clips(labels: list[str], groups: list[str], protocol: str = "group_kfo
     check_split_options(dict(protocol=protocol, folds=folds, fold=fold, official_split=official_split, val_fraction=val_fraction))
     indices = np.arange(len(labels))
     if protocol == "none":
-        return Split(indices.tolist(), [], [], "none: every clip trains, nothing held out")
+        return Split(indices.tolist(), [], [], "none: every clip in one set, no group held out")
     if protocol == "leaky_random_clips":
         log.warning(
             "LEAKY SPLIT: clips of one UCF101 group (same person and scene) land in train AND validation, as in "
