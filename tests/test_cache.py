@@ -172,3 +172,14 @@ def test_a_cache_without_the_asked_classes_names_the_classes_it_holds(tmp_path):
     with pytest.raises(ValueError, match=r"no clips of \['PushUps'\] .* \(it has Press, PushUp, Squat\); check data.classes"):
         source.load(["Squat", "PushUps", "Press"])
     assert len(source.load(["Squat", "PushUp"])) == 2
+
+
+def test_scoring_a_cache_names_its_classes_the_model_does_not_know(tmp_path, caplog):
+    from musclevision.data.sources import VideoCacheSource
+
+    make_cache(tmp_path / "cache", ids=("Squat/alice_1", "Shoulder Press/bob_1"))
+    with caplog.at_level("WARNING"):
+        clips = VideoCacheSource(str(tmp_path / "cache")).load(["Squat", "Lunges"], require_all=False)
+    assert [c.label for c in clips] == ["Squat"]
+    assert "also holds clips of ['Shoulder Press'], which the model does not know: not scored" in caplog.text
+    assert "has no clips of ['Lunges']: scoring the clips of ['Squat']" in caplog.text

@@ -96,6 +96,8 @@ class VideoCacheSource:
         cache = KeypointCache(self.cache_dir)
         records = cache.videos(labels=classes)
         found = {r.label for r in records}
+        if not require_all and (unknown := sorted({r.label for r in cache.videos()} - set(classes))):
+            log.warning("%s also holds clips of %s, which the model does not know: not scored", self.cache_dir, unknown)
         if set(classes) - found and not require_all and found:
             log.warning("%s has no clips of %s: scoring the clips of %s", self.cache_dir, sorted(set(classes) - found),
                         sorted(found))  # fmt: skip
