@@ -181,6 +181,10 @@ def test_stress_summary_reports_drops_and_the_worst_condition():
     summary = stress_summary(results, reference)
     assert summary["turned 90°"]["clip_drop"] == pytest.approx(0.3) and summary["mirrored"]["window_drop"] == 0.0
     assert summary["worst"]["condition"] == "turned 90°"
+    # no clip lost anywhere: the worst is the condition that loses most windows, not the first one listed
+    results = {"turned 45°": {"window": {"acc": 0.9}, "clip": {"acc": 1.0}},
+               "camera 25° higher": {"window": {"acc": 0.87}, "clip": {"acc": 1.0}}}  # fmt: skip
+    assert stress_summary(results, reference)["worst"]["condition"] == "camera 25° higher"
 
 
 def fake_crossval(sweep, experiment: str, turned: float) -> None:
