@@ -72,7 +72,8 @@ def worst_clips(evaluation: dict, count: int = 10) -> list[str]:
         if per_clip["window_acc"][i] == 1.0:
             break
         if per_clip["predicted"][i] is None:
-            lines.append(f"{names[i]}: no usable window (too few frames with a person), counted wrong")
+            lines.append(f"{names[i]}: no usable window (too few frames with a person in any window: a short clip, "
+                         "or a person seldom found), counted wrong")  # fmt: skip
         else:
             lines.append(f"{names[i]}: {per_clip['window_acc'][i]:.0%} of {per_clip['windows'][i]} windows right, "
                          f"clip -> {classes[per_clip['predicted'][i]]}")  # fmt: skip
