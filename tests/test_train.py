@@ -150,6 +150,15 @@ def test_bad_config_values_name_the_option(tmp_path):
         "musclevision-train: error: model.net.features.scene_motion is not an option with model=gcn (the options of "
         "model.net.features: coords, streams)"
     ], done.stderr
+    done = run_cli("train", *SMALL_SYNTHETIC, "modl.hidden_size=8", f"hydra.run.dir={tmp_path}")  # a misspelt section
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "musclevision-train: error: modl.hidden_size is not an option: this command has no modl options; did you mean model?"
+    ], done.stderr
+    # another command's option, beside a required one not given yet (name=???): the option is named, not name
+    done = run_cli("export", "ckpt_path=x.ckpt", "name=m", "model.net.mirror_tta=true", f"hydra.run.dir={tmp_path}/e")
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "musclevision-export: error: model.net.mirror_tta is not an option: this command has no model options"
+    ], done.stderr
     done = run_cli("train", *SMALL_SYNTHETIC, "experimnt=best", f"hydra.run.dir={tmp_path}")  # a misspelt group
     assert done.returncode == 2 and "experimnt is not an option of musclevision-train; did you mean experiment?" in (
         done.stderr

@@ -294,7 +294,7 @@ def misspelt_option(config_name: str, args: list[str]) -> str | None:
                     continue
                 choices = loader.get_group_options(key)
                 if not choices:  # a top-level value: known, or a misspelling of one
-                    if key in cfg:
+                    if key in cfg.keys():  # (keys(): a required value not given yet, name=???, is known too)
                         continue
                     names = {str(k) for k in cfg if k != "hydra"} | {
                         str(g) for g in cfg.hydra.runtime.choices if "/" not in str(g)
@@ -335,12 +335,20 @@ def _missing_key(cfg: DictConfig, plain: list[str]) -> str | None:
 
     for arg in plain:
         key = arg.split("=", 1)[0]
-        parent, _, leaf = key.rpartition(".")
-        if not parent:
+        parts = key.split(".")
+        if len(parts) < 2:
             continue
-        node = OmegaConf.select(cfg, parent)
-        if not isinstance(node, DictConfig) or leaf in node:
+        depth = 1  # the first part of the key the config lacks: model. of model.net.mirror_tta where there is no model
+        while depth < len(parts) and isinstance(OmegaConf.select(cfg, ".".join(parts[:depth])), DictConfig):
+            depth += 1
+        parent, leaf = ".".join(parts[: depth - 1]), parts[depth - 1]
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        if not isinstance(node, DictConfig) or leaf in node.keys():
             continue
+        if not parent:  # a whole section this command does not have
+            close = difflib.get_close_matches(leaf, [str(k) for k in node.keys() if k != "hydra"], n=3, cutoff=0.6)
+            guess = _did_you_mean(close, "")
+            return f"{key} is not an option: this command has no {leaf} options{'; ' + guess.rstrip() if guess else ''}"
         keys = [str(k) for k in node.keys()]
         guess = _did_you_mean(difflib.get_close_matches(leaf, keys, n=3, cutoff=0.6), f"{parent}.")
         if guess:
