@@ -170,3 +170,10 @@ def test_a_cards_tags_carry_no_path_of_the_machine_that_trained_it():
     assert portable_tag("data.source.cache_dir=/tmp/mycache") == "data.source.cache_dir=<a path outside the project>"
     assert portable_tag(f"data.source.cache_dir={project_root()}/data/cache/x") == "data.source.cache_dir=data/cache/x"
     assert portable_tag("model.hidden_size=64") == "model.hidden_size=64" and portable_tag("best") == "best"
+
+
+def test_a_search_maximizes_the_experiments_own_metric(tmp_path):
+    """hparams_search=optuna keeps what the experiment optimizes (the paper's recipe: whole-clip accuracy)."""
+    paper = compose_run("train", ["experiment=paper", "hparams_search=optuna"], tmp_path / "a")
+    assert paper.optimized_metric == "val/wholeclip_acc" and paper.callbacks.model_checkpoint.monitor == "val/wholeclip_acc"
+    assert compose_run("train", ["hparams_search=optuna"], tmp_path / "b").optimized_metric == "val/window_bacc"
