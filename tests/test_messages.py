@@ -217,6 +217,19 @@ def test_compare_reads_a_runs_config_as_an_override_would_write_it():
     ] == [2]
 
 
+def test_compare_plots_every_swept_option(tmp_path, monkeypatch):
+    """An Optuna search of the default space sweeps seven options: seven panels (two rows), the learning rate too."""
+    import matplotlib.pyplot as plt
+
+    keys = [f"k{i}" for i in range(6)] + ["model.optimizer.lr"]
+    runs = [compare.Run(tmp_path, {k: str(0.1 * (n + 1) + i) for i, k in enumerate(keys)},
+                        metrics={"window": {"acc": 0.5 + n / 10, "bacc": 0.5 + n / 10}}) for n in range(4)]  # fmt: skip
+    shown = []
+    monkeypatch.setattr(plt.Axes, "set_xlabel", lambda ax, label, *a, **k: shown.append((label, ax.get_visible())))
+    assert compare.plot(runs, keys, "val/window_bacc", tmp_path / "p.png") and (tmp_path / "p.png").is_file()
+    assert shown == [(k, True) for k in keys]
+
+
 def test_compare_plots_a_searched_range_on_a_real_axis_and_a_few_settings_as_columns():
     x, labels, scale = compare.axis(["0.0003", "0.001", "0.0042", "0.009", "0.001"])  # an Optuna search
     assert x == [0.0003, 0.001, 0.0042, 0.009, 0.001] and labels is None and scale == "log"

@@ -212,6 +212,8 @@ def test_compare_puts_cross_validations_side_by_side(tmp_path, capsys, monkeypat
     assert "experiment=world8 clip acc" in out and "experiment=best clip acc" in out, out
     assert "-40.0 pts" in out and "A/g0 50%" in out
     assert not list(tmp_path.rglob("crossval.json")) and not list(tmp_path.rglob("best.json"))
+    words = "".join(out.split())  # (the table's title wraps anywhere)
+    assert "side by side: nothing written" in out and f"checkpointsunder{tmp_path / 'world8'},{tmp_path / 'best'}" in words
 
 
 def test_the_summary_line_names_the_worst_condition_only_when_one_lowers_accuracy():

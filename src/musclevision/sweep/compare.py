@@ -35,7 +35,7 @@ FOLD_KEY = "data.split.fold"
 # Options that change where a run logs or how fast it goes, not what it learns: never what tells runs apart.
 NOT_RESULTS = ("logger", "paths.log_dir", "paths.export_dir", "torch_threads", "callbacks.progress_bar",
                "trainer.enable_progress_bar", "data.num_workers", "data.eval_batch_size", "data.eval_batch_frames",
-               "data.source.workers")  # fmt: skip
+               "data.source.workers", "hparams_search")  # fmt: skip
 _ABSENT = object()
 
 
@@ -213,9 +213,10 @@ def short_names(keys: list[str]) -> list[str]:
     return [s if last.count(s) == 1 else k for s, k in zip(last, keys)]
 
 
-def run_table(runs: list[Run], keys: list[str], metric: str, sweep_dir: Path) -> Table:
+def run_table(runs: list[Run], keys: list[str], metric: str, sweep_dir: Path | list[Path]) -> Table:
     # Paths, keys and override values come from outside (data.classes=[lunges] looks like markup): escaped.
-    table = Table(title=f"runs ranked by {escape(metric)} (checkpoints under {escape(str(sweep_dir))})", title_justify="left")
+    where = ", ".join(str(d) for d in sweep_dir) if isinstance(sweep_dir, list) else str(sweep_dir)
+    table = Table(title=f"runs ranked by {escape(metric)} (checkpoints under {escape(where)})", title_justify="left")
     columns = [("window", "acc"), ("window", "bacc"), ("clip", "acc"), ("clip", "bacc")]
     if any("wholeclip" in r.metrics for r in runs):
         columns.append(("wholeclip", "acc"))
@@ -283,20 +284,27 @@ def stress_table(summaries: list[dict]) -> Table:
     return table
 
 
+PANELS_PER_ROW = 4
+
+
 def plot(runs: list[Run], keys: list[str], metric: str, path: Path) -> bool:
-    """The metric against each swept key (up to six panels) as ``path``; False (nothing written) with no key swept."""
+    """The metric against each swept key (one panel each, in rows of PANELS_PER_ROW) as ``path``; False (nothing
+    written) with no key swept."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     done = [r for r in runs if r.value(metric) is not None]
-    panels = [k for k in keys if k != FOLD_KEY][:6] or keys[:1]
+    panels = [k for k in keys if k != FOLD_KEY] or keys[:1]
     if not done or not panels:
         return False
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
-    for ax, key in zip(axes[0], panels):
-        x, labels, scale = axis([r.setting(key) or "" for r in done])
+    rows, cols = -(-len(panels) // PANELS_PER_ROW), min(len(panels), PANELS_PER_ROW)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, key in zip(axes.flat, panels):
+        x, labels, scale = axis([short_value(r.setting(key) or "") for r in done])
         ax.scatter(x, [r.value(metric) for r in done], alpha=0.8)
         ax.set_xscale(scale)
         if labels is not None:
@@ -357,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     if several:  # the same job numbers in every sweep: name runs by sweep too
         for run in runs:
             run.label = f"{run.folder.parent.name}/{run.folder.name}"
+    folders = [d.resolve() for d in args.sweep_dir]
     args.sweep_dir = args.sweep_dir[0]
     where = escape(str(args.sweep_dir))
     try:
@@ -365,15 +374,19 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]musclevision-compare: --metric: {escape(str(exc))}[/red]")
         return 2
     keys = swept_keys(runs)
-    console.print(run_table(runs, keys, args.metric, args.sweep_dir.resolve()))
+    console.print(run_table(runs, keys, args.metric, folders if several else folders[0]))
     groups = fold_groups(runs, keys, args.metric) if FOLD_KEY in keys else []
     if groups:
         console.print(fold_table(groups, args.metric))
         summaries = [crossval_summary(*group) for group in (groups if several else groups[:1])]
         if any(s.get("stress") for s in summaries):
             console.print(stress_table([s for s in summaries if s.get("stress")]))
-    if several or is_run(args.sweep_dir):
-        return 0  # side by side, or one run: crossval.json, best.json and the plot belong to one sweep
+    if several:
+        console.print("(side by side: nothing written; crossval.json, best.json and compare.png are written for one "
+                      "sweep folder at a time)")  # fmt: skip
+        return 0
+    if is_run(args.sweep_dir):
+        return 0  # one run: crossval.json, best.json and the plot belong to a sweep
     if groups:
         (args.sweep_dir / "crossval.json").write_text(json.dumps(summaries[0], indent=2) + "\n")
         planned = planned_folds(groups[0][1])
