@@ -325,6 +325,29 @@ def test_orientation_tells_facing_the_floor_from_facing_up_and_is_the_same_from_
     check_parity(ProbabilityGraph(net), tmp_path / "orientation.onnx", image.numpy(), world.numpy(), tolerance=1e-5)
 
 
+def test_a_network_that_needs_a_fixed_number_of_frames_fails_parity_in_one_named_case(tmp_path):
+    """A backbone that flattens the window (an MLP over 8 frames) exports, but cannot take the page's other inputs:
+    the parity check names the case and the rule, instead of an onnxruntime traceback."""
+    from musclevision.export.onnx_model import ProbabilityGraph, check_parity, export_onnx
+
+    class FixedWindow(torch.nn.Module):
+        uses_world = False
+
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(8 * 33 * 4, 5)
+
+        def forward(self, landmarks, world=None):  # [B, 8, 33, 4] only
+            return self.head(torch.nan_to_num(landmarks).flatten(1))
+
+    graph = ProbabilityGraph(FixedWindow())
+    export_onnx(graph, tmp_path / "fixed.onnx", 8)
+    image = landmarks(8, 8, seed=3).numpy()
+    with pytest.raises(RuntimeError, match=r"parity case 'single frame' \(8 windows x 1 frames\) failed: .* must take any "
+                                           "number of windows and of frames"):  # fmt: skip
+        check_parity(graph, tmp_path / "fixed.onnx", image, np.zeros((8, 8, 33, 3), np.float32), tolerance=1e-5)
+
+
 def test_the_training_summary_lists_parameters_without_empty_columns(monkeypatch):
     """Lightning's summary printed 'Mode: train' and 'FLOPs: 0' for every module, 'Total FLOPs: 0' at the end."""
     from rich.console import Console

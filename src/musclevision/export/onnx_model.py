@@ -88,9 +88,18 @@ def check_parity(graph: ProbabilityGraph, path: Path, landmarks: np.ndarray, wor
     graph = graph.eval()
     report = {}
     for name, lm, wd in parity_cases(landmarks, world):
-        with torch.no_grad():
-            expected = graph(torch.from_numpy(lm), torch.from_numpy(wd) if graph.uses_world else None).numpy()
-        got = onnx_probabilities(path, lm, wd)
+        try:  # a network that cannot take this input (a fixed number of frames, say) fails here, in either runtime
+            with torch.no_grad():
+                expected = graph(torch.from_numpy(lm), torch.from_numpy(wd) if graph.uses_world else None).numpy()
+            got = onnx_probabilities(path, lm, wd)
+        except Exception as exc:
+            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise RuntimeError(f"parity case {name!r} ({len(lm)} windows x {lm.shape[1]} frames) failed: {first[:300]}. "
+                               "An exported network must take any number of windows and of frames (1 to many; frames "
+                               "without a person are NaN rows), as the page gives it") from exc  # fmt: skip
+        if got.shape != expected.shape or got.shape[0] != len(lm):
+            raise RuntimeError(f"parity case {name!r}: {len(lm)} windows in, probabilities of shape {list(got.shape)} out of "
+                               f"ONNX ({list(expected.shape)} of PyTorch): one row per window is expected")  # fmt: skip
         report[name] = {"windows": int(len(lm)), "frames": int(lm.shape[1]), "max_abs_diff": float(np.abs(got - expected).max())}
     worst = max(r["max_abs_diff"] for r in report.values())
     if not np.isfinite(worst) or worst > tolerance:
