@@ -352,3 +352,18 @@ def test_a_write_under_a_file_says_a_file_stands_there_not_that_the_disk_failed(
     message = describe_write_error(caught.value, tmp_path / "afile" / "cache")
     assert message.startswith(f"cannot write {tmp_path / 'afile' / 'cache'} (Not a directory)"), message
     assert "a file stands where a folder of that path would be" in message and "disk" not in message, message
+
+
+@pytest.mark.parametrize(
+    "output_dir, name",
+    [("/x/logs/train/multiruns/2026-11-25_10-00-00/3", "train/multiruns/2026-11-25_10-00-00/3"),
+     ("/x/logs/crossval/best/0", "crossval/best/0"), ("/tmp/ext/wb1", "ext/wb1"), ("/x/logs", "logs")],
+)  # fmt: skip
+def test_a_wandb_run_is_named_by_its_folder_below_the_logs(monkeypatch, output_dir, name):
+    from types import SimpleNamespace
+
+    from musclevision import hydra_app
+
+    here = SimpleNamespace(runtime=SimpleNamespace(output_dir=output_dir))
+    monkeypatch.setattr(hydra_app.HydraConfig, "get", staticmethod(lambda: here))
+    assert hydra_app._run_name() == name

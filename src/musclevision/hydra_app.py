@@ -373,10 +373,11 @@ def _wandb_offline() -> bool:
 
 
 def _run_name() -> str:
-    """The run folder relative to the log dir, e.g. ``train/multiruns/2026-11-25_10-00-00/3``."""
-    out = HydraConfig.get().runtime.output_dir
-    parts = os.path.normpath(out).split(os.sep)
-    return "/".join(parts[-3:] if "runs" in parts[-2:] else parts[-4:])
+    """The run folder relative to the log dir, e.g. ``train/multiruns/2026-11-25_10-00-00/3`` or ``crossval/best/0``
+    (below a folder named logs); elsewhere (hydra.run.dir=/tmp/x/wb1) its last two parts."""
+    parts = os.path.normpath(HydraConfig.get().runtime.output_dir).split(os.sep)
+    below = len(parts) - parts[::-1].index("logs") if "logs" in parts else len(parts) - 2
+    return "/".join(parts[below:] or parts[-1:])
 
 
 def _sweep_group() -> str | None:

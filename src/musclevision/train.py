@@ -246,7 +246,8 @@ def log_to_trackers(loggers: list, cfg: DictConfig, files: dict, evaluation: dic
                 import wandb
 
                 artifact = wandb.Artifact(f"model-{logger.experiment.id}", type="model", metadata=evaluation.get("window"))
-                artifact.add_file(evaluation["checkpoint"])
+                # read from the run folder when the run is synced, not copied into ~/.local/share/wandb for every run
+                artifact.add_file(evaluation["checkpoint"], skip_cache=True, policy="immutable")
                 logger.experiment.log_artifact(artifact, aliases=["reported", "latest"])
 
 
