@@ -130,16 +130,14 @@ def check_model_options(model: dict) -> None:
     """A model value of the wrong kind (model.hidden_size=abc, model.optimizer.lr=abc) or one the optimizer refuses
     (model.optimizer.lr=-1) named now: the network is built before the data is loaded, but the optimizer only when
     training starts, after the keypoints are extracted. Kinds come from the classes the values go to (``_kind``)."""
-    from musclevision.models.classifier import LandmarkFeatures, MaskedRNN, SkeletonGCN, SkeletonStreams, TemporalConvNet
+    from musclevision.models.classifier import ARCHITECTURES
     from musclevision.models.module import ExerciseModule
 
     net = model.get("net") or {}
-    arch = net.get("arch", "lstm")
-    backbone = {"lstm": MaskedRNN, "gru": MaskedRNN, "tcn": TemporalConvNet, "gcn": SkeletonGCN}.get(arch)
     _check_kinds("model", ExerciseModule, model)
-    if backbone is not None:
+    if net.get("arch", "lstm") in ARCHITECTURES:  # (an unknown one is named when the network is built)
+        features, backbone, _ = ARCHITECTURES[net.get("arch", "lstm")]
         _check_kinds("model.net", backbone, net)
-        features = SkeletonStreams if arch == "gcn" else LandmarkFeatures
         _check_kinds("model.net.features", features, net.get("features") or {})
     weights = [torch.nn.Parameter(torch.zeros(1))]
     optimizer = None

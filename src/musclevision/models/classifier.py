@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -11,8 +13,17 @@ from musclevision.models.rnn import MaskedRNN
 from musclevision.models.tcn import TemporalConvNet
 from musclevision.pose.skeleton import MIRROR
 
-ARCHS = ("lstm", "gru", "tcn", "gcn")
-GRAPH_FEATURES = ("coords", "streams")
+# model.net.arch -> (feature step, backbone, fixed backbone options): every architecture a config can name, read by
+# build_classifier and by training's check of option kinds. A new one is a module with ``__init__(in_features,
+# **options)``, ``out_features`` and ``forward(x [B,T,F], valid [B,T]) -> [B,out_features]`` that takes any number of
+# frames (the page gives 1 to many), one line here and a configs/model/<name>.yaml (README, "Adding an architecture").
+ARCHITECTURES = {
+    "lstm": (LandmarkFeatures, MaskedRNN, {"cell": "lstm"}),
+    "gru": (LandmarkFeatures, MaskedRNN, {"cell": "gru"}),
+    "tcn": (LandmarkFeatures, TemporalConvNet, {}),
+    "gcn": (SkeletonStreams, SkeletonGCN, {}),
+}
+ARCHS = tuple(ARCHITECTURES)
 
 
 def mirrored(landmarks: torch.Tensor, world: torch.Tensor | None):
@@ -84,17 +95,12 @@ class Ensemble(nn.Module):
 def build_classifier(num_classes: int, arch: str = "lstm", features: dict | None = None, mirror_tta: bool = False,
                      **backbone) -> SequenceClassifier:  # fmt: skip
     """Build from plain config values, e.g. ``build_classifier(4, "lstm", {"coords": "raw"}, hidden_size=64)``."""
-    if arch == "gcn":
-        unknown = sorted(set(features or {}) - set(GRAPH_FEATURES))
-        if unknown:
-            raise ValueError(f"model.net.features.{unknown[0]}: the graph model's features are {', '.join(GRAPH_FEATURES)}")
-        streams = SkeletonStreams(**(features or {}))
-        return SequenceClassifier(streams, SkeletonGCN(sum(streams.channels), **backbone), num_classes, mirror_tta)
-    feats = LandmarkFeatures(**(features or {}))
-    if arch in ("lstm", "gru"):
-        net = MaskedRNN(feats.out_features, cell=arch, **backbone)
-    elif arch == "tcn":
-        net = TemporalConvNet(feats.out_features, **backbone)
-    else:
+    if arch not in ARCHITECTURES:
         raise ValueError(f"model.net.arch={arch!r}: use one of {', '.join(ARCHS)}")
-    return SequenceClassifier(feats, net, num_classes, mirror_tta)
+    feature_step, backbone_class, fixed = ARCHITECTURES[arch]
+    taken = inspect.signature(feature_step.__init__).parameters
+    if unknown := sorted(set(features or {}) - set(taken)):
+        raise ValueError(f"model.net.features.{unknown[0]}: the features of model.net.arch={arch} are "
+                         f"{', '.join(p for p in taken if p != 'self')}")  # fmt: skip
+    feats = feature_step(**(features or {}))
+    return SequenceClassifier(feats, backbone_class(feats.out_features, **fixed, **backbone), num_classes, mirror_tta)

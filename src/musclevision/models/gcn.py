@@ -92,6 +92,11 @@ class SkeletonStreams(nn.Module):
     def uses_world(self) -> bool:
         return self.coords.uses_world
 
+    @property
+    def out_features(self) -> int:
+        """Channels per landmark the backbone reads (the streams stacked)."""
+        return sum(self.channels)
+
     def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None):
         positions, landmarks, _, valid = self.coords.positions(landmarks, world)  # [B,T,V,P] (0 without a person), [B,T]
         steps = torch.arange(positions.shape[1], device=positions.device)  # [T]
