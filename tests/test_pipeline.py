@@ -201,3 +201,26 @@ def test_a_search_maximizes_the_experiments_own_metric(tmp_path):
     paper = compose_run("train", ["experiment=paper", "hparams_search=optuna"], tmp_path / "a")
     assert paper.optimized_metric == "val/wholeclip_acc" and paper.callbacks.model_checkpoint.monitor == "val/wholeclip_acc"
     assert compose_run("train", ["hparams_search=optuna"], tmp_path / "b").optimized_metric == "val/window_bacc"
+
+
+def test_a_misspelt_key_in_an_experiment_file_is_named_not_added(tmp_path, monkeypatch):
+    """`# @package _global_` lets an experiment file add any key: a misspelt one (sed: 7) would be read by nothing.
+    Its own keys, and those of the experiments it builds on, must exist in the config it sets up."""
+    import shutil
+
+    from musclevision import hydra_app
+
+    configs = tmp_path / "configs"
+    shutil.copytree(config_dir(), configs)  # (the experiment folder copied as files)
+    mine = configs / "experiment" / "mine.yaml"
+    for text, said in (
+        ("model:\n  hiden_size: 32\n", f"model.hiden_size (in {mine}) is not an option; did you mean model.hidden_size?"),
+        ("sed: 7\n", f"sed (in {mine}) is not an option; did you mean seed?"),
+        ("model:\n  hidden_size: 32\ndata:\n  augment:\n    pitch_deg: 10\n", None),
+    ):
+        mine.write_text("# @package _global_\ndefaults:\n  - best\n" + text)
+        monkeypatch.setattr(hydra_app, "config_dir", lambda: configs)
+        with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=["experiment=mine"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        assert hydra_app.unknown_recipe_key("train") == said

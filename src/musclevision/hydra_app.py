@@ -362,6 +362,53 @@ def _missing_key(cfg: DictConfig, plain: list[str]) -> str | None:
     return None
 
 
+def unknown_recipe_key(config_name: str) -> str | None:
+    """A key of the chosen experiment's own file (and of the experiments it builds on) that the config it sets up lacks:
+    ``sed: 7`` or ``model.hiden_size: 32`` in experiments/mine.yaml, which Hydra would add as a new key that nothing
+    reads. One line naming the key, the file and the closest existing keys; None when every key is known."""
+    import difflib
+    from contextlib import nullcontext
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    choices = HydraConfig.get().runtime.choices
+    if not choices.get("experiment"):
+        return None
+    others = [f"{g}={c}" for g, c in choices.items() if c is not None and not str(g).startswith("hydra") and g != "experiment"]
+    ready = GlobalHydra.instance().is_initialized()
+    with nullcontext() if ready else initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        base = compose(config_name, overrides=others)  # the same config groups, none of the experiment's values
+    todo, seen = [str(choices["experiment"])], set()
+    while todo:
+        name = todo.pop()
+        path = config_dir() / "experiment" / f"{name}.yaml"
+        if name in seen or not path.is_file():
+            continue
+        seen.add(name)
+        own = OmegaConf.to_container(OmegaConf.load(path)) or {}
+        todo += [d for d in own.pop("defaults", None) or [] if isinstance(d, str) and d != "_self_"]  # its parents
+        for key in _leaf_keys(own):
+            parent, _, leaf = key.rpartition(".")
+            node = OmegaConf.select(base, parent) if parent else base
+            if isinstance(node, DictConfig) and leaf not in node.keys():
+                close = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=3, cutoff=0.6)
+                guess = _did_you_mean(close, f"{parent}." if parent else "").rstrip()
+                where = path.resolve()  # experiments/<name>.yaml (configs/experiment links there)
+                where = where.relative_to(project_root()) if where.is_relative_to(project_root()) else where
+                return f"{key} (in {where}) is not an option{'; ' + guess if guess else ''}"
+    return None
+
+
+def _leaf_keys(node: dict, prefix: str = ""):
+    """Dotted paths to every value of a nested dict (a dict value with keys is walked, an empty one is a value)."""
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            yield from _leaf_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
 def _wandb_offline() -> bool:
     """Offline unless credentials exist: W&B must never block a run asking for a login."""
     if os.environ.get("WANDB_MODE") in ("online", "offline"):

@@ -30,7 +30,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from musclevision.data.splits import check_split_options
 from musclevision.extract.cache import CacheError
-from musclevision.hydra_app import hydra_entry
+from musclevision.hydra_app import hydra_entry, unknown_recipe_key
 from musclevision.models.metrics import report_value
 from musclevision.models.module import check_resumable, load_weights
 from musclevision.models.report import summary_line, write_report
@@ -75,6 +75,8 @@ def sweep_tags(cfg: DictConfig) -> list[str]:
 def check_config(cfg: DictConfig, files: bool = True) -> None:
     """Refuse, before any work, combinations that would otherwise fail only after training. ``files``: also that the
     checkpoints named exist (not before a cluster runs the job: they may be on its nodes only)."""
+    if unknown := unknown_recipe_key("train"):  # a misspelt key in an experiment file: nothing would read it
+        raise ValueError(unknown)
     for group in HydraConfig.get().runtime.choices:  # model.optimizer=sgd: a value where a config belongs
         node = OmegaConf.select(cfg, str(group).replace("/", "."))
         if not str(group).startswith("hydra") and isinstance(node, str):
