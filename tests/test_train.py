@@ -150,6 +150,12 @@ def test_bad_config_values_name_the_option(tmp_path):
         "musclevision-train: error: model.net.features.scene_motion is not an option with model=gcn (the options of "
         "model.net.features: coords, streams)"
     ], done.stderr
+    done = run_cli("train", *SMALL_SYNTHETIC, "+model.net.levels=5", f"hydra.run.dir={tmp_path}")  # a TCN option, added
+    assert (
+        done.returncode == 2
+        and "musclevision-train: error: model: MaskedRNN.__init__() got an unexpected keyword " in (done.stderr)
+        and "Error in call to target" not in done.stderr
+    ), done.stderr
     done = run_cli("train", *SMALL_SYNTHETIC, "modl.hidden_size=8", f"hydra.run.dir={tmp_path}")  # a misspelt section
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         "musclevision-train: error: modl.hidden_size is not an option: this command has no modl options; did you mean model?"

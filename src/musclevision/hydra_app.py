@@ -150,9 +150,15 @@ ErrorKinds = tuple[type[BaseException], ...]
 
 
 def user_mistake(exc: BaseException, kinds: ErrorKinds) -> BaseException | None:
-    """The bad path or value behind ``exc`` (Hydra's instantiate wraps what a class raised), else None."""
+    """The bad path or value behind ``exc`` (Hydra's instantiate wraps what a class raised), else None. An option a
+    class does not take (``+model.net.levels=5`` for an LSTM, a misspelt key in a config file) is one too."""
     if isinstance(exc, InstantiationException):
-        exc = exc.__cause__
+        cause = exc.__cause__
+        if isinstance(cause, TypeError) and "unexpected keyword argument" in str(cause):
+            key = re.search(r"full_key: (\S+)", str(exc))
+            return ValueError(f"{key.group(1) + ': ' if key else ''}{cause} (an option it does not take: check its "
+                              "spelling, or the config it belongs to)")  # fmt: skip
+        exc = cause
     return exc if isinstance(exc, kinds) else None
 
 
