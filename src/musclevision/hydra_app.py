@@ -283,6 +283,11 @@ def misspelt_option(config_name: str, args: list[str]) -> str | None:
     listed = [a for a in overrides if "," in a.split("=", 1)[1] and not a.split("=", 1)[1].lstrip().startswith("[")]
     if listed and not {"-m", "--multirun"} & set(args):  # several values, no sweep asked for
         return f"{listed[0]} lists several values: add -m to run one job for each ({tool} -m ...)"
+    for arg in (a for a in overrides if a.split("=", 1)[0].lstrip("+") == "experiment"):
+        for name in arg.split("=", 1)[1].split(","):  # an experiment file without its header: Hydra's words mislead
+            path = config_dir() / "experiment" / f"{name.strip()}.yaml"
+            if path.is_file() and "@package _global_" not in path.read_text(errors="replace"):
+                return _no_header(path)
     try:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
@@ -392,6 +397,8 @@ def unknown_recipe_key(config_name: str) -> str | None:
         if name in seen or not path.is_file():
             continue
         seen.add(name)
+        if "@package _global_" not in path.read_text(errors="replace"):
+            return _no_header(path)
         own = OmegaConf.to_container(OmegaConf.load(path)) or {}
         todo += [d for d in own.pop("defaults", None) or [] if isinstance(d, str) and d != "_self_"]  # its parents
         for key in _leaf_keys(own):
@@ -404,6 +411,13 @@ def unknown_recipe_key(config_name: str) -> str | None:
                 where = where.relative_to(project_root()) if where.is_relative_to(project_root()) else where
                 return f"{key} (in {where}) is not an option{'; ' + guess if guess else ''}"
     return None
+
+
+def _no_header(path: Path) -> str:
+    return (
+        f"experiments/{path.name} lacks its first line '# @package _global_': without it its keys go under "
+        "experiment.* and set nothing (every experiment file starts with it)"
+    )
 
 
 def _leaf_keys(node: dict, prefix: str = ""):
