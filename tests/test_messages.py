@@ -272,9 +272,10 @@ def test_a_cluster_sweeps_bad_values_are_named_before_anything_is_submitted(tmp_
     assert "job #0" not in done.stderr and "cannot submit" not in done.stdout + done.stderr
     assert not (tmp_path / ".submitit").exists()
 
-    # One reason for every job: said once. A crash the job would meet (an option no class takes): named too.
-    unknown = "TypeError: LandmarkFeatures.__init__() got an unexpected keyword argument 'foo'"
-    for bad, why in (("data.fps=0", "data.fps=0 must be a frame rate in (0, 240]"), ("+model.net.features.foo=1", unknown)):
+    # One reason for every job: said once. An option no class takes: named too.
+    unknown = "model: MaskedRNN.__init__() got an unexpected keyword argument 'levels' (an option it does not take: check "
+    unknown += "its spelling, or the config it belongs to)"
+    for bad, why in (("data.fps=0", "data.fps=0 must be a frame rate in (0, 240]"), ("+model.net.levels=5", unknown)):
         done = run_cli("train", "-m", "hydra/launcher=slurm_t4", "data=synthetic", bad, "seed=1,2,3",
                        f"hydra.sweep.dir={tmp_path / 'b'}", timeout=120)  # fmt: skip
         assert done.returncode == 2 and f"error: all 3 sweep jobs would fail: {why}\n(none was submitted)" in done.stderr
