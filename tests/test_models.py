@@ -270,7 +270,6 @@ def _mirror_index():
 
 
 def test_scene_motion_ignores_frames_without_a_person_and_exports_to_onnx_with_parity(tmp_path):
-    from musclevision.export.onnx_model import ProbabilityGraph, check_parity, export_onnx
 
     feats = LandmarkFeatures(coords="canonical", velocity=True, visibility=False, angles="world", scene_motion=True)
     x, world = landmarks(2, 8, seed=7), torch.randn(2, 8, 33, 3)
@@ -282,12 +281,19 @@ def test_scene_motion_ignores_frames_without_a_person_and_exports_to_onnx_with_p
     at = feats.out_features - feats.SCENE  # the scene features of the other frames: as if the gap were not there
     assert torch.allclose(b[:, [0, 1, 2, 4, 5, 6, 7], at:], a[..., at:], atol=1e-6)
 
-    net = build_classifier(5, "lstm", {"coords": "canonical", "angles": "world", "velocity": True, "visibility": False,
-                                       "scene_motion": True}, hidden_size=8).eval()  # fmt: skip
-    image, world = landmarks(8, 8, seed=8), torch.randn(8, 8, 33, 3)
+    exports_with_parity(tmp_path, {"scene_motion": True}, seed=8)
+
+
+def exports_with_parity(tmp_path, option: dict, seed: int) -> None:
+    """A small LSTM on body-centred features plus ``option`` exports to ONNX and matches PyTorch (a gap included)."""
+    from musclevision.export.onnx_model import ProbabilityGraph, check_parity, export_onnx
+
+    features = {"coords": "canonical", "angles": "world", "velocity": True, "visibility": False, **option}
+    net = build_classifier(5, "lstm", features, hidden_size=8).eval()
+    image, world = landmarks(8, 8, seed=seed), torch.randn(8, 8, 33, 3)
     image[2, 1:3] = float("nan")
-    export_onnx(ProbabilityGraph(net), tmp_path / "scene.onnx", 8)
-    check_parity(ProbabilityGraph(net), tmp_path / "scene.onnx", image.numpy(), world.numpy(), tolerance=1e-5)
+    export_onnx(ProbabilityGraph(net), tmp_path / "option.onnx", 8)
+    check_parity(ProbabilityGraph(net), tmp_path / "option.onnx", image.numpy(), world.numpy(), tolerance=1e-5)
 
 
 def test_orientation_tells_facing_the_floor_from_facing_up_and_is_the_same_from_any_side(tmp_path):
@@ -295,7 +301,6 @@ def test_orientation_tells_facing_the_floor_from_facing_up_and_is_the_same_from_
     bench press faces up, a squat stands; the values do not change when the person is turned about the vertical axis,
     mirrored or scaled, and a model with them exports to ONNX with parity."""
     from musclevision.data.synthetic import synthesize_dataset
-    from musclevision.export.onnx_model import ProbabilityGraph, check_parity, export_onnx
     from musclevision.pose import transforms
     from musclevision.pose.geometry import orientation
 
@@ -317,12 +322,7 @@ def test_orientation_tells_facing_the_floor_from_facing_up_and_is_the_same_from_
     assert feats.out_features == 33 * 3 + 2 and feats(torch.tensor(image), torch.tensor(world))[0].shape[-1] == 33 * 3 + 2
     with pytest.raises(ValueError, match="orientation"):  # "false" from a YAML string must not read as true
         LandmarkFeatures(coords="canonical", orientation="false")
-    net = build_classifier(5, "lstm", {"coords": "canonical", "angles": "world", "velocity": True, "visibility": False,
-                                       "orientation": True}, hidden_size=8).eval()  # fmt: skip
-    image, world = landmarks(8, 8, seed=9), torch.randn(8, 8, 33, 3)
-    image[2, 1:3] = float("nan")
-    export_onnx(ProbabilityGraph(net), tmp_path / "orientation.onnx", 8)
-    check_parity(ProbabilityGraph(net), tmp_path / "orientation.onnx", image.numpy(), world.numpy(), tolerance=1e-5)
+    exports_with_parity(tmp_path, {"orientation": True}, seed=9)
 
 
 def test_a_network_that_needs_a_fixed_number_of_frames_fails_parity_in_one_named_case(tmp_path):
