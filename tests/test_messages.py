@@ -202,11 +202,11 @@ def test_compare_reads_a_runs_config_as_an_override_would_write_it():
     from pathlib import Path
 
     config = {"seed": 42, "data": {"split": {"seed": "${seed}"}, "augment": {"time_stretch": [0.7, 1.4]}, "balance": None,
-              "out": "${hydra:runtime.output_dir}/x", "shuffle": True}}  # fmt: skip
+              "out": "${oc.env:MUSCLEVISION_NOT_SET_ANYWHERE}/x", "shuffle": True}}  # fmt: skip
     run = compare.Run(Path("r"), {"model.optimizer.lr": "1e-3"}, config=config, choices={"data/train_extra": None})
     assert [run.setting(k) for k in ("data.split.seed", "data.augment.time_stretch", "data.balance", "data.shuffle")] == [
         "42", "[0.7,1.4]", "null", "true"]  # fmt: skip
-    assert run.setting("data.out") == "${hydra:runtime.output_dir}/x" and run.setting("data/train_extra") == "null"
+    assert run.setting("data.out") == "${oc.env:MUSCLEVISION_NOT_SET_ANYWHERE}/x" and run.setting("data/train_extra") == "null"
     assert run.setting("data.nope") is None
     other = compare.Run(Path("s"), {"data.balance": "null", "model.optimizer.lr": "0.001"}, config=config)
     assert compare.swept_keys([run, other]) == []
@@ -358,7 +358,8 @@ def test_a_write_under_a_file_says_a_file_stands_there_not_that_the_disk_failed(
 @pytest.mark.parametrize(
     "output_dir, name",
     [("/x/logs/train/multiruns/2026-11-25_10-00-00/3", "train/multiruns/2026-11-25_10-00-00/3"),
-     ("/x/logs/crossval/best/0", "crossval/best/0"), ("/tmp/ext/wb1", "ext/wb1"), ("/x/logs", "logs")],
+     ("/x/logs/crossval/best/0", "crossval/best/0"), ("/tmp/ext/wb1", "ext/wb1"), ("/x/logs", "x/logs"),
+     ("/scratch/me/mv/train/multiruns/t/3", "train/multiruns/t/3")],
 )  # fmt: skip
 def test_a_wandb_run_is_named_by_its_folder_below_the_logs(monkeypatch, output_dir, name):
     from types import SimpleNamespace
@@ -367,4 +368,5 @@ def test_a_wandb_run_is_named_by_its_folder_below_the_logs(monkeypatch, output_d
 
     here = SimpleNamespace(runtime=SimpleNamespace(output_dir=output_dir))
     monkeypatch.setattr(hydra_app.HydraConfig, "get", staticmethod(lambda: here))
-    assert hydra_app._run_name() == name
+    log_dir = "/scratch/me/mv" if output_dir.startswith("/scratch") else "/x/logs"  # paths.log_dir
+    assert hydra_app._run_name(log_dir) == name

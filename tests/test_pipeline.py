@@ -217,13 +217,16 @@ def test_a_misspelt_key_in_an_experiment_file_is_named_not_added(tmp_path, monke
         ("model:\n  hiden_size: 32\n", f"model.hiden_size (in {mine}) is not an option; did you mean model.hidden_size?"),
         ("sed: 7\n", f"sed (in {mine}) is not an option; did you mean seed?"),
         ("model:\n  hidden_size: 32\ndata:\n  augment:\n    pitch_deg: 10\n", None),
+        # keys the classes take though no config file lists them (Lightning's, the optimizer's): known
+        ("trainer:\n  gradient_clip_val: 1.0\nmodel:\n  optimizer:\n    amsgrad: true\n", None),
+        ("trainer:\n  max_epoch: 3\n", f"trainer.max_epoch (in {mine}) is not an option; did you mean trainer.max_epochs?"),
         ("# (no header)\nmodel:\n  hidden_size: 32\n", "experiments/mine.yaml lacks its first line '# @package _global_'"),
     ):
         header = "" if text.startswith("# (no header)") else "# @package _global_\ndefaults:\n  - best\n"
         mine.write_text(header + text)
         monkeypatch.setattr(hydra_app, "config_dir", lambda: configs)
-        with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=["experiment=mine"], return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
-        found = hydra_app.unknown_recipe_key("train")
+        with initialize_config_dir(config_dir=str(configs), version_base="1.3"):  # (as inside a run: Hydra is set up)
+            cfg = compose(config_name="train", overrides=["experiment=mine", "+pose=default"], return_hydra_config=True)
+            HydraConfig.instance().set_config(cfg)
+            found = hydra_app.unknown_recipe_key("train")
         assert found == said or (said is not None and found is not None and found.startswith(said)), found

@@ -224,3 +224,12 @@ def test_the_summary_line_names_the_worst_condition_only_when_one_lowers_accurac
     assert summary_line(evaluation).endswith("stress: no condition lowers clip accuracy")
     evaluation["stress"]["worst"] = {"condition": "mirrored", "clip_acc": 0.85, "clip_drop": 0.05}
     assert summary_line(evaluation).endswith("stress: worst 'mirrored' clip 85.0% (-5.0 points)")
+
+
+def test_a_cross_validation_names_the_same_worst_condition_as_its_runs_would():
+    """No condition loses a clip: the worst is the one that loses most windows (as stress_summary picks it)."""
+    from pathlib import Path
+
+    stress = {"turned 45°": {"clip_drop": 0.0, "window_drop": 0.0}, "camera 25° higher": {"clip_drop": 0.0, "window_drop": 0.03}}
+    runs = [compare.Run(Path(str(f)), {}, {"window": {"acc": 0.9, "bacc": 0.9}, "stress": stress}) for f in (0, 1)]
+    assert compare.crossval_summary("x", runs)["stress"]["worst"]["condition"] == "camera 25° higher"

@@ -48,7 +48,7 @@ def own_keypoints(cfg: DictConfig, sources: list[dict]) -> bool:
     """Held-out groups are scored on the keypoints the checkpoint trained on (its ``data.source``: the cache, the pose
     settings it was extracted with), as calibrate and export read them, unless the command line chooses the data
     (``data.source.*``, ``data=``, ``data/source=``, ``paths.*``). Not when its cache is not on this machine (said), nor
-    for an ensemble whose members read different keypoints. True when it chose them."""
+    for an ensemble whose members read different keypoints. True when they are what will be scored."""
     chooses_data = ("data.source", "data=", "data/source", "paths.")
     given = [o for o in HydraConfig.get().overrides.task if o.lstrip("+~").startswith(chooses_data)]
     what = [{k: v for k, v in source.items() if k != "workers"} for source in sources]  # which keypoints, not how fast
@@ -65,8 +65,7 @@ def own_keypoints(cfg: DictConfig, sources: list[dict]) -> bool:
     if current != what[0]:
         cfg.data.source = {**what[0], "workers": cfg.data.source.get("workers")}
         log.info("the checkpoint's own keypoints: %s (data.source.cache_dir=... scores others)", what[0]["cache_dir"])
-        return True
-    return False
+    return True
 
 
 def evaluate(cfg: DictConfig) -> dict:

@@ -154,7 +154,7 @@ def user_mistake(exc: BaseException, kinds: ErrorKinds) -> BaseException | None:
     class does not take (``+model.net.levels=5`` for an LSTM, a misspelt key in a config file) is one too."""
     if isinstance(exc, InstantiationException):
         cause = exc.__cause__
-        if isinstance(cause, TypeError) and "unexpected keyword argument" in str(cause):
+        if isinstance(cause, TypeError) and "unexpected keyword argument" in str(cause) and ValueError in kinds:
             key = re.search(r"full_key: (\S+)", str(exc))
             return ValueError(f"{key.group(1) + ': ' if key else ''}{cause} (an option it does not take: check its "
                               "spelling, or the config it belongs to)")  # fmt: skip
@@ -374,22 +374,30 @@ def _missing_key(cfg: DictConfig, plain: list[str]) -> str | None:
 
 
 def unknown_recipe_key(config_name: str) -> str | None:
-    """A key of the chosen experiment's own file (and of the experiments it builds on) that the config it sets up lacks:
-    ``sed: 7`` or ``model.hiden_size: 32`` in experiments/mine.yaml, which Hydra would add as a new key that nothing
-    reads. One line naming the key, the file and the closest existing keys; None when every key is known."""
+    """A key of the chosen experiment's own file (and of the experiments it builds on) that nothing will read: ``sed:
+    7`` or ``model.hiden_size: 32`` in experiments/mine.yaml, which Hydra would add as a new key. A key is unknown when
+    the config the same groups compose lacks it and, under a class (``_target_``), that class does not take it either
+    (``trainer.gradient_clip_val`` is Lightning's); where no class says, only a near miss of an existing key counts.
+    One line naming the key, the file and the closest keys; None when all are known, or when the check cannot run."""
     import difflib
-    from contextlib import nullcontext
 
-    from hydra import compose, initialize_config_dir
+    from hydra import compose
     from hydra.core.global_hydra import GlobalHydra
 
-    choices = HydraConfig.get().runtime.choices
+    hydra_cfg = HydraConfig.get()
+    choices = hydra_cfg.runtime.choices
     if not choices.get("experiment"):
         return None
-    others = [f"{g}={c}" for g, c in choices.items() if c is not None and not str(g).startswith("hydra") and g != "experiment"]
-    ready = GlobalHydra.instance().is_initialized()
-    with nullcontext() if ready else initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        base = compose(config_name, overrides=others)  # the same config groups, none of the experiment's values
+    typed = {o.split("=", 1)[0].lstrip("+~"): o for o in hydra_cfg.overrides.task if "=" in o}
+    groups = [typed.get(str(g), f"{g}={c}") for g, c in choices.items()
+              if c is not None and not str(g).startswith("hydra") and g != "experiment"]  # fmt: skip
+    searchpath = [o for o in hydra_cfg.overrides.task if o.startswith("hydra.searchpath")]
+    try:  # the same config groups (as typed: +pose=default), none of the experiment's values
+        if not GlobalHydra.instance().is_initialized():
+            return None
+        base = compose(config_name, overrides=[*groups, *searchpath])
+    except Exception:  # a hint, never a new way to fail
+        return None
     todo, seen = [str(choices["experiment"])], set()
     while todo:
         name = todo.pop()
@@ -404,13 +412,33 @@ def unknown_recipe_key(config_name: str) -> str | None:
         for key in _leaf_keys(own):
             parent, _, leaf = key.rpartition(".")
             node = OmegaConf.select(base, parent) if parent else base
-            if isinstance(node, DictConfig) and leaf not in node.keys():
-                close = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=3, cutoff=0.6)
-                guess = _did_you_mean(close, f"{parent}." if parent else "").rstrip()
-                where = path.resolve()  # experiments/<name>.yaml (configs/experiment links there)
-                where = where.relative_to(project_root()) if where.is_relative_to(project_root()) else where
-                return f"{key} (in {where}) is not an option{'; ' + guess if guess else ''}"
+            if not isinstance(node, DictConfig) or leaf in node.keys() or _class_takes(node, leaf):
+                continue
+            close = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=3, cutoff=0.75)
+            if "_target_" not in node and not close:
+                continue  # no class to ask and no near miss: perhaps read by code that looks the key up
+            guess = _did_you_mean(close, f"{parent}." if parent else "").rstrip()
+            where = path.resolve()  # experiments/<name>.yaml (configs/experiment links there)
+            where = where.relative_to(project_root()) if where.is_relative_to(project_root()) else where
+            return f"{key} (in {where}) is not an option{'; ' + guess if guess else ''}"
     return None
+
+
+def _class_takes(node: DictConfig, key: str) -> bool:
+    """Whether the class ``node`` instantiates (its ``_target_``) takes ``key``: a parameter, or any (``**kwargs``,
+    a target that cannot be imported here)."""
+    import inspect
+
+    from hydra.utils import get_class
+
+    target = node.get("_target_") if "_target_" in node.keys() else None
+    if not isinstance(target, str):
+        return False
+    try:
+        params = inspect.signature(get_class(target).__init__).parameters
+    except Exception:
+        return True
+    return key in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _no_header(path: Path) -> str:
@@ -439,12 +467,13 @@ def _wandb_offline() -> bool:
     return not (os.path.isfile(netrc) and "api.wandb.ai" in open(netrc).read())
 
 
-def _run_name() -> str:
-    """The run folder relative to the log dir, e.g. ``train/multiruns/2026-11-25_10-00-00/3`` or ``crossval/best/0``
-    (below a folder named logs); elsewhere (hydra.run.dir=/tmp/x/wb1) its last two parts."""
-    parts = os.path.normpath(HydraConfig.get().runtime.output_dir).split(os.sep)
-    below = len(parts) - parts[::-1].index("logs") if "logs" in parts else len(parts) - 2
-    return "/".join(parts[below:] or parts[-1:])
+def _run_name(log_dir: str | None = None) -> str:
+    """The run folder relative to the log dir (``paths.log_dir``), e.g. ``train/multiruns/2026-11-25_10-00-00/3`` or
+    ``crossval/best/0``; elsewhere (hydra.run.dir=/tmp/x/wb1) its last two parts."""
+    out = os.path.normpath(HydraConfig.get().runtime.output_dir)
+    if log_dir and Path(out).is_relative_to(os.path.normpath(log_dir)) and out != os.path.normpath(log_dir):
+        return Path(out).relative_to(os.path.normpath(log_dir)).as_posix()
+    return "/".join(out.split(os.sep)[-2:])
 
 
 def _sweep_group() -> str | None:

@@ -246,8 +246,8 @@ def log_to_trackers(loggers: list, cfg: DictConfig, files: dict, evaluation: dic
                 import wandb
 
                 artifact = wandb.Artifact(f"model-{logger.experiment.id}", type="model", metadata=evaluation.get("window"))
-                # read from the run folder when the run is synced, not copied into ~/.local/share/wandb for every run
-                artifact.add_file(evaluation["checkpoint"], skip_cache=True, policy="immutable")
+                # staged (copied) so that an offline run syncs later even if the checkpoint moves; not cached as well
+                artifact.add_file(str(Path(evaluation["checkpoint"]).resolve()), skip_cache=True)
                 logger.experiment.log_artifact(artifact, aliases=["reported", "latest"])
 
 
