@@ -128,6 +128,7 @@ def test_compare_says_when_a_cross_validation_is_incomplete_and_shortens_trial_v
     assert compare.main([str(sweep)]) == 0
     out = flat(capsys.readouterr().out)
     assert "1 of 2" in out and "70.0% (one fold)" in out and "± 0.0%" not in out, out
+    assert "data.window or data.fps differs" not in out
     assert "only 1 of its 2 folds have a report" in out and "1 run has no report yet" in out, out
     assert compare.short_value("0.000587194737328") == "0.0005872" and compare.short_value("best") == "best"
 
@@ -215,6 +216,19 @@ def test_compare_reads_a_runs_config_as_an_override_would_write_it():
     assert [
         len(m) for _, m in compare.fold_groups([run, other], ["model.optimizer.lr", compare.FOLD_KEY], "val/window_bacc")
     ] == [2]
+
+
+def test_compare_warns_that_window_scores_of_different_windows_do_not_compare(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+    for number, window in enumerate((8, 16)):
+        run = tmp_path / "sweep" / str(number)
+        (run / ".hydra").mkdir(parents=True)
+        (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"data.window={window}"]))
+        (run / "val_metrics.json").write_text(json.dumps({"window": {"acc": 0.8, "bacc": 0.8}, "epoch": 1}))
+    compare.main([str(tmp_path / "sweep")])
+    assert "data.window or data.fps differs between these runs" in flat(capsys.readouterr().out)
+    compare.main([str(tmp_path / "sweep"), "--metric", "val/clip_bacc"])
+    assert "differs between these runs" not in flat(capsys.readouterr().out)
 
 
 def test_compare_plots_every_swept_option(tmp_path, monkeypatch):

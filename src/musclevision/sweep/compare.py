@@ -378,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     keys = swept_keys(runs)
     console.print(run_table(runs, keys, args.metric, folders if several else folders[0]))
+    if args.metric.startswith("val/window") and {"data.window", "data.fps"} & set(keys):
+        console.print("[yellow]data.window or data.fps differs between these runs: their window scores count different "
+                      "windows; clip scores (--metric val/clip_bacc) compare the same clips[/yellow]")  # fmt: skip
     groups = fold_groups(runs, keys, args.metric) if FOLD_KEY in keys else []
     if groups:
         console.print(fold_table(groups, args.metric))
