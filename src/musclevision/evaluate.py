@@ -83,6 +83,7 @@ def evaluate(cfg: DictConfig) -> dict:
                              f"{other}): some member has seen the groups it would be scored on; ensemble models of one "
                              "fold, or use split=all on other data")  # fmt: skip
     model = modules[0] if len(modules) == 1 else ensemble_module(modules, paths)
+    trained_sources = [m.run_config.get("data", {}).get("source") or {} for m in modules]  # the keypoints each read
     with open_dict(cfg):
         cfg.data.classes = model.classes
         # window, fps, min_detected: the windows it was trained and reported on (not the data config's defaults)
@@ -95,15 +96,14 @@ def evaluate(cfg: DictConfig) -> dict:
                                  f"held-out {cfg.split} groups; evaluate it with split=all on other data")  # fmt: skip
             cfg.data.split = trained_split
             log.info("split=%s: the checkpoint's own split %s", cfg.split, dict(trained_split))
-            trained_source = modules[0].run_config.get("data", {}).get("source") or {}
-            own_keypoints(cfg, [m.run_config.get("data", {}).get("source") or {} for m in modules])
-            if is_synthetic(trained_source) and not is_synthetic(cfg.data.source):
+            own_keypoints(cfg, trained_sources)
+            if is_synthetic(trained_sources[0]) and not is_synthetic(cfg.data.source):
                 # its held-out groups are synthetic people: scored where they are, not in a video cache
-                cfg.data.source = trained_source
+                cfg.data.source = trained_sources[0]
                 log.info("the checkpoint was trained on synthetic keypoints (data=synthetic): its %s groups are "
                          "scored there", cfg.split)  # fmt: skip
         if cfg.split == "all":
-            if own_keypoints(cfg, [m.run_config.get("data", {}).get("source") or {} for m in modules]):
+            if own_keypoints(cfg, trained_sources):
                 log.info("split=all scores every clip there, those it trained on too: its held-out groups alone are "
                          "split=val")  # fmt: skip
             cfg.data.split.protocol = "none"  # every clip, whatever its groups: no folds to form

@@ -470,10 +470,11 @@ def _wandb_offline() -> bool:
 def _run_name(log_dir: str | None = None) -> str:
     """The run folder relative to the log dir (``paths.log_dir``), e.g. ``train/multiruns/2026-11-25_10-00-00/3`` or
     ``crossval/best/0``; elsewhere (hydra.run.dir=/tmp/x/wb1) its last two parts."""
-    out = os.path.normpath(HydraConfig.get().runtime.output_dir)
-    if log_dir and Path(out).is_relative_to(os.path.normpath(log_dir)) and out != os.path.normpath(log_dir):
-        return Path(out).relative_to(os.path.normpath(log_dir)).as_posix()
-    return "/".join(out.split(os.sep)[-2:])
+    out = Path(os.path.normpath(HydraConfig.get().runtime.output_dir))
+    base = Path(os.path.normpath(log_dir)) if log_dir else None
+    if base is not None and out != base and out.is_relative_to(base):
+        return out.relative_to(base).as_posix()
+    return "/".join(out.parts[-2:])
 
 
 def _sweep_group() -> str | None:

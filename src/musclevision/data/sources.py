@@ -96,17 +96,19 @@ class VideoCacheSource:
         cache = KeypointCache(self.cache_dir)
         records = cache.videos(labels=classes)
         found = {r.label for r in records}
-        if not require_all and (unknown := sorted({r.label for r in cache.videos()} - set(classes))):
+        # every class the cache holds, asked for or not (read only when a message needs it)
+        held = {r.label for r in cache.videos()} if not require_all or set(classes) - found else found
+        if not require_all and (unknown := sorted(held - set(classes))):
             log.warning("%s also holds clips of %s, which the model does not know: not scored", self.cache_dir, unknown)
         if set(classes) - found and not require_all and found:
             log.warning("%s has no clips of %s: scoring the clips of %s", self.cache_dir, sorted(set(classes) - found),
                         sorted(found))  # fmt: skip
         elif set(classes) - found:
-            held = sorted({r.label for r in cache.videos()})  # every class the cache holds, asked for or not
-            hint = (f"to train on its classes: 'data.classes=[{','.join(held)}]'" if held and not found
+            names = sorted(held)
+            hint = (f"to train on its classes: 'data.classes=[{','.join(names)}]'" if names and not found
                     else "check data.classes or extract those videos")  # fmt: skip
             raise ValueError(f"no clips of {sorted(set(classes) - found)} in {self.cache_dir} (it has "
-                             f"{', '.join(held) or 'none'}); {hint}")  # fmt: skip
+                             f"{', '.join(names) or 'none'}); {hint}")  # fmt: skip
         clips = []
         for record in records:
             clip = cache.load(record.video_id)

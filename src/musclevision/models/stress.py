@@ -67,10 +67,15 @@ def stress_summary(results: dict[str, dict], reference: dict) -> dict:
         row |= {f"{lv}_drop": reference[lv]["acc"] - row[f"{lv}_acc"] for lv in ("window", "clip") if f"{lv}_acc" in row}
         summary[name] = row
     if summary:
-        # the largest clip drop; among equal ones (none at all, often), the largest window drop
-        worst = max(summary, key=lambda n: (summary[n].get("clip_drop", 0.0), summary[n].get("window_drop", 0.0)))
+        worst = worst_condition(summary)
         summary["worst"] = {"condition": worst, **summary[worst]}
     return summary
+
+
+def worst_condition(rows: dict[str, dict]) -> str:
+    """The condition of ``{condition: {clip_drop, window_drop, ...}}`` that loses most: the largest clip drop; among
+    equal ones (none at all, often), the largest window drop."""
+    return max(rows, key=lambda n: (rows[n].get("clip_drop", 0.0), rows[n].get("window_drop", 0.0)))
 
 
 @torch.no_grad()

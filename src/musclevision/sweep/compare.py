@@ -21,15 +21,17 @@ import re
 import statistics
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from musclevision.models.metrics import LEVELS, parse_metric, report_value
+from musclevision.models.stress import worst_condition
 
 FOLD_KEY = "data.split.fold"
 # Options that change where a run logs or how fast it goes, not what it learns: never what tells runs apart.
@@ -53,6 +55,11 @@ class Run:
         """``val/window_bacc`` -> metrics["window"]["bacc"] (None when the run has no report)."""
         return report_value(self.metrics, metric)
 
+    @cached_property
+    def resolvable(self) -> DictConfig:
+        """``config`` as OmegaConf reads it (interpolations resolved on access), built once per run."""
+        return OmegaConf.create(self.config)
+
     def setting(self, key: str) -> str | None:
         """What ``key`` was in this run, as an override would write it: its override, else its config group's choice,
         else its value in the run's config, interpolations resolved where they can be (so ``seed=42`` typed in one
@@ -62,9 +69,8 @@ class Run:
             return self.overrides[key]
         if key in self.choices:
             return "null" if self.choices[key] is None else str(self.choices[key])
-        config = OmegaConf.create(self.config)
         try:
-            value = OmegaConf.select(config, key, default=_ABSENT)
+            value = OmegaConf.select(self.resolvable, key, default=_ABSENT)
         except Exception:  # an interpolation only the run could resolve (${hydra:...}, its environment): as written
             value = _raw(self.config, key)
         if value is _ABSENT:
@@ -148,11 +154,8 @@ def short_value(value) -> str:
     if value is None:
         return "null"  # not set in that run (a config group left out, an option it does not have)
     text = str(value)
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return f"{number:.4g}" if len(text) > 8 and "e" not in text.lower() else text
+    number = _as_float(text)
+    return f"{number:.4g}" if number is not None and len(text) > 8 and "e" not in text.lower() else text
 
 
 def planned_folds(members: list[Run]) -> int | None:
@@ -164,9 +167,9 @@ def planned_folds(members: list[Run]) -> int | None:
 def fold_groups(runs: list[Run], keys: list[str], metric: str) -> list[tuple[str, list[Run]]]:
     """Runs that differ only in the fold, grouped (cross-validation), best mean first."""
     groups: dict[tuple, tuple[str, list[Run]]] = {}  # compared as _same does, named as the first run wrote it
+    keep = [k for k in keys if k != FOLD_KEY]
     for run in runs:
         if run.value(metric) is not None:
-            keep = [k for k in keys if k != FOLD_KEY]
             label = " ".join(f"{k}={short_value(run.setting(k))}" for k in keep) or "(all runs)"
             groups.setdefault(tuple(_same(run.setting(k)) for k in keep), (label, []))[1].append(run)
     return sorted(groups.values(), key=lambda item: -statistics.mean(r.value(metric) for r in item[1]))
@@ -198,10 +201,7 @@ def crossval_summary(label: str, members: list[Run]) -> dict:
     if stress:
         conditions = [c for c in stress[0] if c != "worst"]
         summary["stress"] = {c: {key: statistics.mean(s[c][key] for s in stress) for key in stress[0][c]} for c in conditions}
-        drops = {
-            c: (summary["stress"][c].get("clip_drop", 0.0), summary["stress"][c].get("window_drop", 0.0)) for c in conditions
-        }
-        worst = max(conditions, key=drops.get)  # the clip drop, then the window drop: as each run's report picks it
+        worst = worst_condition(summary["stress"])  # as each run's report picks it
         summary["stress"]["worst"] = {"condition": worst, **summary["stress"][worst]}
     return summary
 
